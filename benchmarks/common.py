@@ -1,0 +1,100 @@
+"""Shared pieces of the benchmarks (also used by the memory test)."""
+
+from __future__ import annotations
+
+import functools
+import platform
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class StepMemory(NamedTuple):
+    """Compiled memory of a train step, in bytes (deterministic per backend)."""
+
+    temp: int
+    argument: int
+    output: int
+    compiled: object  # the jax Compiled object (for as_text() / timing)
+
+
+def mlp_train_step(
+    act: Callable,
+    dtype=jnp.float32,
+    *,
+    batch: int = 256,
+    width: int = 512,
+    depth: int = 8,
+    classes: int = 10,
+):
+    """An MLP train step: ``depth`` hidden Dense+act layers, softmax CE, SGD.
+
+    Params are donated. Returns ``(step, params, x, y)`` with ``step`` jitted.
+    """
+    keys = jax.random.split(jax.random.key(0), depth + 1)
+    scale = 1.0 / np.sqrt(width)
+    params = [
+        (
+            jax.random.normal(k, (width, width), dtype) * scale,
+            jnp.zeros((width,), dtype),
+        )
+        for k in keys[:depth]
+    ]
+    params.append(
+        (
+            jax.random.normal(keys[-1], (width, classes), dtype) * scale,
+            jnp.zeros((classes,), dtype),
+        )
+    )
+    x = jax.random.normal(jax.random.key(1), (batch, width), dtype)
+    y = jax.random.randint(jax.random.key(2), (batch,), 0, classes)
+
+    def loss(p, x, y):
+        h = x
+        for w, b in p[:-1]:
+            h = act(h @ w + b)
+        w, b = p[-1]
+        logits = (h @ w + b).astype(jnp.float32)
+        logp = jax.nn.log_softmax(logits)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def step(p, x, y):
+        g = jax.grad(loss)(p, x, y)
+        return jax.tree.map(lambda a, b: a - jnp.asarray(0.01, a.dtype) * b, p, g)
+
+    return step, params, x, y
+
+
+def train_step_memory(act: Callable, dtype=jnp.float32, **kw) -> StepMemory:
+    """Compiles :func:`mlp_train_step` and reads ``memory_analysis()``."""
+    step, params, x, y = mlp_train_step(act, dtype, **kw)
+    compiled = step.lower(params, x, y).compile()
+    m = compiled.memory_analysis()
+    return StepMemory(
+        int(m.temp_size_in_bytes),
+        int(m.argument_size_in_bytes),
+        int(m.output_size_in_bytes),
+        compiled,
+    )
+
+
+def environment() -> dict:
+    """Device and versions, recorded with every benchmark result."""
+    dev = jax.devices()[0]
+    return {
+        "backend": jax.default_backend(),
+        "device": getattr(dev, "device_kind", str(dev)),
+        "device_count": jax.device_count(),
+        "jax": jax.__version__,
+        "jaxlib": getattr(jax.lib, "__version__", None)
+        or __import__("jaxlib").__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "date": time.strftime("%Y-%m-%d"),
+    }

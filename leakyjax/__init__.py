@@ -1,0 +1,44 @@
+"""leakyjax: the leaky rectifier family for JAX, with exact, memory-lean derivatives.
+
+``import leakyjax`` needs only jax. The Flax modules live in :mod:`leakyjax.linen`
+and :mod:`leakyjax.nnx` (``pip install leakyjax[flax]``).
+"""
+
+from importlib import metadata as _metadata
+
+from leakyjax._src.activations import SELU_ALPHA as SELU_ALPHA
+from leakyjax._src.activations import SELU_SCALE as SELU_SCALE
+from leakyjax._src.activations import celu as celu
+from leakyjax._src.activations import elu as elu
+from leakyjax._src.activations import gelu as gelu
+from leakyjax._src.activations import leaky_relu as leaky_relu
+from leakyjax._src.activations import prelu as prelu
+from leakyjax._src.activations import relu as relu
+from leakyjax._src.activations import rrelu as rrelu
+from leakyjax._src.activations import selu as selu
+from leakyjax._src.activations import sigmoid as sigmoid
+from leakyjax._src.activations import silu as silu
+from leakyjax._src.activations import softplus as softplus
+from leakyjax._src.activations import tanh as tanh
+
+try:
+    __version__ = _metadata.version("leakyjax")
+except _metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "SELU_ALPHA",
+    "SELU_SCALE",
+    "celu",
+    "elu",
+    "gelu",
+    "leaky_relu",
+    "prelu",
+    "relu",
+    "rrelu",
+    "selu",
+    "sigmoid",
+    "silu",
+    "softplus",
+    "tanh",
+]

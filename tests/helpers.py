@@ -1,0 +1,94 @@
+"""Shared test helpers: independent numpy references and tolerances."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+FLOAT_DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
+
+# Relative / absolute tolerances against a float64 reference rounded to dtype.
+TOL = {
+    jnp.dtype(jnp.float64): dict(rtol=1e-13, atol=1e-300),
+    jnp.dtype(jnp.float32): dict(rtol=3e-6, atol=1e-38),
+    jnp.dtype(jnp.float16): dict(rtol=2e-3, atol=1e-7),
+    jnp.dtype(jnp.bfloat16): dict(rtol=1.6e-2, atol=1e-38),
+}
+
+
+def tol(dtype) -> dict:
+    return TOL[jnp.dtype(dtype)]
+
+
+def x64():
+    """Context manager enabling float64 (jax >= 0.6 and older spellings)."""
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64  # pragma: no cover
+
+    return enable_x64()  # pragma: no cover
+
+
+def cast_param(a, dtype) -> float:
+    """A parameter rounded to ``dtype`` as the library casts it, as float64."""
+    return np.asarray(np.asarray(a, np.float64).astype(dtype), np.float64)
+
+
+# --- references in float64: value and derivative in x ----------------------- #
+def ref_relu(x):
+    return np.maximum(x, 0.0), np.where(x > 0, 1.0, 0.0)
+
+
+def ref_leaky(x, a):
+    with np.errstate(invalid="ignore"):  # 0 * -inf = nan, as in jax.nn
+        return np.where(x >= 0, x, a * x), np.where(x >= 0, 1.0, a)
+
+
+def ref_elu(x, a):
+    with np.errstate(over="ignore"):
+        e = np.expm1(np.minimum(x, 0.0))
+        return np.where(x > 0, x, a * e), np.where(
+            x > 0, 1.0, a * np.exp(np.minimum(x, 0.0))
+        )
+
+
+def ref_celu(x, a):
+    xm = np.minimum(x, 0.0) / a
+    return np.where(x > 0, x, a * np.expm1(xm)), np.where(x > 0, 1.0, np.exp(xm))
+
+
+def ref_selu(x):
+    v, d = ref_elu(x, SELU_ALPHA)
+    return SELU_SCALE * v, SELU_SCALE * d
+
+
+def special_values(dtype) -> np.ndarray:
+    """+-0, +-inf, nan, the smallest normal, large and ordinary values."""
+    fi = jnp.finfo(dtype)
+    tiny, big = float(fi.tiny), float(fi.max) / 4
+    return np.array(
+        [
+            0.0,
+            -0.0,
+            np.inf,
+            -np.inf,
+            np.nan,
+            tiny,
+            -tiny,
+            big,
+            -big,
+            1.0,
+            -1.0,
+            0.5,
+            -0.5,
+            3.0,
+            -3.0,
+            1e-3,
+            -1e-3,
+        ],
+        dtype=np.float64,
+    )

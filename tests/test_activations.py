@@ -1,0 +1,643 @@
+"""Values, derivatives, dtypes, special values and transformations of the functions."""
+
+from __future__ import annotations
+
+import chex
+import hypothesis.extra.numpy as hnp
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from jax.test_util import check_grads
+
+import leakyjax as lj
+from leakyjax._src import activations as A
+from tests.helpers import (
+    FLOAT_DTYPES,
+    SELU_ALPHA,
+    SELU_SCALE,
+    cast_param,
+    ref_celu,
+    ref_elu,
+    ref_leaky,
+    ref_relu,
+    ref_selu,
+    special_values,
+    tol,
+    x64,
+)
+
+# name -> (leakyjax fn of x, float64 reference of x in the dtype) for one parameter
+# setting; the parameter is rounded to the dtype exactly as the library does.
+CASES = {
+    "relu": (lj.relu, lambda x, dt: ref_relu(x)),
+    "leaky_relu": (
+        lambda x: lj.leaky_relu(x, 0.01),
+        lambda x, dt: ref_leaky(x, cast_param(0.01, dt)),
+    ),
+    "leaky_relu_0.2": (
+        lambda x: lj.leaky_relu(x, 0.2),
+        lambda x, dt: ref_leaky(x, cast_param(0.2, dt)),
+    ),
+    "leaky_relu_neg": (
+        lambda x: lj.leaky_relu(x, -0.5),
+        lambda x, dt: ref_leaky(x, -0.5),
+    ),
+    "leaky_relu_zero": (
+        lambda x: lj.leaky_relu(x, 0.0),
+        lambda x, dt: ref_leaky(x, 0.0),
+    ),
+    "prelu": (
+        lambda x: lj.prelu(x, 0.25),
+        lambda x, dt: ref_leaky(x, 0.25),
+    ),
+    "rrelu_eval": (
+        lambda x: lj.rrelu(x),
+        lambda x, dt: ref_leaky(x, cast_param((1 / 8 + 1 / 3) / 2, dt)),
+    ),
+    "rrelu_eval_xu": (
+        lambda x: lj.rrelu(x, convention="xu"),
+        lambda x, dt: ref_leaky(x, cast_param(1 / 5.5, dt)),
+    ),
+    "elu": (lj.elu, lambda x, dt: ref_elu(x, 1.0)),
+    "elu_0.5": (
+        lambda x: lj.elu(x, 0.5),
+        lambda x, dt: ref_elu(x, 0.5),
+    ),
+    "elu_neg": (
+        lambda x: lj.elu(x, -0.5),
+        lambda x, dt: ref_elu(x, -0.5),
+    ),
+    "celu": (
+        lambda x: lj.celu(x, 0.5),
+        lambda x, dt: ref_celu(x, 0.5),
+    ),
+    "selu": (lj.selu, lambda x, dt: ref_selu(x)),
+}
+
+# The same functions with the parameter traced (the x-based derivative path).
+TRACED = {
+    "leaky_relu": (lambda x, a: lj.leaky_relu(x, a), ref_leaky, 0.2),
+    "prelu": (lambda x, a: lj.prelu(x, a), ref_leaky, 0.25),
+    "elu": (lambda x, a: lj.elu(x, a), ref_elu, 0.7),
+    "celu": (lambda x, a: lj.celu(x, a), ref_celu, 0.5),
+}
+
+
+def _check_close(actual, expected, dtype, *, derivative=False):
+    actual = np.asarray(jnp.asarray(actual).astype(jnp.float32), np.float64)
+    t = dict(tol(dtype))
+    if derivative:
+        # The exponential family reads its derivative from the output (y + alpha),
+        # which is exact to a few ulps of the constant, absolute (documented).
+        t["atol"] = 4 * float(jnp.finfo(dtype).eps) * 2.0
+    np.testing.assert_allclose(actual, expected, equal_nan=True, **t)
+
+
+def _grad_elementwise(f):
+    return jax.vmap(jax.grad(f))
+
+
+# --------------------------------------------------------------------------- #
+# Values and first derivatives against float64 numpy references
+# --------------------------------------------------------------------------- #
+class TestJitVariants(chex.TestCase):
+    """Jitted and unjitted variants give identical values and gradients."""
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_variants_agree(self):
+        x = jnp.asarray(np.random.default_rng(7).normal(0, 2, 64), jnp.float32)
+        for name, (f, ref) in CASES.items():
+            y = self.variant(f)(x)
+            g = self.variant(_grad_elementwise(f))(x)
+            val, der = ref(np.asarray(x, np.float64), jnp.float32)
+            np.testing.assert_allclose(y, val, rtol=3e-6, err_msg=name)
+            np.testing.assert_allclose(g, der, rtol=3e-6, atol=5e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_values_random_and_special(name, dtype, jit):
+    f, ref = CASES[name]
+    rng = np.random.default_rng(0)
+    xs = np.concatenate([rng.normal(0, 3, 512), special_values(dtype)])
+    x = jnp.asarray(xs, dtype)
+    x64v = np.asarray(x.astype(jnp.float32), np.float64)
+    fn = jax.jit(f) if jit else f
+    y = fn(x)
+    assert y.dtype == jnp.dtype(dtype)
+    assert y.shape == x.shape
+    expected, _ = ref(x64v, dtype)
+    with np.errstate(all="ignore"):
+        expected = np.asarray(expected.astype(np.float32).astype(dtype), np.float64)
+    _check_close(y, expected, dtype)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_derivatives_random(name, dtype):
+    f, ref = CASES[name]
+    rng = np.random.default_rng(1)
+    xs = rng.normal(0, 3, 512)
+    xs = xs[np.abs(xs) > 1e-2]
+    x = jnp.asarray(xs, dtype)
+    x64v = np.asarray(x.astype(jnp.float32), np.float64)
+    g = _grad_elementwise(f)(x)
+    assert g.dtype == jnp.dtype(dtype)
+    _, expected = ref(x64v, dtype)
+    _check_close(g, expected, dtype, derivative=True)
+
+
+@pytest.mark.parametrize("name", sorted(TRACED))
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_traced_parameter_matches_reference(name, dtype):
+    f, ref, a = TRACED[name]
+    rng = np.random.default_rng(2)
+    x = jnp.asarray(
+        np.concatenate([rng.normal(0, 3, 256), special_values(dtype)]), dtype
+    )
+    x64v = np.asarray(x.astype(jnp.float32), np.float64)
+    ac = cast_param(a, dtype)
+    y = jax.jit(f)(x, jnp.float32(a))  # a traced f32 array: cast to dtype
+    assert y.dtype == jnp.dtype(dtype)
+    val, der = ref(x64v, ac)
+    with np.errstate(all="ignore"):
+        val = np.asarray(val.astype(np.float32).astype(dtype), np.float64)
+    _check_close(y, val, dtype)
+    finite = np.isfinite(x64v) & (np.abs(x64v) > 1e-2)
+    g = jax.jit(jax.vmap(jax.grad(f), in_axes=(0, None)))(x[finite], jnp.float32(a))
+    _check_close(g, der[finite], dtype, derivative=True)
+
+
+# --------------------------------------------------------------------------- #
+# The kink: exact values and exact derivatives at +0.0 and -0.0
+# --------------------------------------------------------------------------- #
+KINK = {
+    # name: (fn, derivative at +-0, value sign of y at -0.0 is negative?)
+    "relu": (lj.relu, 0.0),
+    "leaky_relu": (lambda x: lj.leaky_relu(x, 0.01), 1.0),
+    "leaky_relu_traced": (lambda x: lj.leaky_relu(x, jnp.float32(0.01)), 1.0),
+    "prelu": (lambda x: lj.prelu(x, jnp.float32(0.25)), 1.0),
+    "rrelu_eval": (lj.rrelu, 1.0),
+    "rrelu_key": (lambda x: lj.rrelu(x, jax.random.key(3)), 1.0),
+    "elu": (lj.elu, 1.0),
+    "elu_0.5": (lambda x: lj.elu(x, 0.5), 0.5),
+    "elu_traced_0.5": (lambda x: lj.elu(x, jnp.float32(0.5)), 0.5),
+    "celu": (lambda x: lj.celu(x, 0.5), 1.0),
+    "selu": (lj.selu, SELU_SCALE * SELU_ALPHA),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KINK))
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_derivative_at_kink_exact(name, dtype):
+    f, d0 = KINK[name]
+    for zero in (0.0, -0.0):
+        x = jnp.asarray(zero, dtype)
+        y = f(x)
+        assert float(y) == 0.0
+        g = jax.grad(f)(x)
+        assert g.dtype == jnp.dtype(dtype)
+        assert float(g) == float(jnp.asarray(d0, dtype)), (name, zero, float(g))
+        # forward mode agrees with reverse mode at the kink
+        _, t = jax.jvp(f, (x,), (jnp.ones_like(x),))
+        assert float(t) == float(g)
+
+
+def test_kink_conventions_match_jax_nn():
+    for zero in (0.0, -0.0):
+        x = jnp.float32(zero)
+        assert jax.grad(lj.relu)(x) == jax.grad(jax.nn.relu)(x)
+        assert jax.grad(lj.leaky_relu)(x) == jax.grad(jax.nn.leaky_relu)(x)
+        assert jax.grad(lambda v: lj.elu(v, 0.5))(x) == jax.grad(
+            lambda v: jax.nn.elu(v, 0.5)
+        )(x)
+        assert jax.grad(lj.selu)(x) == pytest.approx(
+            float(jax.grad(jax.nn.selu)(x)), rel=1e-6
+        )
+        assert jax.grad(lambda v: lj.celu(v, 0.5))(x) == jax.grad(
+            lambda v: jax.nn.celu(v, 0.5)
+        )(x)
+
+
+def test_signed_zero_values():
+    # jax.nn convention: x >= 0 keeps x, so -0.0 maps to -0.0
+    assert np.signbit(lj.leaky_relu(jnp.float32(-0.0)))
+    assert np.signbit(jax.nn.leaky_relu(jnp.float32(-0.0)))
+    assert np.signbit(lj.elu(jnp.float32(-0.0)))
+    assert not np.signbit(lj.relu(jnp.float32(-0.0)))
+
+
+# --------------------------------------------------------------------------- #
+# Special values: infinities and nan, in value and derivative
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_infinities_and_nan(dtype):
+    x = jnp.asarray([np.inf, -np.inf, np.nan], dtype)
+    d = _grad_elementwise
+    np.testing.assert_array_equal(
+        np.float32(lj.leaky_relu(x, 0.25)), [np.inf, -np.inf, np.nan]
+    )
+    np.testing.assert_array_equal(
+        np.float32(d(lambda v: lj.leaky_relu(v, 0.25))(x)), [1, 0.25, 0.25]
+    )
+    np.testing.assert_array_equal(np.float32(lj.relu(x)), [np.inf, 0, np.nan])
+    np.testing.assert_array_equal(np.float32(d(lj.relu)(x)), [1, 0, 0])
+    np.testing.assert_array_equal(np.float32(lj.elu(x, 0.5)), [np.inf, -0.5, np.nan])
+    np.testing.assert_array_equal(
+        np.float32(d(lambda v: lj.elu(v, 0.5))(x))[:2], [1, 0]
+    )
+    np.testing.assert_array_equal(np.float32(lj.celu(x, 2.0)), [np.inf, -2.0, np.nan])
+    np.testing.assert_array_equal(
+        np.float32(d(lambda v: lj.celu(v, 2.0))(x))[:2], [1, 0]
+    )
+    sel = np.float32(lj.selu(x))
+    assert sel[0] == np.inf and np.isnan(sel[2])
+    np.testing.assert_allclose(
+        sel[1], -SELU_SCALE * SELU_ALPHA, rtol=tol(dtype)["rtol"]
+    )
+    np.testing.assert_array_equal(np.float32(d(lj.selu)(x))[1], 0)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
+def test_denormals_follow_jax_nn(dtype):
+    """XLA may treat subnormals as zero; leakyjax makes the same call as jax.nn.
+
+    The one documented difference: a negative x so small that ``a*x`` underflows
+    to -0.0 gets the kink's derivative 1 from the output-based rule.
+    """
+    fi = jnp.finfo(dtype)
+    sub = float(fi.smallest_subnormal)
+    x = jnp.asarray([sub, -sub, float(fi.tiny), -float(fi.tiny)], dtype)
+    for ours, theirs in [
+        (lambda v: lj.leaky_relu(v, 0.25), lambda v: jax.nn.leaky_relu(v, 0.25)),
+        (lj.relu, jax.nn.relu),
+        (lj.elu, jax.nn.elu),
+    ]:
+        np.testing.assert_array_equal(np.float32(ours(x)), np.float32(theirs(x)))
+        g_ours = np.float32(_grad_elementwise(ours)(x))
+        g_theirs = np.float32(_grad_elementwise(theirs)(x))
+        y = np.asarray(ours(x))
+        underflow = (np.asarray(x) < 0) & (y == 0) & (g_theirs != 0)
+        np.testing.assert_array_equal(g_ours[~underflow], g_theirs[~underflow])
+        np.testing.assert_array_equal(g_ours[underflow], 1.0)
+
+
+# --------------------------------------------------------------------------- #
+# Parity with jax.nn where conventions agree
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    "ours,theirs",
+    [
+        (lj.relu, jax.nn.relu),
+        (lj.leaky_relu, jax.nn.leaky_relu),
+        (lambda x: lj.leaky_relu(x, 0.3), lambda x: jax.nn.leaky_relu(x, 0.3)),
+        (lj.elu, jax.nn.elu),
+        (lambda x: lj.elu(x, 2.0), lambda x: jax.nn.elu(x, 2.0)),
+        (lambda x: lj.celu(x, 0.7), lambda x: jax.nn.celu(x, 0.7)),
+        (lj.selu, jax.nn.selu),
+        (lj.sigmoid, jax.nn.sigmoid),
+        (lj.tanh, jnp.tanh),
+        (lj.gelu, jax.nn.gelu),
+        (
+            lambda x: lj.gelu(x, approximate=False),
+            lambda x: jax.nn.gelu(x, approximate=False),
+        ),
+        (lj.silu, jax.nn.silu),
+        (lj.softplus, jax.nn.softplus),
+    ],
+)
+def test_parity_with_jax_nn(ours, theirs):
+    x = jnp.asarray(np.random.default_rng(3).normal(0, 3, 1000), jnp.float32)
+    np.testing.assert_allclose(ours(x), theirs(x), rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        _grad_elementwise(ours)(x), _grad_elementwise(theirs)(x), rtol=2e-6, atol=1e-7
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Finite differences (float64), higher order, jvp == vjp, hessian, jacfwd
+# --------------------------------------------------------------------------- #
+SMOOTH = {
+    "leaky_relu": lambda x: lj.leaky_relu(x, 0.1),
+    "leaky_relu_traced": lambda x: lj.leaky_relu(x, jnp.asarray(0.1)),
+    "leaky_relu_neg": lambda x: lj.leaky_relu(x, -0.3),
+    "relu": lj.relu,
+    "prelu": lambda x: lj.prelu(x, jnp.asarray(0.25)),
+    "elu": lj.elu,
+    "elu_traced": lambda x: lj.elu(x, jnp.asarray(0.5)),
+    "celu": lambda x: lj.celu(x, 0.5),
+    "celu_traced": lambda x: lj.celu(x, jnp.asarray(0.5)),
+    "selu": lj.selu,
+}
+
+
+def _off_kink(n=64, seed=0):
+    x = np.random.default_rng(seed).uniform(0.2, 3.0, n) * np.sign(
+        np.arange(n) % 2 - 0.5
+    )
+    return x
+
+
+@pytest.mark.parametrize("name", sorted(SMOOTH))
+def test_check_grads_order2_float64(name):
+    f = SMOOTH[name]
+    with x64():
+        x = jnp.asarray(_off_kink(), jnp.float64)
+        check_grads(f, (x,), order=2, modes=["fwd", "rev"], atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "f,a",
+    [
+        (lj.leaky_relu, 0.1),
+        (lj.prelu, 0.25),
+        (lj.elu, 0.7),
+        (lj.celu, 0.6),
+    ],
+)
+def test_check_grads_in_parameter_float64(f, a):
+    with x64():
+        x = jnp.asarray(_off_kink(), jnp.float64)
+        check_grads(lambda s: f(x, s), (jnp.float64(a),), order=2, modes=["fwd", "rev"])
+        check_grads(lambda v, s: f(v, s), (x, jnp.float64(a)), order=1, modes=["rev"])
+
+
+@pytest.mark.parametrize("name", sorted(SMOOTH))
+def test_jvp_equals_vjp(name):
+    f = SMOOTH[name]
+    x = jnp.asarray(_off_kink(seed=1), jnp.float32)
+    t = jnp.asarray(np.random.default_rng(5).normal(size=x.shape), jnp.float32)
+    _, jvp_out = jax.jvp(f, (x,), (t,))
+    _, vjp_fn = jax.vjp(f, x)
+    (vjp_out,) = vjp_fn(t)
+    np.testing.assert_allclose(jvp_out, vjp_out, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(SMOOTH))
+def test_hessian_and_jacfwd(name):
+    f = SMOOTH[name]
+    x = jnp.asarray(_off_kink(8, seed=2), jnp.float32)
+    h = jax.hessian(lambda v: f(v).sum())(x)
+    jf = jax.jacfwd(f)(x)
+    jr = jax.jacrev(f)(x)
+    np.testing.assert_allclose(jf, jr, rtol=1e-6)
+    # elementwise: jacobian and hessian are diagonal
+    np.testing.assert_allclose(h - jnp.diag(jnp.diag(h)), 0.0)
+    d2 = jax.vmap(jax.grad(jax.grad(f)))(x)
+    np.testing.assert_allclose(jnp.diag(h), d2, rtol=1e-5)
+
+
+def test_second_derivatives_values():
+    x = jnp.asarray([-1.5, -0.3, 0.4, 2.0])
+    np.testing.assert_allclose(
+        jax.vmap(jax.grad(jax.grad(lj.elu)))(x),
+        np.where(x > 0, 0, np.exp(x)),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        jax.vmap(jax.grad(jax.grad(lambda v: lj.celu(v, 0.5))))(x),
+        np.where(x > 0, 0, np.exp(x / 0.5) / 0.5),
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(jax.vmap(jax.grad(jax.grad(lj.leaky_relu)))(x), 0.0)
+    np.testing.assert_allclose(
+        jax.vmap(jax.grad(jax.grad(lj.selu)))(x),
+        np.where(x > 0, 0, SELU_SCALE * SELU_ALPHA * np.exp(x)),
+        rtol=1e-6,
+    )
+
+
+# --------------------------------------------------------------------------- #
+# vmap, retracing, dtypes of parameters
+# --------------------------------------------------------------------------- #
+def test_vmap_over_inputs_and_slopes():
+    x = jnp.linspace(-2, 2, 9)
+    slopes = jnp.asarray([0.0, 0.01, 0.2, 0.5])
+    out = jax.vmap(lambda a: lj.leaky_relu(x, a))(slopes)
+    expected = np.stack([np.where(x >= 0, x, a * x) for a in np.asarray(slopes)])
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    batched = jax.vmap(lj.elu)(jnp.stack([x, -x]))
+    np.testing.assert_allclose(
+        batched, np.stack([jax.nn.elu(x), jax.nn.elu(-x)]), rtol=1e-6
+    )
+    grads = jax.vmap(jax.grad(lambda a: lj.leaky_relu(x, a).sum()))(slopes)
+    np.testing.assert_allclose(
+        grads, np.full(4, np.minimum(np.asarray(x), 0).sum()), rtol=1e-6
+    )
+
+
+def test_slope_sweep_compiles_once():
+    x = jnp.linspace(-2, 2, 9)
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def sweep(slopes):
+        return jax.vmap(lambda a: lj.leaky_relu(x, a))(slopes)
+
+    sweep(jnp.asarray([0.1, 0.2]))
+    sweep(jnp.asarray([0.3, 0.4]))
+
+    @jax.jit
+    @chex.assert_max_traces(n=1)
+    def one(v, a):
+        return lj.leaky_relu(v, a)
+
+    one(x, 0.1)
+    one(x, 0.7)
+
+
+def test_new_float_slope_does_not_recompile():
+    x = jnp.linspace(-2, 2, 9)
+    lj.leaky_relu(x, 0.05)
+    n = A._leaky_primal._cache_size()
+    for a in (0.1, 0.2, 0.3, 0.015):
+        lj.leaky_relu(x, a)
+    assert A._leaky_primal._cache_size() == n
+    lj.elu(x, 0.5)
+    n = A._elu_primal._cache_size()
+    lj.elu(x, 0.9)
+    lj.elu(x, 1.3)
+    assert A._elu_primal._cache_size() == n
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize(
+    "f",
+    [lj.leaky_relu, lj.prelu, lj.elu, lj.celu],
+    ids=["leaky_relu", "prelu", "elu", "celu"],
+)
+def test_no_dtype_promotion_with_f32_parameter(dtype, f):
+    x = jnp.asarray([-1.0, 2.0], dtype)
+    a = jnp.asarray(0.3, jnp.float32)
+    assert f(x, a).dtype == jnp.dtype(dtype)
+    assert f(x, 0.3).dtype == jnp.dtype(dtype)
+    assert jax.jit(f)(x, a).dtype == jnp.dtype(dtype)
+    gx, ga = jax.grad(lambda v, s: f(v, s).sum(), argnums=(0, 1))(x, a)
+    assert gx.dtype == jnp.dtype(dtype)
+    assert ga.dtype == jnp.float32
+
+
+def test_float64_preserved():
+    with x64():
+        x = jnp.asarray([-1.0, 0.5], jnp.float64)
+        for f in (lj.relu, lj.leaky_relu, lj.elu, lj.celu, lj.selu, lj.rrelu, lj.gelu):
+            assert f(x).dtype == jnp.float64
+            assert jax.vmap(jax.grad(f))(x).dtype == jnp.float64
+        np.testing.assert_array_equal(lj.leaky_relu(x, 0.1), [-0.1, 0.5])
+
+
+def test_python_scalar_input():
+    assert float(lj.leaky_relu(-2.0, 0.5)) == -1.0
+    assert float(jax.grad(lj.leaky_relu)(-2.0)) == pytest.approx(0.01)
+
+
+# --------------------------------------------------------------------------- #
+# prelu
+# --------------------------------------------------------------------------- #
+def test_prelu_per_channel_grads_against_numpy():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(5, 7, 3)).astype(np.float32)
+    alpha = np.asarray([0.1, 0.25, 0.5], np.float32)
+    g = rng.normal(size=x.shape).astype(np.float32)
+    y, vjp = jax.vjp(lj.prelu, jnp.asarray(x), jnp.asarray(alpha))
+    gx, ga = vjp(jnp.asarray(g))
+    np.testing.assert_allclose(y, np.where(x >= 0, x, alpha * x), rtol=1e-6)
+    np.testing.assert_allclose(gx, np.where(x >= 0, g, alpha * g), rtol=1e-6)
+    np.testing.assert_allclose(ga, (np.minimum(x, 0) * g).sum(axis=(0, 1)), rtol=1e-5)
+    # channels-first with an explicit broadcast shape
+    xc = np.moveaxis(x, -1, 1)
+    yc = lj.prelu(jnp.asarray(xc), jnp.asarray(alpha)[:, None])
+    np.testing.assert_allclose(
+        np.moveaxis(np.asarray(yc), 1, -1), np.asarray(y), rtol=1e-6
+    )
+
+
+def test_prelu_bf16_input_f32_alpha():
+    x = jnp.asarray([[-1.0, 2.0], [-3.0, 0.5]], jnp.bfloat16)
+    alpha = jnp.asarray([0.25, 0.5], jnp.float32)
+    y = lj.prelu(x, alpha)
+    assert y.dtype == jnp.bfloat16
+    ga = jax.grad(lambda a: lj.prelu(x, a).astype(jnp.float32).sum())(alpha)
+    assert ga.dtype == jnp.float32
+    np.testing.assert_allclose(ga, [-4.0, 0.0])
+
+
+# --------------------------------------------------------------------------- #
+# rrelu
+# --------------------------------------------------------------------------- #
+def test_rrelu_random_slopes_pytorch_convention():
+    x = -jnp.ones((20000,))
+    y = lj.rrelu(x, jax.random.key(0))
+    slopes = -np.asarray(y)
+    assert slopes.min() >= 1 / 8 and slopes.max() <= 1 / 3
+    assert abs(slopes.mean() - (1 / 8 + 1 / 3) / 2) < 3e-3
+    assert len(np.unique(slopes)) > 1000
+    np.testing.assert_array_equal(y, lj.rrelu(x, jax.random.key(0)))
+    assert not np.array_equal(y, lj.rrelu(x, jax.random.key(1)))
+    # the derivative is the drawn slope
+    g = jax.grad(lambda v: lj.rrelu(v, jax.random.key(0)).sum())(x)
+    np.testing.assert_allclose(g, slopes, rtol=1e-6)
+    # positive inputs pass through
+    np.testing.assert_array_equal(lj.rrelu(jnp.ones(5), jax.random.key(0)), jnp.ones(5))
+
+
+def test_rrelu_xu_convention():
+    x = -jnp.ones((20000,))
+    slopes = -np.asarray(lj.rrelu(x, jax.random.key(0), convention="xu"))
+    assert slopes.min() >= 1 / 8 - 1e-6 and slopes.max() <= 1 / 3 + 1e-6
+    divisors = 1 / slopes
+    assert abs(divisors.mean() - 5.5) < 0.05
+    assert float(lj.rrelu(jnp.float32(-5.5), convention="xu")) == pytest.approx(-1.0)
+    assert float(lj.rrelu(jnp.float32(-1.0), lower=0.2, upper=0.4)) == pytest.approx(
+        -0.3
+    )
+
+
+def test_rrelu_legacy_key_and_dtype():
+    y = lj.rrelu(-jnp.ones(8, jnp.bfloat16), jax.random.PRNGKey(0))
+    assert y.dtype == jnp.bfloat16
+
+
+# --------------------------------------------------------------------------- #
+# Errors
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize(
+    "f", [lj.relu, lj.leaky_relu, lj.elu, lj.celu, lj.selu, lj.rrelu, lj.gelu]
+)
+def test_integer_input_raises(f):
+    with pytest.raises(TypeError, match=r"floating-point.*astype"):
+        f(jnp.arange(3))
+
+
+def test_bad_parameters_raise():
+    x = jnp.ones(3)
+    with pytest.raises(ValueError, match="negative_slope must be finite"):
+        lj.leaky_relu(x, float("nan"))
+    with pytest.raises(ValueError, match="negative_slope must be finite"):
+        lj.leaky_relu(x, jnp.asarray([0.1, np.inf, 0.1]))
+    with pytest.raises(ValueError, match="alpha must be finite"):
+        lj.elu(x, float("inf"))
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        lj.celu(x, 0.0)
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        lj.celu(x, -1.0)
+    with pytest.raises(ValueError, match=r"alpha of shape \(4,\) does not broadcast"):
+        lj.prelu(jnp.ones((2, 3)), jnp.ones(4))
+    with pytest.raises(ValueError, match=r"alpha of shape \(2, 3\) does not broadcast"):
+        lj.prelu(jnp.ones((3,)), jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match="convention"):
+        lj.rrelu(x, convention="keras")
+    with pytest.raises(ValueError, match="lower <= upper"):
+        lj.rrelu(x, lower=0.5, upper=0.1)
+    with pytest.raises(ValueError, match="divisor"):
+        lj.rrelu(x, lower=0.0, convention="xu")
+    with pytest.raises(ValueError, match="upper must be finite"):
+        lj.rrelu(x, upper=float("inf"))
+
+
+# --------------------------------------------------------------------------- #
+# Property tests
+# --------------------------------------------------------------------------- #
+finite_f32 = hnp.arrays(
+    np.float32,
+    hnp.array_shapes(max_dims=2, max_side=16),
+    elements=st.floats(-1e6, 1e6, width=32, allow_subnormal=False),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=finite_f32, a=st.floats(0.0, 1.0, width=32))
+def test_property_leaky_decomposition(x, a):
+    y = np.asarray(lj.leaky_relu(jnp.asarray(x), a))
+    tiny = np.finfo(np.float32).tiny
+    with np.errstate(all="ignore"):
+        ref = np.where(x >= 0, x, np.float32(a) * x)
+    ref = np.where(np.abs(ref) < tiny, np.float32(0), ref)  # XLA flushes subnormals
+    np.testing.assert_array_equal(y, ref)
+    # for 0 <= a <= 1, leaky_relu(x) = max(x, a x)
+    np.testing.assert_array_equal(
+        y, np.maximum(x, np.float32(a) * x) * (np.abs(ref) > 0)
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(x=finite_f32, a=st.floats(0.0625, 3.0, width=32))
+def test_property_output_rule_equals_input_rule(x, a):
+    """The output-based derivative equals the input-based one (traced parameter)."""
+    xj = jnp.asarray(x)
+    for f in (lj.leaky_relu, lj.elu, lj.celu):
+        g_y = jax.grad(lambda v, f=f: f(v, a).sum())(xj)
+        g_x = jax.grad(lambda v, f=f: f(v, jnp.float32(a)).sum())(xj)
+        np.testing.assert_allclose(g_y, g_x, rtol=1e-5, atol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=finite_f32)
+def test_property_elu_bounds(x):
+    y = np.asarray(lj.elu(jnp.asarray(x)))
+    assert np.all(y >= -1.0)
+    assert np.all((y > 0) == (x > 0))

@@ -1,0 +1,69 @@
+"""Output-only residuals: a train step needs no more memory than with relu/identity.
+
+Compiled memory is deterministic for a given backend and jax version, so it is
+asserted here (speed is checked in benchmarks/, not in tests).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import leakyjax as lj
+from benchmarks.common import train_step_memory
+
+SHAPE = dict(batch=256, width=512, depth=8)
+
+
+@pytest.fixture(scope="module")
+def temps():
+    acts = {
+        "identity": lambda h: h,
+        "jax.nn.relu": jax.nn.relu,
+        "leakyjax.leaky_relu": lj.leaky_relu,
+        "leakyjax.elu": lj.elu,
+        "leakyjax.selu": lj.selu,
+        "leakyjax.celu": lambda h: lj.celu(h, 0.5),
+        "leakyjax.relu": lj.relu,
+    }
+    return {
+        dt: {k: train_step_memory(f, dt, **SHAPE).temp for k, f in acts.items()}
+        for dt in (jnp.float32, jnp.bfloat16)
+    }
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "leakyjax.leaky_relu",
+        "leakyjax.elu",
+        "leakyjax.selu",
+        "leakyjax.celu",
+        "leakyjax.relu",
+    ],
+)
+def test_train_step_temp_no_larger_than_relu(temps, dtype, name):
+    t = temps[dtype]
+    assert t[name] <= t["jax.nn.relu"], t
+
+
+@pytest.mark.parametrize("name", ["leakyjax.leaky_relu", "leakyjax.elu"])
+def test_train_step_temp_no_larger_than_identity_f32(temps, name):
+    t = temps[jnp.float32]
+    assert t[name] <= t["identity"], t
+
+
+def test_residual_is_the_output():
+    """Reverse mode saves exactly y (the array the next matmul keeps)."""
+    x = jnp.linspace(-2.0, 2.0, 16)
+    for f in (lj.leaky_relu, lj.elu, lj.selu, lj.relu, lambda v: lj.celu(v, 0.5)):
+        _, f_vjp = jax.vjp(f, x)
+        leaves = [
+            leaf
+            for leaf in jax.tree.leaves(f_vjp)
+            if hasattr(leaf, "shape") and leaf.shape == x.shape
+        ]
+        assert len(leaves) == 1, f
+        assert jnp.array_equal(leaves[0], f(x))
