@@ -1,0 +1,210 @@
+"""Data sets that need no download: mnist1d (generated), sklearn digits, regression.
+
+Every loader returns a :class:`Dataset` of numpy arrays (float32 inputs; int32
+labels for classification, float32 targets for regression). Nothing is cached
+on disk; each process keeps the arrays it generated in memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from typing import NamedTuple
+
+import numpy as np
+
+DATASETS = ("mnist1d", "digits", "regression")
+
+
+class Dataset(NamedTuple):
+    """A train/test split held in memory.
+
+    Attributes:
+        name: the data set's name (one of :data:`DATASETS`).
+        x_train: inputs, ``(num_train, *input_shape)`` float32.
+        y_train: int32 class labels ``(num_train,)`` or float32 targets
+            ``(num_train, num_outputs)`` for regression.
+        x_test: test inputs.
+        y_test: test labels / targets.
+        task: ``"classification"`` or ``"regression"``.
+        num_outputs: number of classes, or of regression targets.
+        metric: the score reported as ``*_acc``: ``"accuracy"`` for
+            classification, ``"r2"`` (coefficient of determination) for regression.
+    """
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    task: str
+    num_outputs: int
+    metric: str
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+def _check_sizes(name: str, num_train: int, num_test: int, limit: int | None) -> None:
+    for arg, v in (("num_train", num_train), ("num_test", num_test)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(
+                f"load_dataset({name!r}): {arg} must be an int >= 1, got {v!r}."
+            )
+    if limit is not None and num_train + num_test > limit:
+        raise ValueError(
+            f"load_dataset({name!r}): num_train + num_test = {num_train + num_test} "
+            f"exceeds the {limit} examples of the data set; ask for fewer."
+        )
+
+
+@functools.lru_cache(maxsize=8)
+def _mnist1d(num_train: int, num_test: int, seed: int) -> Dataset:
+    try:
+        import mnist1d.data as mdata
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'the mnist1d data set needs the mnist1d package: pip install "leakyjax[train]"'
+        ) from e
+    args = mdata.get_dataset_args()
+    args.num_samples = num_train + num_test
+    args.train_split = num_train / (num_train + num_test)
+    args.seed = seed
+    # make_dataset reseeds the global numpy / random generators: restore them.
+    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
+    try:
+        d = mdata.make_dataset(args)  # generated locally; never get_dataset (downloads)
+    finally:
+        np.random.set_state(np_state)  # noqa: NPY002
+        random.setstate(py_state)
+    # make_dataset draws num_samples // 10 per class, so the total can be < asked.
+    x = np.concatenate([d["x"], d["x_test"]]).astype(np.float32)
+    y = np.concatenate([d["y"], d["y_test"]]).astype(np.int32)
+    if len(y) < num_train + num_test:
+        raise ValueError(
+            f"load_dataset('mnist1d'): num_train + num_test must be a multiple of 10 "
+            f"(10 classes), got {num_train + num_test}."
+        )
+    return Dataset(
+        "mnist1d",
+        x[:num_train],
+        y[:num_train],
+        x[num_train:],
+        y[num_train:],
+        "classification",
+        10,
+        "accuracy",
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _digits(num_train: int, num_test: int, seed: int) -> Dataset:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'the digits data set needs scikit-learn: pip install "leakyjax[train]"'
+        ) from e
+    x, y = load_digits(return_X_y=True)  # ships with scikit-learn, 1797 examples
+    perm = np.random.default_rng(seed).permutation(len(y))
+    x = (x[perm] / 16.0).reshape(-1, 8, 8).astype(np.float32)
+    y = y[perm].astype(np.int32)
+    mean, std = x[:num_train].mean(), x[:num_train].std()
+    x = (x - mean) / std
+    return Dataset(
+        "digits",
+        x[:num_train],
+        y[:num_train],
+        x[num_train : num_train + num_test],
+        y[num_train : num_train + num_test],
+        "classification",
+        10,
+        "accuracy",
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _regression(num_train: int, num_test: int, seed: int) -> Dataset:
+    # y = sin(x W1) W2 + 0.1 (x W3)^2 + noise: smooth, nonlinear, 16 inputs, 1 target.
+    rng = np.random.default_rng(seed)
+    dim, hidden = 16, 32
+    w1 = rng.normal(size=(dim, hidden)) / np.sqrt(dim)
+    w2 = rng.normal(size=(hidden, 1)) / np.sqrt(hidden)
+    w3 = rng.normal(size=(dim, 1)) / np.sqrt(dim)
+    x = rng.normal(size=(num_train + num_test, dim))
+    y = np.sin(2.0 * x @ w1) @ w2 + 0.3 * (x @ w3) ** 2
+    y = y + 0.05 * rng.normal(size=y.shape)
+    y = (y - y[:num_train].mean()) / y[:num_train].std()
+    x, y = x.astype(np.float32), y.astype(np.float32)
+    return Dataset(
+        "regression",
+        x[:num_train],
+        y[:num_train],
+        x[num_train:],
+        y[num_train:],
+        "regression",
+        1,
+        "r2",
+    )
+
+
+_DEFAULT_SIZES = {
+    "mnist1d": (4000, 1000),
+    "digits": (1437, 360),
+    "regression": (2000, 500),
+}
+_LIMITS = {"mnist1d": None, "digits": 1797, "regression": None}
+_DEFAULT_SEED = {"mnist1d": 42, "digits": 0, "regression": 0}
+
+
+def load_dataset(
+    name: str,
+    *,
+    num_train: int | None = None,
+    num_test: int | None = None,
+    seed: int | None = None,
+) -> Dataset:
+    """Load (generate) a data set in memory; nothing is downloaded or written.
+
+    * ``"mnist1d"``: Greydanus' MNIST-1D, 40-sample 1-D signals, 10 classes,
+      generated with ``mnist1d.data.make_dataset`` (default 4000 train / 1000
+      test, data seed 42 as in the paper).
+    * ``"digits"``: scikit-learn's 8x8 handwritten digits (1797 images, 10
+      classes), shuffled with ``seed``, default 1437 train / 360 test, shape
+      ``(8, 8)``, standardised with the training mean and std.
+    * ``"regression"``: a synthetic smooth regression task,
+      :math:`y = \\sin(2 x W_1) W_2 + 0.3 (x W_3)^2 + \\epsilon`, 16 inputs,
+      1 standardised target, default 2000 train / 500 test.
+
+    Args:
+        name: one of :data:`DATASETS`.
+        num_train: number of training examples (the default depends on the set).
+        num_test: number of test examples.
+        seed: the data seed (defaults: mnist1d 42, others 0). The training seeds
+            do not change the data, only initialisation and data order.
+
+    Returns:
+        A :class:`Dataset`.
+
+    Raises:
+        ValueError: for an unknown name (the message lists the valid ones) or
+            sizes the data set cannot give.
+
+    Example:
+        >>> from leakyjax._src.train.data import load_dataset
+        >>> ds = load_dataset("digits", num_train=100, num_test=50)
+        >>> ds.x_train.shape, ds.y_test.shape, ds.num_outputs
+        ((100, 8, 8), (50,), 10)
+    """
+    if name not in DATASETS:
+        raise ValueError(
+            f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}."
+        )
+    default_train, default_test = _DEFAULT_SIZES[name]
+    num_train = default_train if num_train is None else num_train
+    num_test = default_test if num_test is None else num_test
+    _check_sizes(name, num_train, num_test, _LIMITS[name])
+    seed = _DEFAULT_SEED[name] if seed is None else int(seed)
+    loader = {"mnist1d": _mnist1d, "digits": _digits, "regression": _regression}[name]
+    return loader(int(num_train), int(num_test), seed)
