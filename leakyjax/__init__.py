@@ -6,6 +6,7 @@ and :mod:`leakyjax.nnx` (``pip install leakyjax[flax]``).
 
 from importlib import metadata as _metadata
 
+from leakyjax import initializers as initializers
 from leakyjax._src.activations import SELU_ALPHA as SELU_ALPHA
 from leakyjax._src.activations import SELU_SCALE as SELU_SCALE
 from leakyjax._src.activations import celu as celu
@@ -20,6 +21,10 @@ from leakyjax._src.activations import sigmoid as sigmoid
 from leakyjax._src.activations import silu as silu
 from leakyjax._src.activations import softplus as softplus
 from leakyjax._src.activations import tanh as tanh
+from leakyjax._src.optim import decay_mask as decay_mask
+from leakyjax._src.registry import available as available
+from leakyjax._src.registry import gain as gain
+from leakyjax._src.registry import get as get
 
 try:
     __version__ = _metadata.version("leakyjax")
@@ -29,9 +34,14 @@ except _metadata.PackageNotFoundError:  # running from a source tree
 __all__ = [
     "SELU_ALPHA",
     "SELU_SCALE",
+    "available",
     "celu",
+    "decay_mask",
     "elu",
+    "gain",
     "gelu",
+    "initializers",
+    "get",
     "leaky_relu",
     "prelu",
     "relu",

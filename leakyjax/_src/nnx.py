@@ -1,0 +1,486 @@
+"""flax.nnx modules of the leaky rectifier family.
+
+Same names, arguments and numbers as :mod:`leakyjax.linen`; every module calls
+the leakyjax function (:func:`leakyjax.leaky_relu`, :func:`leakyjax.prelu`, ...),
+so values, derivatives and the dtype rule (output dtype = input dtype; f32
+parameters are cast to a bf16 input's dtype) are those of the functions.
+
+Diagnostics hook: every module has a bool attribute ``record_pre_activation``
+(default False). When True, the module calls ``self.sow(nnx.Intermediate,
+"pre_activation", x)`` before applying its function: inside
+:func:`flax.nnx.capture` the inputs are collected there, otherwise they are
+stored on the module as the ``nnx.Intermediate`` attribute ``pre_activation``
+(a tuple, one entry per call). Switch it on for a whole model with
+``model.set_attributes(record_pre_activation=True, raise_if_not_found=False)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+try:
+    from flax import nnx
+except ImportError as e:  # pragma: no cover - exercised without flax only
+    raise ImportError('leakyjax.nnx needs flax: pip install "leakyjax[flax]"') from e
+
+import jax
+import jax.numpy as jnp
+
+from leakyjax._src import activations as _act
+from leakyjax._src import registry as _registry
+from leakyjax._src.linen import (
+    _check_num_parameters,
+    _module_for,
+    _slope_for,
+    _slope_shape,
+)
+
+Array = jax.Array
+Dtype = Any
+
+__all__ = [
+    "CELU",
+    "ELU",
+    "Activation",
+    "LeakyReLU",
+    "PReLU",
+    "RReLU",
+    "ReLU",
+    "SELU",
+    "get",
+]
+
+_SOW_DOC = """
+    Diagnostics: with ``record_pre_activation=True`` the module calls
+    ``self.sow(nnx.Intermediate, "pre_activation", x)`` before the activation.
+"""
+
+
+class _Elementwise(nnx.Module):
+    """Base of the parameter-free modules: optionally sow the input, apply ``_fn``."""
+
+    record_pre_activation: bool
+
+    def _fn(self, x: Array) -> Array:
+        raise NotImplementedError
+
+    def _record(self, x: Array) -> None:
+        if self.record_pre_activation:
+            self.sow(nnx.Intermediate, "pre_activation", x)
+
+    def __call__(self, x: Array) -> Array:
+        """Applies the activation.
+
+        Args:
+            x: floating-point input.
+
+        Returns:
+            The activation of ``x``, with the dtype and shape of ``x``.
+        """
+        self._record(x)
+        return self._fn(x)
+
+
+class ReLU(_Elementwise):
+    """:func:`leakyjax.relu` as an nnx module (``relu'(0) = 0``).
+
+    Args:
+        record_pre_activation: sow the input (see the module docstring).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.nnx import ReLU
+        >>> ReLU()(jnp.array([-1.0, 2.0]))
+        Array([0., 2.], dtype=float32)
+    """
+
+    def __init__(self, *, record_pre_activation: bool = False):
+        self.record_pre_activation = record_pre_activation
+
+    def _fn(self, x):
+        return _act.relu(x)
+
+
+class LeakyReLU(_Elementwise):
+    """:func:`leakyjax.leaky_relu` as an nnx module.
+
+    ``y = x`` for ``x >= 0``, ``negative_slope * x`` otherwise; derivative 1 at
+    ``x = 0`` (the jax.nn convention). Output dtype = input dtype.
+
+    Args:
+        negative_slope: the slope for negative inputs (default 0.01).
+        record_pre_activation: sow the input (see the module docstring).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.nnx import LeakyReLU
+        >>> LeakyReLU(0.2)(jnp.array([-1.0, 2.0]))
+        Array([-0.2,  2. ], dtype=float32)
+    """
+
+    def __init__(
+        self, negative_slope: float = 0.01, *, record_pre_activation: bool = False
+    ):
+        self.negative_slope = negative_slope
+        self.record_pre_activation = record_pre_activation
+
+    def _fn(self, x):
+        return _act.leaky_relu(x, self.negative_slope)
+
+
+class ELU(_Elementwise):
+    """:func:`leakyjax.elu` as an nnx module.
+
+    ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise.
+
+    Args:
+        alpha: the negative saturation value (default 1.0).
+        record_pre_activation: sow the input (see the module docstring).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.nnx import ELU
+        >>> ELU()(jnp.array([-1.0, 2.0]))
+        Array([-0.63212055,  2.        ], dtype=float32)
+    """
+
+    def __init__(self, alpha: float = 1.0, *, record_pre_activation: bool = False):
+        self.alpha = alpha
+        self.record_pre_activation = record_pre_activation
+
+    def _fn(self, x):
+        return _act.elu(x, self.alpha)
+
+
+class CELU(_Elementwise):
+    """:func:`leakyjax.celu` as an nnx module.
+
+    ``y = x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha > 0.
+
+    Args:
+        alpha: positive scale (default 1.0).
+        record_pre_activation: sow the input (see the module docstring).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.nnx import CELU
+        >>> CELU(0.5)(jnp.array([-1.0, 2.0]))
+        Array([-0.43233237,  2.        ], dtype=float32)
+    """
+
+    def __init__(self, alpha: float = 1.0, *, record_pre_activation: bool = False):
+        self.alpha = alpha
+        self.record_pre_activation = record_pre_activation
+
+    def _fn(self, x):
+        return _act.celu(x, self.alpha)
+
+
+class SELU(_Elementwise):
+    """:func:`leakyjax.selu` as an nnx module (Klambauer et al. 2017).
+
+    Args:
+        record_pre_activation: sow the input (see the module docstring).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.nnx import SELU
+        >>> SELU()(jnp.array([-1.0, 2.0]))
+        Array([-1.1113307,  2.101402 ], dtype=float32)
+    """
+
+    def __init__(self, *, record_pre_activation: bool = False):
+        self.record_pre_activation = record_pre_activation
+
+    def _fn(self, x):
+        return _act.selu(x)
+
+
+class Activation(_Elementwise):
+    """Any elementwise function as an nnx module (what ``get("gelu")`` makes).
+
+    Args:
+        function: the function of ``x`` to apply, e.g. ``leakyjax.get("gelu")``.
+        record_pre_activation: sow the input (see the module docstring).
+
+    Example:
+        >>> import jax.numpy as jnp, leakyjax
+        >>> from leakyjax.nnx import Activation
+        >>> Activation(leakyjax.sigmoid)(jnp.array([0.0]))
+        Array([0.5], dtype=float32)
+    """
+
+    def __init__(
+        self, function: Callable[[Array], Array], *, record_pre_activation: bool = False
+    ):
+        self.function = function
+        self.record_pre_activation = record_pre_activation
+
+    def _fn(self, x):
+        return self.function(x)
+
+
+for _cls in (ReLU, LeakyReLU, ELU, CELU, SELU, Activation):
+    _cls.__doc__ = _cls.__doc__.replace("\n    Example:", _SOW_DOC + "\n    Example:")
+
+
+class PReLU(nnx.Module):
+    """Parametric ReLU with a learnable slope (He et al. 2015), as an nnx module.
+
+    ``y = x`` for ``x >= 0``, ``alpha * x`` otherwise, where ``alpha`` is the
+    ``nnx.Param`` attribute ``negative_slope``: shape ``()`` for one slope shared
+    by all units (``num_parameters=1``) or ``(C,)`` for one per channel on
+    ``axis``. Computed by :func:`leakyjax.prelu`: the slope is cast to the input
+    dtype (bf16 in, bf16 out with f32 parameters) and gets gradient
+    ``sum(min(x, 0))``. Derivative in ``x`` at 0: 1. Same arguments and numbers
+    as :class:`leakyjax.linen.PReLU`.
+
+    Differences from :class:`flax.nnx.PReLU`: the slope starts at 0.25 (He et
+    al., PyTorch) instead of 0.01, per-channel slopes are supported, and the
+    output keeps the input dtype. He et al. train the slopes without weight
+    decay: see :func:`leakyjax.decay_mask`.
+
+    Args:
+        num_parameters: 1 (one shared slope, default) or the number of channels
+            ``C`` on ``axis``.
+        axis: the feature axis of per-channel slopes (default -1).
+        negative_slope_init: the initial slope (default 0.25).
+        param_dtype: dtype of the slope parameter (default float32).
+        record_pre_activation: sow the input (see the module docstring).
+
+    Raises:
+        ValueError: in the call, if the input's size on ``axis`` is not
+            ``num_parameters`` or the parameter has been given a wrong shape.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.nnx import PReLU
+        >>> act = PReLU(3)
+        >>> act.negative_slope.shape
+        (3,)
+        >>> act(jnp.array([[-1.0, -2.0, 3.0]], dtype=jnp.bfloat16))
+        Array([[-0.25, -0.5, 3]], dtype=bfloat16)
+    """
+
+    def __init__(
+        self,
+        num_parameters: int = 1,
+        *,
+        axis: int = -1,
+        negative_slope_init: float = 0.25,
+        param_dtype: Dtype = jnp.float32,
+        record_pre_activation: bool = False,
+    ):
+        n = _check_num_parameters(num_parameters, "PReLU")
+        self.num_parameters = n
+        self.axis = axis
+        self.negative_slope_init = negative_slope_init
+        self.param_dtype = param_dtype
+        self.record_pre_activation = record_pre_activation
+        self.negative_slope = nnx.Param(
+            jnp.full(_slope_shape(n), negative_slope_init, param_dtype)
+        )
+
+    def __call__(self, x: Array) -> Array:
+        """Applies PReLU.
+
+        Args:
+            x: floating-point input; for per-channel slopes, ``x.shape[axis]``
+                must be ``num_parameters``.
+
+        Returns:
+            ``prelu(x, negative_slope)``, with the dtype and shape of ``x``.
+        """
+        x = jnp.asarray(x)
+        alpha = _slope_for(
+            self.negative_slope[...], x, self.num_parameters, self.axis, "PReLU"
+        )
+        if self.record_pre_activation:
+            self.sow(nnx.Intermediate, "pre_activation", x)
+        return _act.prelu(x, alpha)
+
+
+class RReLU(nnx.Module):
+    """Randomized leaky ReLU (Xu et al. 2015), as an nnx module.
+
+    Training (``deterministic=False``, the default, as :class:`flax.nnx.Dropout`):
+    every element gets its own slope, drawn from ``U(lower, upper)``
+    (``convention="pytorch"``, default: 1/8, 1/3) or as ``1/U(lower, upper)``
+    (``convention="xu"``: 3, 8). Evaluation (``deterministic=True``): the fixed
+    evaluation slope (``(lower+upper)/2``, or ``2/(lower+upper)`` for ``"xu"``).
+    See :func:`leakyjax.rrelu`.
+
+    Switched like :class:`flax.nnx.Dropout`: ``model.eval()`` /
+    ``model.train()`` (or ``nnx.view(model, deterministic=...)``) set
+    ``deterministic``, which the call argument overrides. Keys come from the
+    ``rngs`` stream ``rng_collection`` (``"rrelu"``; an ``nnx.Rngs`` without
+    that stream falls back to its ``default`` stream) given at construction, or
+    from ``rngs=`` in the call (an ``nnx.Rngs``, an ``RngStream`` or a key).
+
+    Args:
+        lower: lower bound of the slope (or divisor for ``"xu"``); None for the
+            convention's default.
+        upper: upper bound; None for the convention's default.
+        convention: ``"pytorch"`` (default) or ``"xu"``.
+        deterministic: True for the evaluation slope; False (default) for random
+            slopes.
+        rng_collection: the rng stream of the random slopes (``"rrelu"``).
+        record_pre_activation: sow the input (see the module docstring).
+        rngs: an ``nnx.Rngs`` or ``RngStream`` for the random slopes.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from flax import nnx
+        >>> from leakyjax.nnx import RReLU
+        >>> act = RReLU(rngs=nnx.Rngs(0))
+        >>> x = jnp.array([-1.0, -1.0, 2.0])
+        >>> y = act(x)  # training: random slopes in [1/8, 1/3]
+        >>> bool(jnp.all((-1 / 3 <= y[:2]) & (y[:2] <= -1 / 8)))
+        True
+        >>> act.eval()
+        >>> act(x)  # evaluation: (1/8 + 1/3) / 2
+        Array([-0.22916667, -0.22916667,  2.        ], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        lower: float | None = None,
+        upper: float | None = None,
+        *,
+        convention: str = "pytorch",
+        deterministic: bool = False,
+        rng_collection: str = "rrelu",
+        record_pre_activation: bool = False,
+        rngs: nnx.Rngs | nnx.RngStream | None = None,
+    ):
+        self.lower = lower
+        self.upper = upper
+        self.convention = convention
+        self.deterministic = deterministic
+        self.rng_collection = rng_collection
+        self.record_pre_activation = record_pre_activation
+        if isinstance(rngs, nnx.Rngs):
+            self.rngs = rngs[rng_collection].fork()
+        elif isinstance(rngs, nnx.RngStream):
+            self.rngs = rngs.fork()
+        elif rngs is None:
+            self.rngs = nnx.data(None)
+        else:
+            raise TypeError(
+                f"RReLU: rngs must be an nnx.Rngs, an nnx.RngStream or None, got "
+                f"{type(rngs).__name__}."
+            )
+        # Check lower/upper/convention now rather than at the first call.
+        jax.eval_shape(
+            lambda x: _act.rrelu(x, lower=lower, upper=upper, convention=convention),
+            jax.ShapeDtypeStruct((1,), jnp.float32),
+        )
+
+    def __call__(
+        self,
+        x: Array,
+        *,
+        deterministic: bool | None = None,
+        rngs: nnx.Rngs | nnx.RngStream | Array | None = None,
+    ) -> Array:
+        """Applies RReLU.
+
+        Args:
+            x: floating-point input.
+            deterministic: overrides the attribute.
+            rngs: overrides the stream given at construction: an ``nnx.Rngs``,
+                an ``nnx.RngStream`` or a PRNG key.
+
+        Returns:
+            The activation, with the dtype and shape of ``x``.
+
+        Raises:
+            ValueError: in training mode without any rngs.
+        """
+        if deterministic is None:
+            deterministic = self.deterministic
+        if self.record_pre_activation:
+            self.sow(nnx.Intermediate, "pre_activation", x)
+        kwargs = dict(lower=self.lower, upper=self.upper, convention=self.convention)
+        if deterministic:
+            return _act.rrelu(x, **kwargs)
+        rngs = self.rngs if rngs is None else rngs
+        if rngs is None:
+            raise ValueError(
+                "RReLU: deterministic is False (training) but no rngs were given. "
+                "Pass rngs=nnx.Rngs(...) to the constructor or the call, or switch "
+                "to evaluation with model.eval() / deterministic=True."
+            )
+        if isinstance(rngs, nnx.Rngs):
+            key = rngs[self.rng_collection]()
+        elif isinstance(rngs, nnx.RngStream):
+            key = rngs()
+        else:
+            key = rngs
+        return _act.rrelu(x, key, **kwargs)
+
+    def set_view(self, deterministic: bool | None = None):
+        """Used by ``nnx.view(model, deterministic=...)``.
+
+        Args:
+            deterministic: True for the evaluation slope, False for random ones.
+        """
+        if deterministic is not None:
+            self.deterministic = deterministic
+
+
+for _cls in (PReLU, RReLU):
+    _cls.__doc__ = _cls.__doc__.replace("\n    Example:", _SOW_DOC + "\n    Example:")
+
+
+def get(spec: str | Callable | type) -> Callable[..., nnx.Module]:
+    """A factory of nnx modules for a registry spec (see :func:`leakyjax.get`).
+
+    The factory takes ``rngs=`` (keyword; used by ``RReLU``, ignored by the
+    others) and keyword overrides, and makes a fresh module on each call, so
+    every layer gets its own parameters (PReLU). ``"prelu"`` gives
+    :class:`PReLU` (``"prelu:0.1"`` sets ``negative_slope_init``), ``"rrelu"``
+    :class:`RReLU`, ``"leaky_relu:0.2"`` ``LeakyReLU(0.2)``, and names without a
+    dedicated module (sigmoid, gelu, ...) an :class:`Activation` wrapping the
+    function.
+
+    Args:
+        spec: a registry spec, a function (wrapped in :class:`Activation`) or
+            an nnx Module class (called with the factory's keyword arguments,
+            ``rngs`` included).
+
+    Returns:
+        ``factory(*, rngs=None, **overrides) -> nnx.Module``.
+
+    Raises:
+        ValueError: as :func:`leakyjax.get` for invalid specs.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from flax import nnx
+        >>> from leakyjax import nnx as ljnnx
+        >>> make = ljnnx.get("prelu:0.1")
+        >>> a, b = make(rngs=nnx.Rngs(0)), make(num_parameters=4)
+        >>> a.negative_slope[...], b.negative_slope.shape
+        (Array(0.1, dtype=float32), (4,))
+    """
+    if isinstance(spec, type) and issubclass(spec, nnx.Module):
+        cls: Any = spec
+        kwargs: dict[str, Any] = {}
+        takes_rngs = True
+    elif callable(spec) and not isinstance(spec, str):
+        cls, kwargs, takes_rngs = Activation, {"function": spec}, False
+    else:
+        name, kwargs = _module_for(_registry.parse(spec))
+        cls = globals()[name]
+        takes_rngs = cls is RReLU
+
+    def factory(*, rngs: nnx.Rngs | None = None, **overrides: Any) -> nnx.Module:
+        kw = {**kwargs, **overrides}
+        if takes_rngs and rngs is not None:
+            kw["rngs"] = rngs
+        return cls(**kw)
+
+    factory.__name__ = factory.__qualname__ = f"make_{cls.__name__}"
+    return factory
