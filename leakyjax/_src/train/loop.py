@@ -531,7 +531,7 @@ def train(
     variables = {"params": state.params}
     if config.batch_norm:
         variables["batch_stats"] = state.batch_stats
-    dead = _dead_fractions(model, variables, x_tr, config, num_seeds)
+    dead = _dead_fractions(model, variables, x_tr, num_seeds)
 
     runs = []
     for i, seed in enumerate(seeds):
@@ -571,18 +571,11 @@ def train(
     )
 
 
-def _dead_fractions(model, variables, x, config, num_seeds):
-    """Per seed, per hidden layer dead-unit fraction, or Nones."""
-    fn = _dead_fraction_fn()
-    if fn is None:
+def _dead_fractions(model, variables, x, num_seeds):
+    """Per seed, the dead-unit fraction of every hidden layer (on ``x``)."""
+    fn = jax.jit(jax.vmap(_acts.dead_fraction_fn(model), in_axes=(0, None)))
+    try:
+        fracs = np.asarray(fn(variables, jnp.asarray(x)), np.float64)
+    except ValueError:  # no leakyjax activation module in the model
         return [None] * num_seeds
-    out = []
-    for i in range(num_seeds):
-        v = jax.tree_util.tree_map(lambda a, i=i: a[i], variables)
-        out.append(fn(model, v, x))
-    return out
-
-
-def _dead_fraction_fn():
-    """The leakyjax.diagnostics dead-unit measure, once that module exists."""
-    return None
+    return [tuple(float(v) for v in row) for row in fracs]
