@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -96,5 +97,88 @@ def environment() -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "processor": platform.processor(),
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
         "date": time.strftime("%Y-%m-%d"),
     }
+
+
+def cpu_model() -> str:
+    """The host CPU's model name (from /proc/cpuinfo on Linux), or ''."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or ""
+
+
+def compiled_memory(compiled) -> StepMemory:
+    """``memory_analysis()`` of an already compiled jax function."""
+    m = compiled.memory_analysis()
+    return StepMemory(
+        int(m.temp_size_in_bytes),
+        int(m.argument_size_in_bytes),
+        int(m.output_size_in_bytes),
+        compiled,
+    )
+
+
+def prelu_mlp_train_step(
+    dtype=jnp.float32,
+    *,
+    batch: int = 256,
+    width: int = 512,
+    depth: int = 8,
+    classes: int = 10,
+    alpha_init: float = 0.25,
+    prelu: Callable | None = None,
+):
+    """:func:`mlp_train_step` with a learnable per-channel PReLU slope per layer.
+
+    Each hidden layer gets a float32 slope vector of shape ``(width,)`` (He et
+    al.'s 0.25 init), trained with the weights, so the slope is traced and its
+    gradient is computed -- the PReLU of a real model, not a frozen slope.
+    ``prelu(x, alpha)`` defaults to :func:`leakyjax.prelu`. Params are donated.
+    Returns ``(step, params, x, y)`` with ``step`` jitted.
+    """
+    if prelu is None:
+        import leakyjax
+
+        prelu = leakyjax.prelu
+    keys = jax.random.split(jax.random.key(0), depth + 1)
+    scale = 1.0 / np.sqrt(width)
+    params = [
+        (
+            jax.random.normal(k, (width, width), dtype) * scale,
+            jnp.zeros((width,), dtype),
+            jnp.full((width,), alpha_init, jnp.float32),
+        )
+        for k in keys[:depth]
+    ]
+    params.append(
+        (
+            jax.random.normal(keys[-1], (width, classes), dtype) * scale,
+            jnp.zeros((classes,), dtype),
+        )
+    )
+    x = jax.random.normal(jax.random.key(1), (batch, width), dtype)
+    y = jax.random.randint(jax.random.key(2), (batch,), 0, classes)
+
+    def loss(p, x, y):
+        h = x
+        for w, b, a in p[:-1]:
+            h = prelu(h @ w + b, a)
+        w, b = p[-1]
+        logits = (h @ w + b).astype(jnp.float32)
+        logp = jax.nn.log_softmax(logits)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    @functools.partial(jax.jit, donate_argnums=0)
+    def step(p, x, y):
+        g = jax.grad(loss)(p, x, y)
+        return jax.tree.map(lambda a, b: a - jnp.asarray(0.01, a.dtype) * b, p, g)
+
+    return step, params, x, y
