@@ -1,0 +1,286 @@
+"""``leakyjax study NAME``: reproductions of published results about rectifiers.
+
+Each study is a module in :mod:`leakyjax._src.study` with a ``run`` function
+``run(out, *, quick, seed, force, progress) -> StudyResult``. A study writes a
+JSON file with its numbers and PNG figure(s) into ``out``, shows progress with
+tqdm, and is resumable: every finished part (one Monte Carlo cell, one training
+run) is stored under ``out/parts/<study>/`` and read back on the next call,
+unless its configuration changed or ``force=True``.
+
+``add_study_parser(subparsers)`` adds the ``study`` subcommand to the
+``leakyjax`` console script; :func:`run_study` is the same from Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib
+import json
+import math
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+#: name -> (module, one-line description); the order is the order of docs/STUDY.md.
+STUDIES: dict[str, tuple[str, str]] = {
+    "born-dead": (
+        "leakyjax._src.study.born_dead",
+        "Lu et al. 2019: P(deep narrow ReLU net is constant at init) vs depth/width",
+    ),
+    "init-depth": (
+        "leakyjax._src.study.init_depth",
+        "He et al. 2015 Fig. 3: variance through 30 layers, He vs Xavier; training",
+    ),
+    "slope-sweep": (
+        "leakyjax._src.study.slope_sweep",
+        "Xu et al. 2015: ReLU/leaky/PReLU/RReLU/ELU train and test error, 5 seeds",
+    ),
+    "prelu-profile": (
+        "leakyjax._src.study.prelu_profile",
+        "He et al. 2015 Table 1: learned PReLU slopes per layer of a CNN",
+    ),
+    "dead-vs-lr": (
+        "leakyjax._src.study.dead_vs_lr",
+        "dead-unit fraction per layer vs learning rate, ReLU vs leaky ReLU",
+    ),
+}
+
+_TRAIN_EXTRA = 'pip install "leakyjax[train]"'
+
+
+class StudyResult(NamedTuple):
+    """What a study run produced.
+
+    Attributes:
+        name: the study name, e.g. ``"born-dead"``.
+        out: the output directory.
+        results: path of the JSON file with all numbers.
+        figures: paths of the PNG figures.
+        summary: the headline numbers (also in the JSON file under ``"summary"``).
+    """
+
+    name: str
+    out: Path
+    results: Path
+    figures: tuple[Path, ...]
+    summary: dict
+
+
+def _require(module: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:  # pragma: no cover - depends on the installation
+        raise ImportError(
+            f"leakyjax study needs {module.split('.')[0]!r}: {_TRAIN_EXTRA}"
+        ) from err
+
+
+def pyplot():
+    """matplotlib.pyplot with the non-interactive Agg backend."""
+    matplotlib = _require("matplotlib")
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def progress(iterable: Iterable, *, desc: str, total: int | None, enable: bool):
+    """A tqdm progress bar over ``iterable`` (a plain iterator when disabled)."""
+    if not enable:
+        return iterable
+    tqdm = _require("tqdm").tqdm
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Numpy/jax scalars and arrays to plain Python; non-finite floats to None."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "_asdict"):
+        return to_jsonable(obj._asdict())
+    if hasattr(obj, "shape") and hasattr(obj, "dtype"):
+        return to_jsonable(np.asarray(obj).tolist())
+    if isinstance(obj, (np.floating, float)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
+
+
+def write_json(path: Path, obj: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(to_jsonable(obj), indent=1, sort_keys=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+class PartStore:
+    """Resumable store of finished parts of one study, one JSON file per part.
+
+    A part is read back when its file exists and was written with the same
+    ``config`` (so a ``--quick`` run never feeds a full run); otherwise it is
+    computed by ``fn()`` and written.
+
+    Args:
+        out: the study's output directory.
+        study: the study name (subdirectory of ``out/parts``).
+        config: the settings that the parts depend on (JSON-able).
+        force: recompute every part.
+    """
+
+    def __init__(self, out: Path, study: str, *, config: dict, force: bool = False):
+        self.dir = Path(out) / "parts" / study
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.config = to_jsonable(config)
+        self.force = force
+        self.reused = 0
+        self.computed = 0
+
+    def _path(self, key: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", key)
+        if len(safe) > 100:
+            safe = safe[:80] + hashlib.sha1(key.encode()).hexdigest()[:12]
+        return self.dir / f"{safe}.json"
+
+    def has(self, key: str) -> bool:
+        return self._load(key) is not None
+
+    def _load(self, key: str) -> Any | None:
+        path = self._path(key)
+        if self.force or not path.exists():
+            return None
+        try:
+            blob = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+        if blob.get("key") != key or blob.get("config") != self.config:
+            return None
+        return blob["value"]
+
+    def get(self, key: str, fn: Callable[[], Any]) -> Any:
+        """The stored value of part ``key``, or ``fn()`` (then stored)."""
+        value = self._load(key)
+        if value is not None:
+            self.reused += 1
+            return value
+        value = to_jsonable(fn())
+        write_json(self._path(key), {"key": key, "config": self.config, "value": value})
+        self.computed += 1
+        return value
+
+
+def run_study(
+    name: str,
+    *,
+    out: str | Path,
+    quick: bool = False,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool = True,
+) -> StudyResult:
+    """Runs one study and writes its JSON results and PNG figures into ``out``.
+
+    Args:
+        name: one of ``born-dead``, ``init-depth``, ``slope-sweep``,
+            ``prelu-profile``, ``dead-vs-lr``.
+        out: output directory (created). Finished parts found there are reused.
+        quick: small sizes (seconds to a minute on a laptop CPU; used in tests).
+        seed: base random seed.
+        force: recompute parts that are already stored in ``out``.
+        progress: show tqdm progress bars.
+
+    Returns:
+        A :class:`StudyResult`.
+
+    Raises:
+        ValueError: for an unknown study name.
+        ImportError: when the ``train`` extra (flax, optax, matplotlib, ...) is
+            missing; install it with ``pip install "leakyjax[train]"``.
+    """
+    if name not in STUDIES:
+        import difflib
+
+        close = difflib.get_close_matches(str(name), list(STUDIES), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(
+            f"study: unknown name {name!r}; choose one of {', '.join(STUDIES)}.{hint}"
+        )
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"study: seed must be a non-negative int, got {seed!r}.")
+    module = importlib.import_module(STUDIES[name][0])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return module.run(out, quick=quick, seed=seed, force=force, progress=progress)
+
+
+def _print_summary(result: StudyResult) -> None:
+    print(f"leakyjax study {result.name}: results in {result.results}")
+    for fig in result.figures:
+        print(f"  figure: {fig}")
+    for line in result.summary.get("lines", []):
+        print(f"  {line}")
+
+
+def _main(args: argparse.Namespace) -> int:
+    result = run_study(
+        args.name,
+        out=args.out,
+        quick=args.quick,
+        seed=args.seed,
+        force=args.force,
+        progress=not args.no_progress,
+    )
+    _print_summary(result)
+    return 0
+
+
+def add_study_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Adds ``study NAME [--quick] --out DIR`` to a CLI's subparsers.
+
+    The new parser's ``func`` default is a callable ``func(args) -> int`` that
+    runs the study and prints where the results are.
+
+    Args:
+        subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
+
+    Returns:
+        The ``study`` parser.
+    """
+    listing = "\n".join(f"  {k:<14} {v[1]}" for k, v in STUDIES.items())
+    parser = subparsers.add_parser(
+        "study",
+        help="reproduce a published result about rectifiers (JSON + PNG)",
+        description="Reproduce a published result about rectifiers. Studies:\n"
+        + listing
+        + "\n\nSee docs/STUDY.md for the claims, our numbers and verdicts.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("name", choices=list(STUDIES), help="which study to run")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small sizes (what the test suite runs); default: the full study",
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="output directory (resumable)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    parser.add_argument(
+        "--force", action="store_true", help="recompute parts already stored in --out"
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no tqdm progress bars"
+    )
+    parser.set_defaults(func=_main)
+    return parser
