@@ -442,7 +442,14 @@ def update(state: Any, pre_activations: Any, *, mask: Any = None) -> Any:
             "update: pre_activations is a mapping but state is a single layer; "
             "create the state with init({name: shape, ...})."
         )
-    return _merge_one(state, _batch_stats(state, pre_activations, mask, "update"))
+    return _update_one(state, pre_activations, mask)
+
+
+@jax.jit
+def _update_one(state: UnitState, x: Any, mask: Any) -> UnitState:
+    # One compiled program per layout and batch shape: eager updates dispatch
+    # once instead of op by op; inside a caller's jit or scan this is inlined.
+    return _merge_one(state, _batch_stats(state, x, mask, "update"))
 
 
 def merge(a: Any, b: Any) -> Any:
@@ -476,7 +483,7 @@ def merge(a: Any, b: Any) -> Any:
     if not (_is_state(a) and _is_state(b)):
         raise TypeError("merge: a and b must be UnitState values from init().")
     _check_same_layout(a, b, "merge")
-    return _merge_one(a, b)
+    return jax.jit(_merge_one)(a, b)
 
 
 def merge_across(state: Any, axis_name: Any) -> Any:
@@ -593,6 +600,12 @@ def result(state: Any, *, rare_threshold: float = 0.01) -> Any:
                 f"result: rare_threshold must be in [0, 1] (a fraction of "
                 f"examples), got {rare_threshold!r}."
             )
+    stats = _result_jit(state, rare_threshold)
+    return stats._replace(units=state.positive_count.shape[0])
+
+
+@jax.jit
+def _result_jit(state: UnitState, rare_threshold: Any) -> LayerStats:
     return _result_one(state, rare_threshold)
 
 

@@ -1,0 +1,386 @@
+"""Dying-unit diagnostics: exact fractions, batching invariance, capture, reports."""
+
+from __future__ import annotations
+
+import chex
+import hypothesis.extra.numpy as hnp
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leakyjax import diagnostics as dg
+from tests.helpers import x64
+
+COUNT_FIELDS = ("count", "positive_count")
+MOMENT_FIELDS = ("mean", "m2", "maximum")
+
+
+def assert_same_state(a, b, rtol=2e-5, atol=1e-5):
+    """Counts and maxima exactly equal; moments equal to float rounding."""
+    for field in (*COUNT_FIELDS, "maximum"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), field)
+    np.testing.assert_allclose(a.mean, b.mean, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(a.m2, b.m2, rtol=rtol, atol=atol)
+
+
+def dense_with_dead(key, n, din=5, dout=8, dead=(1, 4, 6)):
+    """Pre-activations of a Dense layer whose ``dead`` units have bias -100."""
+    kx, kw = jax.random.split(key)
+    x = jax.random.uniform(kx, (n, din), minval=-1.0, maxval=1.0)
+    w = jax.random.normal(kw, (din, dout)) / np.sqrt(din)
+    b = jnp.zeros(dout).at[jnp.array(dead)].set(-100.0)
+    return x @ w + b
+
+
+# --------------------------------------------------------------------------- #
+# Exact fractions on layers with known dead units
+# --------------------------------------------------------------------------- #
+def test_dense_known_dead_units_exact():
+    pre = dense_with_dead(jax.random.key(0), 64)
+    stats = dg.result(dg.update(dg.init(8), pre))
+    assert stats.units == 8
+    assert int(stats.count) == 64
+    np.testing.assert_array_equal(stats.dead, np.isin(np.arange(8), [1, 4, 6]))
+    assert float(stats.dead_fraction) == 3 / 8
+    # the live units are positive on a fair share of uniform inputs
+    assert float(jnp.min(stats.unit_active_rate[~stats.dead])) > 0.1
+
+
+class TestVariants(chex.TestCase):
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_update_result_jit_and_eager_identical(self):
+        pre = dense_with_dead(jax.random.key(1), 50)
+        upd = self.variant(dg.update)
+        res = self.variant(dg.result)
+        state = upd(upd(dg.init(8), pre[:20]), pre[20:])
+        ref = dg.update(dg.update(dg.init(8), pre[:20]), pre[20:])
+        assert_same_state(state, ref)
+        stats = res(state)
+        assert float(stats.dead_fraction) == 3 / 8
+        np.testing.assert_allclose(stats.unit_mean, np.mean(pre, 0), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "shape,feature_axis,dead",
+    [
+        ((4, 6, 6, 5), -1, (0, 3)),  # Conv2D NHWC
+        ((4, 5, 6, 6), 1, (2,)),  # Conv2D NCHW
+        ((3, 7, 5), -1, (1, 2, 4)),  # Conv1D (B, L, C)
+        ((3, 5, 7), -2, (0,)),  # (B, C, L) with a negative axis
+    ],
+)
+def test_conv_layouts_exact(shape, feature_axis, dead):
+    ax = feature_axis % len(shape)
+    c = shape[ax]
+    x = jax.random.normal(jax.random.key(2), shape)
+    bshape = [1] * len(shape)
+    bshape[ax] = c
+    bias = jnp.zeros(c).at[jnp.array(dead)].set(-100.0).reshape(bshape)
+    state = dg.update(dg.init(shape, feature_axis=feature_axis), x + bias)
+    stats = dg.result(state)
+    assert stats.units == c
+    assert int(stats.count) == int(np.prod(shape)) // c  # every position counts
+    np.testing.assert_array_equal(stats.dead, np.isin(np.arange(c), dead))
+    assert float(stats.dead_fraction) == np.float32(len(dead) / c)
+    # per-unit moments against numpy over every non-feature axis
+    ref = np.moveaxis(np.asarray(x + bias, np.float64), ax, -1).reshape(-1, c)
+    np.testing.assert_allclose(stats.unit_mean, ref.mean(0), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(stats.unit_std, ref.std(0), rtol=1e-5)
+    np.testing.assert_allclose(stats.unit_max, ref.max(0), rtol=1e-6)
+    np.testing.assert_allclose(stats.mean, ref.mean(), rtol=1e-5)
+    np.testing.assert_allclose(stats.std, ref.std(), rtol=1e-5)
+
+
+def test_rarely_active_and_rates_exact():
+    # 200 examples; unit u is positive on exactly k[u] of them
+    k = np.array([0, 1, 2, 3, 50, 200])
+    n = 200
+    pre = np.where(np.arange(n)[:, None] < k[None, :], 1.0, -1.0).astype(np.float32)
+    stats = dg.result(dg.update(dg.init(6), pre))
+    np.testing.assert_array_equal(stats.unit_active_rate, np.float32(k) / np.float32(n))
+    np.testing.assert_array_equal(stats.dead, k == 0)
+    # < 1% of 200 = fewer than 2 examples: units 0 and 1
+    assert float(stats.rarely_active_fraction) == np.float32(2 / 6)
+    assert float(dg.result(dg.update(dg.init(6), pre), rare_threshold=0.02)
+                 .rarely_active_fraction) == np.float32(4 / 6)  # fmt: skip
+    np.testing.assert_allclose(stats.mean_active_rate, np.mean(k / n), rtol=1e-6)
+
+
+def test_zero_is_not_positive():
+    stats = dg.result(dg.update(dg.init(3), jnp.array([[0.0, -0.0, 1e-30]] * 4)))
+    np.testing.assert_array_equal(stats.dead, [True, True, False])
+
+
+# --------------------------------------------------------------------------- #
+# Batching, scan, merge: the same statistics however the data arrives
+# --------------------------------------------------------------------------- #
+def test_batch_by_batch_equals_all_at_once_and_scan():
+    pre = dense_with_dead(jax.random.key(3), 96) + 3.0
+    batches = pre.reshape(6, 16, 8)
+    whole = dg.update(dg.init(8), pre)
+
+    loop = dg.init(8)
+    upd = jax.jit(dg.update)
+    for b in batches:
+        loop = upd(loop, b)
+
+    def body(state, b):
+        return dg.update(state, b), None
+
+    scanned, _ = jax.lax.scan(body, dg.init(8), batches)
+    scanned_jit = jax.jit(lambda s, bs: jax.lax.scan(body, s, bs)[0])(
+        dg.init(8), batches
+    )
+    for other in (loop, scanned, scanned_jit):
+        assert_same_state(other, whole)
+        r, w = dg.result(other), dg.result(whole)
+        for f in ("dead_fraction", "rarely_active_fraction", "mean_active_rate"):
+            assert float(getattr(r, f)) == float(getattr(w, f)), f
+    # a python loop of the jitted update and a scan run the same program
+    assert_same_state(scanned_jit, loop, rtol=1e-7, atol=0)
+
+
+def test_merge_equals_sequential_and_merge_across():
+    pre = dense_with_dead(jax.random.key(4), 60)
+    s0 = dg.init(8)
+    a, b, c = (
+        dg.update(s0, pre[:10]),
+        dg.update(s0, pre[10:35]),
+        dg.update(s0, pre[35:]),
+    )
+    seq = dg.update(s0, pre)
+    assert_same_state(dg.merge(dg.merge(a, b), c), seq)
+    assert_same_state(dg.merge(a, dg.merge(b, c)), seq)
+    assert_same_state(dg.merge(s0, a), a, rtol=0, atol=0)  # empty is neutral
+    assert_same_state(dg.merge(a, s0), a, rtol=0, atol=0)
+    # across a named axis (vmap stands in for devices): 4 shards of 15
+    shards = pre.reshape(4, 15, 8)
+    per = jax.vmap(
+        lambda x: dg.merge_across(dg.update(dg.init(8), x), "d"), axis_name="d"
+    )(shards)
+    for i in range(4):
+        assert_same_state(jax.tree.map(lambda v, i=i: v[i], per), seq)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    x=hnp.arrays(
+        np.float32,
+        st.tuples(st.integers(1, 24), st.integers(1, 4)),
+        elements=st.floats(-4, 4, width=32),
+    ),
+    data=st.data(),
+)
+def test_property_any_split_same_counts(x, data):
+    n = x.shape[0]
+    cuts = sorted(data.draw(st.lists(st.integers(0, n), max_size=3)))
+    parts = np.split(x, cuts)
+    state = dg.init(x.shape)
+    for p in parts:
+        if p.shape[0]:
+            state = dg.update(state, p)
+    whole = dg.update(dg.init(x.shape), x)
+    np.testing.assert_array_equal(state.positive_count, whole.positive_count)
+    assert int(state.count) == n
+    np.testing.assert_array_equal(state.maximum, whole.maximum)
+    np.testing.assert_allclose(state.mean, x.astype(np.float64).mean(0), atol=1e-5)
+    np.testing.assert_allclose(
+        state.m2, ((x - x.astype(np.float64).mean(0)) ** 2).sum(0), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_streaming_moments_are_numerically_stable():
+    # mean 1e4, std 1e-1: the naive E[x^2] - E[x]^2 loses every digit in float32
+    rng = np.random.default_rng(0)
+    x = (1e4 + 0.1 * rng.standard_normal((4000, 2))).astype(np.float32)
+    state = dg.init(2)
+    for b in np.split(x, 40):
+        state = dg.update(state, b)
+    stats = dg.result(state)
+    ref = x.astype(np.float64)
+    np.testing.assert_allclose(stats.unit_std, ref.std(0), rtol=2e-2)
+
+
+def test_mask_ignores_padding():
+    pre = dense_with_dead(jax.random.key(5), 13)
+    padded = jnp.concatenate([pre, jnp.full((3, 8), 50.0)])  # padding would revive
+    mask = jnp.arange(16) < 13
+    masked = jax.jit(dg.update)(dg.init(8), padded, mask=mask)
+    assert_same_state(masked, dg.update(dg.init(8), pre))
+    # a (B,) mask over (B, L, C) conv outputs ignores whole examples
+    x = jax.random.normal(jax.random.key(6), (4, 3, 2))
+    m = jnp.array([True, False, True, False])
+    assert_same_state(dg.update(dg.init(2), x, mask=m), dg.update(dg.init(2), x[m]))
+
+
+def test_bf16_input_keeps_float32_state_in_scan():
+    x = jax.random.normal(jax.random.key(7), (4, 8, 3), jnp.bfloat16)
+    state = dg.init(x[0])
+    assert state.mean.dtype == jnp.float32
+    out, _ = jax.lax.scan(lambda s, b: (dg.update(s, b), None), state, x)
+    assert out.mean.dtype == jnp.float32 and int(out.count) == 32
+
+
+def test_float64_state_with_x64():
+    with x64():
+        x = jnp.asarray(np.random.default_rng(1).standard_normal((10, 3)))
+        state = dg.update(dg.init(x), x)
+        assert state.mean.dtype == jnp.float64
+        np.testing.assert_allclose(dg.result(state).unit_std, np.std(x, 0), rtol=1e-12)
+
+
+def test_empty_state_reports_nan():
+    stats = dg.result(dg.init(4))
+    assert int(stats.count) == 0
+    assert np.isnan(float(stats.dead_fraction))
+    assert not bool(jnp.any(stats.dead))
+
+
+def test_layer_dicts():
+    acts = {
+        "dense": dense_with_dead(jax.random.key(8), 10),
+        "conv": -jnp.ones((2, 4, 4, 3)),
+    }
+    states = dg.init(jax.eval_shape(lambda: acts))
+    states = jax.jit(dg.update)(states, acts)
+    report = dg.result(states)
+    assert float(report["dense"].dead_fraction) == 3 / 8
+    assert float(report["conv"].dead_fraction) == 1.0
+    merged = dg.merge(states, states)
+    assert int(merged["conv"].count) == 64
+    per_layer_axis = dg.init({"a": (2, 3), "b": (2, 3)}, feature_axis={"a": 0, "b": 1})
+    assert per_layer_axis["a"].positive_count.shape == (2, 1)
+    assert per_layer_axis["b"].positive_count.shape == (3,)
+
+
+# --------------------------------------------------------------------------- #
+# Clear errors
+# --------------------------------------------------------------------------- #
+def test_errors_name_the_argument():
+    s = dg.init(4)
+    with pytest.raises(ValueError, match="expected 4 units on feature axis -1"):
+        dg.update(s, jnp.ones((2, 5)))
+    with pytest.raises(TypeError, match="floating-point"):
+        dg.update(s, jnp.ones((2, 4), jnp.int32))
+    with pytest.raises(ValueError, match="feature_axis must be negative"):
+        dg.init(4, feature_axis=1)
+    with pytest.raises(ValueError, match="out of range"):
+        dg.init((2, 3), feature_axis=2)
+    with pytest.raises(TypeError, match="feature_axis must be an int"):
+        dg.init((2, 3), feature_axis="channels")
+    with pytest.raises(TypeError, match="number of units"):
+        dg.init("relu")
+    with pytest.raises(ValueError, match="> 0"):
+        dg.init(0)
+    with pytest.raises(ValueError, match="rare_threshold"):
+        dg.result(s, rare_threshold=5)
+    with pytest.raises(ValueError, match="mask"):
+        dg.update(s, jnp.ones((2, 4)), mask=jnp.ones(3, bool))
+    with pytest.raises(ValueError, match="missing in pre_activations: \\['b'\\]"):
+        dg.update(dg.init({"a": 4, "b": 4}), {"a": jnp.ones((1, 4))})
+    with pytest.raises(ValueError, match="different layers"):
+        dg.merge(dg.init(4), dg.init(5))
+    with pytest.raises(TypeError, match="UnitState"):
+        dg.update((1, 2), jnp.ones((1, 4)))
+
+
+# --------------------------------------------------------------------------- #
+# dead_units over batches: plain functions
+# --------------------------------------------------------------------------- #
+def test_dead_units_plain_function():
+    w = jax.random.normal(jax.random.key(9), (3, 6))
+    b = jnp.zeros(6).at[jnp.array([0, 5])].set(-100.0)
+
+    def fn(x):
+        h1 = x @ w + b
+        return {"h1": h1, "h2": jnp.maximum(h1, 0) @ jnp.eye(6) - 1e-3}
+
+    batches = [jax.random.normal(jax.random.key(i), (8, 3)) for i in range(4)]
+    report = dg.dead_units(fn, batches)
+    eager = dg.dead_units(fn, iter(batches), jit=False)
+    for name in ("h1", "h2"):
+        assert float(report[name].dead_fraction) == float(eager[name].dead_fraction)
+        assert int(report[name].count) == 32
+    assert report["h1"].dead.tolist() == [True, False, False, False, False, True]
+    # relu(h1) - 1e-3 is never positive where h1 is dead
+    assert bool(jnp.all(report["h2"].dead[jnp.array([0, 5])]))
+    seq = dg.dead_units(lambda x: [x, -x], batches[:1], return_state=True)
+    assert set(seq) == {"0", "1"} and isinstance(seq["0"], dg.UnitState)
+    with pytest.raises(ValueError, match="empty"):
+        dg.dead_units(fn, [])
+    with pytest.raises(TypeError, match="mapping"):
+        dg.dead_units(lambda x: "nope", batches[:1], jit=False)
+
+
+# --------------------------------------------------------------------------- #
+# Gradient statistics
+# --------------------------------------------------------------------------- #
+def test_gradient_stats_values_and_dead_unit_zeros():
+    key = jax.random.key(10)
+    params = {
+        "l1": {"kernel": jax.random.normal(key, (4, 6)), "bias": jnp.zeros(6)},
+        "l2": {"kernel": jax.random.normal(key, (6, 2)), "bias": jnp.zeros(2)},
+    }
+    params["l1"]["bias"] = params["l1"]["bias"].at[jnp.array([1, 3])].set(-100.0)
+    x = jax.random.normal(jax.random.key(11), (16, 4))
+
+    def loss(p):
+        h = jax.nn.relu(x @ p["l1"]["kernel"] + p["l1"]["bias"])
+        return jnp.sum((h @ p["l2"]["kernel"] + p["l2"]["bias"]) ** 2)
+
+    grads = jax.grad(loss)(params)
+    s = jax.jit(dg.gradient_stats)(grads)
+    leaves = jax.tree.leaves(grads)
+    ref = np.sqrt(sum(np.sum(np.square(np.asarray(g, np.float64))) for g in leaves))
+    np.testing.assert_allclose(s.global_norm, ref, rtol=1e-5)
+    np.testing.assert_allclose(
+        s.leaves["l1/kernel"].norm, np.linalg.norm(grads["l1"]["kernel"]), rtol=1e-5
+    )
+    # dead units 1 and 3: their kernel columns, bias entries and l2 rows get 0
+    assert float(s.leaves["l1/kernel"].zero_fraction) == pytest.approx(2 / 6)
+    assert float(s.leaves["l1/bias"].zero_fraction) == pytest.approx(2 / 6)
+    assert float(s.layers["l1"].zero_fraction) == pytest.approx((8 + 2) / 30)
+    assert int(s.layers["l2"].size) == 14
+    np.testing.assert_allclose(
+        s.layers["l1"].norm,
+        np.hypot(s.leaves["l1/kernel"].norm, s.leaves["l1/bias"].norm),
+        rtol=1e-6,
+    )
+    text = dg.format_gradient_stats(s)
+    assert "l1" in text and "(all)" in text
+    with pytest.raises(TypeError, match="int32"):
+        dg.gradient_stats({"step": jnp.zeros((), jnp.int32)})
+
+
+# --------------------------------------------------------------------------- #
+# Reports: text and figures
+# --------------------------------------------------------------------------- #
+def test_format_report_and_plots(tmp_path):
+    states = dg.init({"h1": 8, "h2": 4})
+    states = dg.update(
+        states,
+        {"h1": dense_with_dead(jax.random.key(12), 20), "h2": -jnp.ones((20, 4))},
+    )
+    report = dg.result(states)
+    text = dg.format_report(report, title="after training")
+    lines = text.splitlines()
+    assert lines[0] == "after training"
+    assert lines[1].split()[:3] == ["layer", "units", "dead"]
+    assert lines[3].split()[:3] == ["h1", "8", "37.5"]
+    assert lines[4].split()[:4] == ["h2", "4", "100.0", "100.0"]
+    fig = dg.plot_report(report, out=tmp_path / "bars.png")
+    assert (tmp_path / "bars.png").stat().st_size > 1000
+    heights = [p.get_height() for p in fig.axes[0].patches]
+    np.testing.assert_allclose(heights, [37.5, 100.0])
+    fig2 = dg.plot_history(
+        {"relu": [(0, report), (5, report)], "leaky": {0: report}},
+        out=tmp_path / "hist.png",
+    )
+    assert len(fig2.axes) == 2 and (tmp_path / "hist.png").exists()
+    with pytest.raises(TypeError, match="LayerStats"):
+        dg.format_report({"h1": 1.0})
+    with pytest.raises(ValueError, match="metric"):
+        dg.plot_history([(0, report)], metric="dead")
