@@ -1,0 +1,219 @@
+"""Registry: names, spec parsing, round trips to functions and modules, gains, errors."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import leakyjax as lj
+from leakyjax._src.registry import Spec, parse
+
+X = jnp.linspace(-3.0, 3.0, 13, dtype=jnp.float32)
+
+ALL_NAMES = (
+    "relu",
+    "leaky_relu",
+    "prelu",
+    "rrelu",
+    "elu",
+    "celu",
+    "selu",
+    "sigmoid",
+    "tanh",
+    "gelu",
+    "silu",
+    "softplus",
+    "identity",
+    "linear",
+)
+
+
+def test_available_lists_every_name():
+    assert lj.available() == ALL_NAMES
+    assert isinstance(lj.available(), tuple)
+
+
+# spec -> the function it must equal
+SPECS = {
+    "relu": lj.relu,
+    "leaky_relu": lambda x: lj.leaky_relu(x, 0.01),
+    "leaky_relu:0.2": lambda x: lj.leaky_relu(x, 0.2),
+    "leaky_relu:negative_slope=0.3": lambda x: lj.leaky_relu(x, 0.3),
+    "Leaky-ReLU:0.2": lambda x: lj.leaky_relu(x, 0.2),
+    " leaky_relu : 0.2 ": lambda x: lj.leaky_relu(x, 0.2),
+    "prelu": lambda x: lj.prelu(x, 0.25),
+    "prelu:0.1": lambda x: lj.prelu(x, 0.1),
+    "rrelu": lambda x: lj.rrelu(x),
+    "rrelu:convention=xu": lambda x: lj.leaky_relu(x, 1 / 5.5),
+    "rrelu:1/10,3/10": lambda x: lj.leaky_relu(x, 0.2),
+    "rrelu:0.1,upper=0.3": lambda x: lj.leaky_relu(x, 0.2),
+    "elu": lambda x: lj.elu(x, 1.0),
+    "elu:alpha=0.5": lambda x: lj.elu(x, 0.5),
+    "celu:2": lambda x: lj.celu(x, 2.0),
+    "selu": lj.selu,
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "gelu": jax.nn.gelu,
+    "gelu:approximate=false": lambda x: jax.nn.gelu(x, approximate=False),
+    "silu": jax.nn.silu,
+    "softplus": jax.nn.softplus,
+    "identity": lambda x: x,
+    "linear": lambda x: x,
+}
+
+
+@pytest.mark.parametrize("spec", sorted(SPECS))
+def test_get_values(spec):
+    f = lj.get(spec)
+    np.testing.assert_allclose(f(X), SPECS[spec](X), rtol=1e-6, atol=1e-7)
+    assert f(X.astype(jnp.bfloat16)).dtype == jnp.bfloat16
+    # the canonical spec round-trips
+    np.testing.assert_array_equal(lj.get(f.spec)(X), f(X))
+    assert parse(f.spec) == parse(spec)
+
+
+def test_parse_fills_defaults_and_canonical_string():
+    assert parse("leaky_relu:0.2") == Spec("leaky_relu", {"negative_slope": 0.2})
+    assert parse("rrelu") == Spec(
+        "rrelu", {"lower": None, "upper": None, "convention": "pytorch"}
+    )
+    assert str(parse("rrelu:convention=xu")) == "rrelu:convention=xu"
+    assert str(parse("elu")) == "elu:alpha=1.0"
+    assert parse("linear").name == "identity"
+    assert lj.get("leaky_relu:0.2").__name__ == "leaky_relu"
+
+
+def test_get_returns_callables_unchanged():
+    f = lambda x: x * 2
+    assert lj.get(f) is f
+    assert lj.get(jax.nn.relu) is jax.nn.relu
+
+
+def test_get_is_jittable_and_differentiable():
+    f = lj.get("leaky_relu:0.2")
+    np.testing.assert_array_equal(jax.jit(f)(X), f(X))
+    assert float(jax.grad(f)(-1.0)) == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ("leaky_rleu", r"unknown activation 'leaky_rleu'\. Did you mean 'leaky_relu'"),
+        ("relu6", r"Did you mean 'relu'.*Valid names: relu, leaky_relu"),
+        ("ELLU", r"Did you mean 'elu'"),
+        ("elu:alpah=0.5", r"no parameter 'alpah'\. Did you mean 'alpha'.*alpha"),
+        ("leaky_relu:slope=0.2", r"Did you mean 'negative_slope'"),
+        ("relu:0.1", r"too many values; 'relu' takes no parameters"),
+        ("leaky_relu:0.1,0.2", r"too many values"),
+        ("leaky_relu:", r"nothing after ':'"),
+        ("leaky_relu:0.2,", r"empty parameter"),
+        ("leaky_relu:abc", r"bad value 'abc'.*give a number"),
+        ("leaky_relu:1/0", r"give a number"),
+        ("elu:nan", r"must be finite"),
+        ("leaky_relu:negative_slope=0.1,negative_slope=0.2", r"given twice"),
+        ("rrelu:upper=0.3,0.1", r"positional value '0.1' after a keyword"),
+        ("rrelu:convention=xy", r"one of pytorch, xu\. Did you mean 'xu'"),
+        ("gelu:approximate=maybe", r"true or false"),
+        ("celu:alpha=0", r"alpha must be > 0"),
+        ("rrelu:0.5,0.1", r"lower <= upper"),
+    ],
+)
+def test_errors(spec, match):
+    with pytest.raises(ValueError, match=match):
+        lj.get(spec)
+
+
+def test_type_errors():
+    with pytest.raises(TypeError, match="spec must be a string"):
+        lj.get(0.2)
+    with pytest.raises(TypeError, match="spec must be a string"):
+        lj.gain(None)
+
+
+# PyTorch's torch.nn.init.calculate_gain values (hard-coded, torch not installed)
+TORCH = {
+    "relu": 1.4142135623730951,
+    "leaky_relu": 1.4141428569978354,  # default slope 0.01
+    "leaky_relu:0.2": 1.3867504905630728,
+    "selu": 0.75,
+    "tanh": 1.6666666666666667,
+    "sigmoid": 1.0,
+    "linear": 1.0,
+    "identity": 1.0,
+}
+
+
+@pytest.mark.parametrize("spec", sorted(TORCH))
+def test_gain_matches_pytorch(spec):
+    assert lj.gain(spec) == pytest.approx(TORCH[spec], rel=1e-15)
+
+
+def test_gain_of_the_rest():
+    leaky = lambda a: math.sqrt(2 / (1 + a * a))
+    assert lj.gain("prelu") == pytest.approx(leaky(0.25))
+    assert lj.gain("prelu:0.1") == pytest.approx(leaky(0.1))
+    assert lj.gain("rrelu") == pytest.approx(leaky((1 / 8 + 1 / 3) / 2))
+    assert lj.gain("rrelu:convention=xu") == pytest.approx(leaky(1 / 5.5))
+    for name in ("elu", "celu:0.5", "gelu", "silu", "softplus"):
+        assert lj.gain(name) == pytest.approx(math.sqrt(2))
+    assert lj.gain(lj.get("leaky_relu:0.2")) == pytest.approx(TORCH["leaky_relu:0.2"])
+    with pytest.raises(ValueError, match="pass a registry name"):
+        lj.gain(lambda x: x)
+    with pytest.raises(ValueError, match="Did you mean 'tanh'"):
+        lj.gain("tahn")
+
+
+def test_every_name_gives_function_linen_and_nnx_modules_that_agree():
+    pytest.importorskip("flax")
+    from flax import nnx
+
+    from leakyjax import linen as L
+    from leakyjax import nnx as N
+
+    key = jax.random.key(0)
+    for name in lj.available():
+        f = lj.get(name)
+        lin = L.get(name)()
+        kw = {"deterministic": True} if name == "rrelu" else {}
+        variables = lin.init(key, X, **kw)
+        y_lin = lin.apply(variables, X, **kw)
+        mod = N.get(name)(rngs=nnx.Rngs(0))
+        mod.eval()  # rrelu: the evaluation slope, as the function
+        y_nnx = mod(X)
+        np.testing.assert_array_equal(y_lin, f(X), err_msg=name)
+        np.testing.assert_array_equal(y_nnx, f(X), err_msg=name)
+    # dedicated modules where they exist, with the spec's parameters
+    assert isinstance(L.get("leaky_relu:0.2")(), L.LeakyReLU)
+    assert L.get("leaky_relu:0.2")().negative_slope == 0.2
+    assert N.get("elu:alpha=0.5")().alpha == 0.5
+    assert isinstance(N.get("rrelu:convention=xu")(), N.RReLU)
+    assert isinstance(L.get("gelu")(), L.Activation)
+    assert isinstance(N.get("sigmoid")(rngs=nnx.Rngs(0)), N.Activation)
+    # callables and classes
+    assert isinstance(L.get(jnp.tanh)(), L.Activation)
+    assert L.get(L.SELU) is L.SELU
+    assert isinstance(N.get(N.SELU)(), N.SELU)
+    # overrides
+    assert N.get("prelu")(num_parameters=3).negative_slope.shape == (3,)
+    with pytest.raises(ValueError, match="Did you mean 'prelu'"):
+        L.get("prelu_")
+
+
+def test_factories_make_fresh_modules():
+    pytest.importorskip("flax")
+    import flax.linen as nn
+
+    from leakyjax import linen as L
+    from leakyjax import nnx as N
+
+    make = L.get("prelu")
+    model = nn.Sequential([nn.Dense(3), make(), nn.Dense(3), make()])
+    params = model.init(jax.random.key(0), jnp.ones((1, 2)))["params"]
+    assert "negative_slope" in params["layers_1"]
+    assert "negative_slope" in params["layers_3"]
+    a, b = N.get("prelu")(), N.get("prelu")()
+    assert a is not b and a.negative_slope is not b.negative_slope
