@@ -363,7 +363,7 @@ def main(argv=None) -> dict:
     if not (args.quick or args.no_train_stack or args.shape is not None):
         from benchmarks import train_stack as ts
 
-        train_stack = ts.run(seed=args.seed)
+        train_stack = ts.run(seed=args.seed, cnn_rounds=max(args.rounds, 3))
     result = {
         "benchmark": "train_step",
         "environment": env,

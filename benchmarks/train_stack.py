@@ -1,0 +1,204 @@
+"""Train-stack benchmarks: the mnist1d CNN train step and seeds in one program.
+
+Needs the ``train`` extra (``pip install "leakyjax[train]"``). Used by
+``python -m benchmarks.bench_train_step`` (full mode); it can also run alone::
+
+    python -m benchmarks.train_stack
+
+* CNN step: the model of ``leakyjax compare --model cnn`` (``make_model("cnn",
+  spec, 10)``: 3 conv layers of 32 channels, kernel 5, stride 2, then a linear
+  head), AdamW as built by ``make_optimizer(TrainConfig(...))``, a batch of 100
+  mnist1d examples, params and optimiser state donated; one compiled step per
+  activation (registry spec), timed interleaved; compiled memory as for the MLP.
+* Seeds in one program: ``train(config, seeds=(0, 1, 2, 3, 4))`` (one vmapped
+  program, what ``leakyjax compare`` runs) against five calls
+  ``train(config, seeds=(s,))``, on the default ``leakyjax compare`` configuration
+  (mnist1d MLP, 3000 steps), with the data set loaded once outside the timing.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import random
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks.common import compiled_memory, environment
+
+CNN_ACTS = (
+    "identity",
+    "relu",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "celu",
+    "prelu",
+    "gelu",
+)
+
+
+def _train_modules():
+    try:
+        import optax
+
+        from leakyjax._src.train import (
+            TrainConfig,
+            load_dataset,
+            make_model,
+            make_optimizer,
+            train,
+        )
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            'benchmarks.train_stack needs the training stack: pip install "leakyjax[train]"'
+        ) from e
+    return optax, TrainConfig, load_dataset, make_model, make_optimizer, train
+
+
+def cnn_steps(
+    acts=CNN_ACTS,
+    *,
+    batch: int = 100,
+    rounds: int = 7,
+    target_s: float = 0.1,
+    seed: int = 0,
+    dataset=None,
+) -> list[dict]:
+    """Compile time, compiled memory and step time of the mnist1d CNN per spec."""
+    optax, TrainConfig, load_dataset, make_model, make_optimizer, _ = _train_modules()
+    ds = load_dataset("mnist1d") if dataset is None else dataset
+    xb = jnp.asarray(ds.x_train[:batch])
+    yb = jnp.asarray(ds.y_train[:batch])
+    cases = []
+    for spec in acts:
+        model = make_model("cnn", spec, ds.num_outputs)
+        tx = make_optimizer(TrainConfig(activation=spec, model="cnn"))
+        params = model.init(jax.random.key(seed), xb[:1], train=False)["params"]
+        opt_state = tx.init(params)
+
+        def loss_fn(p, x, y, model=model):
+            out = model.apply({"params": p}, x, train=True)
+            return optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
+
+        @functools.partial(jax.jit, donate_argnums=(0, 1))
+        def step(p, s, x, y, loss_fn=loss_fn, tx=tx):
+            g = jax.grad(loss_fn)(p, x, y)
+            updates, s = tx.update(g, s, p)
+            return optax.apply_updates(p, updates), s
+
+        t0 = time.perf_counter()
+        compiled = step.lower(params, opt_state, xb, yb).compile()
+        compile_s = time.perf_counter() - t0
+        mem = compiled_memory(compiled)
+        state = {"ps": (params, opt_state)}
+
+        def run(k, compiled=compiled, state=state):
+            p, s = state["ps"]
+            start = time.perf_counter()
+            for _ in range(k):
+                p, s = jax.block_until_ready(compiled(p, s, xb, yb))
+            elapsed = time.perf_counter() - start
+            state["ps"] = (p, s)
+            return elapsed
+
+        cases.append((spec, compile_s, mem, run))
+    ks = []
+    for _, _, _, run in cases:
+        run(2)
+        ks.append(max(1, min(10_000, math.ceil(target_s / max(run(1), 1e-6)))))
+    samples = [[] for _ in cases]
+    order = list(range(len(cases)))
+    rng = random.Random(seed)
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for i in order:
+            samples[i].append(cases[i][3](ks[i]) / ks[i])
+    rows = []
+    for (spec, compile_s, mem, _), s in zip(cases, samples):
+        rows.append(
+            {
+                "model": "cnn",
+                "dataset": "mnist1d",
+                "batch": batch,
+                "act": spec,
+                "dtype": "float32",
+                "compile_s": compile_s,
+                "temp_bytes": mem.temp,
+                "argument_bytes": mem.argument,
+                "output_bytes": mem.output,
+                "rounds": len(s),
+                "min_ms": float(np.min(s) * 1e3),
+                "median_ms": float(np.median(s) * 1e3),
+            }
+        )
+    by = {r["act"]: r for r in rows}
+    for r in rows:
+        for key in ("identity", "relu"):
+            o = by.get(key)
+            for stat in ("min", "median"):
+                r[f"ratio_{key}_{stat}"] = (
+                    r[f"{stat}_ms"] / o[f"{stat}_ms"] if o is not None else None
+                )
+    return rows
+
+
+def seeds_speedup(
+    activation: str = "leaky_relu",
+    *,
+    num_seeds: int = 5,
+    steps: int = 3000,
+    dataset=None,
+) -> dict:
+    """Wall time of ``num_seeds`` seeds in one ``train`` call vs one call each."""
+    _, TrainConfig, load_dataset, _, _, train = _train_modules()
+    cfg = TrainConfig(activation=activation, steps=steps)
+    ds = load_dataset(cfg.dataset) if dataset is None else dataset
+    seeds = tuple(range(num_seeds))
+    together = train(cfg, seeds=seeds, dataset=ds)
+    singles = [train(cfg, seeds=(s,), dataset=ds) for s in seeds]
+    wall_1 = sum(r.wall_time for r in singles)
+    comp_1 = sum(r.compile_time for r in singles)
+    return {
+        "config": cfg._asdict(),
+        "num_seeds": num_seeds,
+        "together_wall_s": together.wall_time,
+        "together_compile_s": together.compile_time,
+        "separate_wall_s": wall_1,
+        "separate_compile_s": comp_1,
+        "separate_wall_each_s": [r.wall_time for r in singles],
+        "speedup": wall_1 / together.wall_time,
+        "speedup_excluding_compile": (wall_1 - comp_1)
+        / (together.wall_time - together.compile_time),
+        "same_results": bool(
+            np.allclose(
+                [r.runs[0].final_test_acc for r in singles],
+                [r.final_test_acc for r in together.runs],
+                atol=1e-3,
+            )
+        ),
+    }
+
+
+def run(*, seed: int = 0, cnn_rounds: int = 7, steps: int = 3000) -> dict:
+    """Both parts; returns a JSON-ready dict (progress on stderr)."""
+    _, _, load_dataset, _, _, _ = _train_modules()
+    ds = load_dataset("mnist1d")
+    print("train_stack: mnist1d CNN steps ...", file=sys.stderr)
+    cnn = cnn_steps(rounds=cnn_rounds, seed=seed, dataset=ds)
+    print(
+        "train_stack: 5 seeds in one program vs 5 x 1 seed ...",
+        file=sys.stderr,
+    )
+    speed = seeds_speedup(steps=steps, dataset=ds)
+    return {"cnn": cnn, "seeds": speed}
+
+
+if __name__ == "__main__":
+    out = {"environment": environment(), **run()}
+    print(json.dumps(out, indent=1))

@@ -1,0 +1,137 @@
+"""Smoke test of the benchmark scripts: they run and write the expected JSON.
+
+Tiny sizes and one or two rounds; nothing about speed is asserted (CI machines
+are shared and noisy). The published runs live in benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmarks import bench_activations, bench_train_step, report
+
+ACT_KEYS = {
+    "fn",
+    "lib",
+    "name",
+    "pass",
+    "outputs",
+    "n",
+    "dtype",
+    "bytes",
+    "min_us",
+    "median_us",
+    "gbps",
+    "pct_roofline",
+    "ratio_relu_min",
+    "ratio_ref_min",
+    "compile_s",
+    "rounds",
+}
+
+
+def test_bench_activations_smoke(tmp_path):
+    out = tmp_path / "act.json"
+    result = bench_activations.main(
+        [
+            "--sizes",
+            "10",
+            "--dtypes",
+            "float32,bfloat16",
+            "--functions",
+            "leaky_relu,elu",
+            "--rounds",
+            "2",
+            "--target-ms",
+            "0.5",
+            "--torch",
+            "off",
+            "--out",
+            str(out),
+        ]
+    )
+    data = json.loads(out.read_text())
+    assert data == json.loads(json.dumps(result))
+    assert {"backend", "device", "jax", "jaxlib", "date"} <= set(data["environment"])
+    fns = {r["fn"] for r in data["results"]}
+    assert fns == {
+        "copy.x*2",
+        "jax.nn.relu",
+        "jax.nn.leaky_relu",
+        "jax.nn.elu",
+        "leakyjax.leaky_relu",
+        "leakyjax.elu",
+    }
+    # every function x 2 dtypes x 2 passes x 2 output modes
+    assert len(data["results"]) == len(fns) * 2 * 2 * 2
+    for r in data["results"]:
+        assert ACT_KEYS <= set(r), sorted(ACT_KEYS - set(r))
+        assert r["n"] == 2**10 and r["rounds"] == 2
+        assert 0 < r["min_us"] <= r["median_us"]
+        assert r["bytes"] == (2 if r["pass"] == "fwd" else 4) * 2**10 * (
+            4 if r["dtype"] == "float32" else 2
+        )
+        if r["fn"] == "copy.x*2":
+            assert r["pct_roofline"] == pytest.approx(100.0)
+        if r["fn"] == "jax.nn.relu":
+            assert r["ratio_relu_min"] == pytest.approx(1.0)
+    # the CPU checks of issue 3 are only evaluated at n = 2^20
+    assert data["checks"] == []
+    written = report.report(out, tmp_path / "report")
+    names = {p.name for p in written}
+    assert names == {"act.md", "act_gbps_fresh.png", "act_gbps_donated.png"}
+    md = (tmp_path / "report" / "act.md").read_text()
+    assert "leakyjax.leaky_relu" in md and "n = 2^10" in md
+
+
+def test_bench_train_step_smoke(tmp_path):
+    out = tmp_path / "train.json"
+    bench_train_step.main(
+        [
+            "--shape",
+            "32,64,2",
+            "--dtypes",
+            "float32",
+            "--acts",
+            "leakyjax.leaky_relu,leakyjax.prelu",
+            "--rounds",
+            "1",
+            "--target-ms",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
+    data = json.loads(out.read_text())
+    acts = [r["act"] for r in data["results"]]
+    assert acts == [
+        "identity",
+        "jax.nn.relu",
+        "leakyjax.leaky_relu",
+        "leakyjax.prelu",
+    ]
+    for r in data["results"]:
+        assert r["temp_bytes"] >= 0 and r["argument_bytes"] > 0
+        assert r["min_ms"] > 0 and r["compile_s"] > 0
+        assert r["ratio_relu_min"] is not None
+    by = {r["act"]: r for r in data["results"]}
+    # compiled memory is deterministic: the output-only residual rule
+    assert by["leakyjax.leaky_relu"]["temp_bytes"] <= by["jax.nn.relu"]["temp_bytes"]
+    checks = {c["check"]: c for c in data["checks"]}
+    assert checks["leakyjax.leaky_relu temp bytes <= jax.nn.relu's, custom float32"][
+        "passed"
+    ]
+    written = report.report(out, tmp_path)
+    assert {p.name for p in written} == {"train.md", "train_memory.png"}
+    assert "leakyjax.prelu" in (tmp_path / "train.md").read_text()
+
+
+def test_bad_arguments_name_the_flag(capsys):
+    with pytest.raises(SystemExit):
+        bench_activations.main(["--dtypes", "float64"])
+    assert "--dtypes" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_train_step.main(["--shape", "1,2"])
+    assert "--shape" in capsys.readouterr().err
