@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import chex
 import hypothesis.extra.numpy as hnp
 import jax
@@ -384,3 +386,128 @@ def test_format_report_and_plots(tmp_path):
         dg.format_report({"h1": 1.0})
     with pytest.raises(ValueError, match="metric"):
         dg.plot_history([(0, report)], metric="dead")
+
+
+# --------------------------------------------------------------------------- #
+# Flax capture: every leakyjax activation layer is found, by module path
+# --------------------------------------------------------------------------- #
+# one spec per leakyjax module kind (the registry's wrapper included: gelu)
+SPECS = ["relu", "leaky_relu:0.1", "prelu", "rrelu", "elu", "celu:0.5", "selu", "gelu"]
+WIDTH = 6
+DEAD = (0, 4)  # units of every hidden layer with bias -100
+
+
+def _dead_bias_init(key, shape, dtype=jnp.float32):
+    # live units +1, dead units -100; with the tiny kernel below every layer's
+    # pre-activations are bias + O(1e-2), so the dead set is known exactly.
+    return jnp.ones(shape, dtype).at[jnp.array(DEAD)].set(-100.0)
+
+
+_small_kernel = jax.nn.initializers.normal(1e-3)
+
+
+def test_capture_linen_finds_every_layer():
+    nn = pytest.importorskip("flax.linen")
+    ljnn = pytest.importorskip("leakyjax.linen")
+
+    class Block(nn.Module):
+        spec: str
+
+        @nn.compact
+        def __call__(self, x):
+            x = nn.Dense(WIDTH, kernel_init=_small_kernel, bias_init=_dead_bias_init)(x)
+            return ljnn.get(self.spec)(name="act")(x, **_linen_kwargs(self.spec))
+
+    class Net(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            for spec in SPECS:
+                x = Block(spec)(x)
+            shared = ljnn.ReLU(name="shared")  # one module called twice
+            x = shared(nn.Dense(WIDTH)(x))
+            return shared(nn.Dense(WIDTH)(x))
+
+    model = Net()
+    x = jax.random.normal(jax.random.key(20), (16, 5))
+    variables = model.init(jax.random.key(21), x)
+    out, acts = jax.jit(lambda v, x: dg.capture_linen(model, v, x))(variables, x)
+    names = [f"Block_{i}/act" for i in range(len(SPECS))]
+    assert sorted(acts) == sorted([*names, "shared[0]", "shared[1]"])
+    assert out.shape == (16, WIDTH)
+    batches = [x[:8], x[8:]]
+    report = dg.dead_units(model, batches, variables=variables)
+    for name in names:  # bias -100 on units 0 and 4 of every block: exactly dead
+        np.testing.assert_array_equal(report[name].dead, np.isin(np.arange(6), DEAD))
+        assert int(report[name].count) == 16
+    # the same numbers as applying by hand and accumulating
+    by_hand = dg.init(jax.eval_shape(lambda: acts))
+    capture = jax.jit(lambda v, b: dg.capture_linen(model, v, b)[1])
+    for b in batches:
+        by_hand = dg.update(by_hand, capture(variables, b))
+    for name in acts:
+        np.testing.assert_array_equal(
+            dg.result(by_hand)[name].dead, report[name].dead, name
+        )
+    with pytest.raises(TypeError, match="variables"):
+        dg.dead_units(model, batches)
+
+
+def _linen_kwargs(spec):
+    return {"deterministic": True} if spec == "rrelu" else {}
+
+
+def test_capture_nnx_finds_every_layer_and_restores_flags():
+    nnx = pytest.importorskip("flax.nnx")
+    ljnnx = pytest.importorskip("leakyjax.nnx")
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            dims = [5] + [WIDTH] * len(SPECS)
+            self.dense = nnx.List(
+                [
+                    nnx.Linear(
+                        i,
+                        o,
+                        kernel_init=_small_kernel,
+                        bias_init=_dead_bias_init,
+                        rngs=rngs,
+                    )
+                    for i, o in itertools.pairwise(dims)
+                ]
+            )
+            self.acts = nnx.List([ljnnx.get(s)(rngs=rngs) for s in SPECS])
+            self.shared = ljnnx.LeakyReLU()
+
+        def __call__(self, x):
+            for d, a in zip(self.dense, self.acts):
+                x = a(d(x))
+            return self.shared(self.shared(x))
+
+    model = Net(nnx.Rngs(0))
+    model.eval()  # RReLU: the deterministic slope
+    names = [f"acts/{i}" for i in range(len(SPECS))]
+    assert list(dg.activation_modules(model)) == [*names, "shared"]
+    x = jax.random.normal(jax.random.key(22), (16, 5))
+    graphdef, _ = nnx.split(model)
+    out, acts = dg.capture_nnx(model, x)
+    assert sorted(acts) == sorted([*names, "shared[0]", "shared[1]"])
+    np.testing.assert_allclose(out, model(x), rtol=1e-6)
+    report = dg.dead_units(model, [x[:8], x[8:]])
+    for name in names:
+        np.testing.assert_array_equal(report[name].dead, np.isin(np.arange(6), DEAD))
+        assert int(report[name].count) == 16
+    # flags restored, nothing left on the modules, the graph unchanged
+    assert all(
+        not m.record_pre_activation for m in dg.activation_modules(model).values()
+    )
+    assert not hasattr(model.shared, "pre_activation")
+    assert nnx.split(model)[0] == graphdef
+    # restored after an exception too
+    with pytest.raises(ValueError, match="boom"):
+        with dg.record_pre_activations(model):
+            raise ValueError("boom")
+    assert not model.acts[0].record_pre_activation
+    with pytest.raises(ValueError, match="no leakyjax activation module"):
+        dg.capture_nnx(nnx.Linear(2, 2, rngs=nnx.Rngs(0)), x[:, :2])
+    with pytest.raises(TypeError, match="capture_linen"):
+        dg.capture_nnx(lambda x: x, x)
