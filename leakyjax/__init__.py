@@ -6,6 +6,7 @@ and :mod:`leakyjax.nnx` (``pip install leakyjax[flax]``).
 
 from importlib import metadata as _metadata
 
+from leakyjax import diagnostics as diagnostics
 from leakyjax import initializers as initializers
 from leakyjax._src.activations import SELU_ALPHA as SELU_ALPHA
 from leakyjax._src.activations import SELU_SCALE as SELU_SCALE
@@ -37,6 +38,7 @@ __all__ = [
     "available",
     "celu",
     "decay_mask",
+    "diagnostics",
     "elu",
     "gain",
     "gelu",

@@ -511,3 +511,31 @@ def test_capture_nnx_finds_every_layer_and_restores_flags():
         dg.capture_nnx(nnx.Linear(2, 2, rngs=nnx.Rngs(0)), x[:, :2])
     with pytest.raises(TypeError, match="capture_linen"):
         dg.capture_nnx(lambda x: x, x)
+
+
+# --------------------------------------------------------------------------- #
+# The example, in quick mode
+# --------------------------------------------------------------------------- #
+def test_dying_relu_example_quick(tmp_path, capsys):
+    pytest.importorskip("optax")
+    pytest.importorskip("sklearn")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "dying_relu.py"
+    spec = importlib.util.spec_from_file_location("dying_relu_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "dying.png"
+    histories = module.main(["--quick", "--no-progress", "--out", str(out)])
+    assert out.stat().st_size > 1000
+    assert set(histories) == {"relu", "leaky_relu:0.01"}
+    for history in histories.values():
+        steps = [s for s, _ in history]
+        assert steps == [0, 10, 20, 30]
+        assert list(history[-1][1]) == ["act0", "act1", "act2"]
+        for _, report in history:
+            for stats in report.values():
+                assert 0.0 <= float(stats.dead_fraction) <= 1.0
+    text = capsys.readouterr().out
+    assert "relu: after 30 steps" in text and "never positive" in text

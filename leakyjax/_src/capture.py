@@ -298,7 +298,7 @@ def capture_nnx(model: Any, *args: Any, **kwargs: Any) -> tuple:
         return _nnx_call(model, args, kwargs)
 
 
-def _nnx_pure(model: Any, kwargs: dict) -> tuple[Callable, Any, Callable]:
+def _nnx_pure(model: Any, kwargs: dict) -> tuple[Callable, Any, Callable, Any]:
     """``pure(state, batch) -> (acts, state)`` over the split model.
 
     The flags are switched on here and restored by ``finish(state)``, which also
@@ -326,4 +326,4 @@ def _nnx_pure(model: Any, kwargs: dict) -> tuple[Callable, Any, Callable]:
         finally:
             ctx.__exit__(None, None, None)
 
-    return pure, state, finish
+    return pure, state, finish, graphdef

@@ -649,6 +649,25 @@ def _progress(batches: Iterable, enabled: bool, desc: str) -> Iterable:
     return tqdm(batches, desc=desc, leave=False)
 
 
+_STEP_CACHE: dict = {}
+_STEP_CACHE_SIZE = 32
+
+
+def _cached_jit(key: Any, kwargs: Mapping, step: Any) -> Any:
+    """The jitted step for a model or function seen before, so that calling
+    :func:`dead_units` every few training steps compiles once per batch shape."""
+    try:
+        full_key = (key, tuple(sorted(kwargs.items())))
+        hash(full_key)
+    except TypeError:  # unhashable model or keyword values: no caching
+        return jax.jit(step)
+    if full_key not in _STEP_CACHE:
+        if len(_STEP_CACHE) >= _STEP_CACHE_SIZE:
+            _STEP_CACHE.pop(next(iter(_STEP_CACHE)))
+        _STEP_CACHE[full_key] = jax.jit(step)
+    return _STEP_CACHE[full_key]
+
+
 def dead_units(
     fn: Any,
     batches: Iterable,
@@ -686,8 +705,10 @@ def dead_units(
         variables: the linen variables (``model.init(...)``); only for linen.
         feature_axis: the unit axis, an int or ``{layer name: int}``.
         rare_threshold: see :func:`result`.
-        jit: compile the per-batch step (default); batches of a new shape
-            recompile.
+        jit: compile the per-batch step (default). The compiled step is
+            cached per function / model (and per nnx graph), so calling
+            ``dead_units`` again during training does not recompile; batches
+            of a new shape do.
         progress: show a tqdm progress bar.
         return_state: return the :class:`UnitState` dict instead of the report.
         **apply_kwargs: passed on to ``model.apply`` (linen, e.g. ``rngs``,
@@ -716,6 +737,7 @@ def dead_units(
             "dead_units: variables are only for flax.linen modules; a plain "
             "function should close over its parameters."
         )
+    finish = lambda carry: None
     if kind == "linen":
         if variables is None:
             raise TypeError(
@@ -725,11 +747,12 @@ def dead_units(
         from leakyjax._src.capture import _linen_pure
 
         pure, carry = _linen_pure(fn, variables, apply_kwargs)
-        finish = lambda carry: None
+        cache_key: Any = ("linen", fn)
     elif kind == "nnx":
         from leakyjax._src.capture import _nnx_pure
 
-        pure, carry, finish = _nnx_pure(fn, apply_kwargs)
+        pure, carry, finish, graphdef = _nnx_pure(fn, apply_kwargs)
+        cache_key = ("nnx", graphdef)
     else:
         if apply_kwargs:
             raise TypeError(
@@ -741,13 +764,13 @@ def dead_units(
             return _as_layer_dict(fn(batch), "dead_units"), carry
 
         carry = None
-        finish = lambda carry: None
+        cache_key = ("function", fn)
 
     def step(state, carry, batch):
         acts, carry = pure(carry, batch)
         return update(state, acts), carry
 
-    step_fn = jax.jit(step) if jit else step
+    step_fn = _cached_jit(cache_key, apply_kwargs, step) if jit else step
     state = None
     try:
         for batch in _progress(batches, progress, "dead units"):
