@@ -209,13 +209,36 @@ def jax_case(spec: Spec, x, ct, pass_: str, outputs: str) -> Case:
 # --------------------------------------------------------------------------- #
 # torch (optional)
 # --------------------------------------------------------------------------- #
-def torch_cases(x_np: np.ndarray, ct_np: np.ndarray, dtype_name: str, passes):
-    """torch eager and torch.compile cases (fresh outputs), or [] without torch."""
+# torch.compile costs seconds per (function, shape, dtype) on CPU: the three
+# that stand for the family (threshold, scaled threshold, exponential).
+TORCH_COMPILED = ("relu", "leaky_relu", "elu")
+
+
+def torch_cases(
+    x_np: np.ndarray,
+    ct_np: np.ndarray,
+    dtype_name: str,
+    passes,
+    skipped: list[str] | None = None,
+    threads: int | None = None,
+):
+    """torch eager and torch.compile cases (fresh outputs), or [] without torch.
+
+    A case torch cannot run (an op without a kernel for the dtype, a compiler
+    failure) is left out and named in ``skipped``.
+    """
     try:
         import torch
         import torch.nn.functional as F
     except ImportError:
         return []
+    # One compiled graph per (function, shape, dtype): lift dynamo's recompile
+    # limit, or later shapes silently fall back to eager.
+    for attr in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit"):
+        if hasattr(torch._dynamo.config, attr):
+            setattr(torch._dynamo.config, attr, 4096)
+    if threads is not None:
+        torch.set_num_threads(threads)
     on_gpu = jax.default_backend() == "gpu" and torch.cuda.is_available()
     device = "cuda" if on_gpu else "cpu"
     tdtype = getattr(torch, dtype_name)
@@ -237,8 +260,8 @@ def torch_cases(x_np: np.ndarray, ct_np: np.ndarray, dtype_name: str, passes):
     for lib in ("torch", "torch.compile"):
         for name, f in fns.items():
             if lib == "torch.compile":
-                if name == "rrelu":
-                    continue  # random slopes: no fused kernel to compare with
+                if name not in TORCH_COMPILED:
+                    continue
                 f = torch.compile(f, dynamic=False)
             for pass_ in passes:
                 if pass_ == "fwd":
@@ -257,7 +280,15 @@ def torch_cases(x_np: np.ndarray, ct_np: np.ndarray, dtype_name: str, passes):
                         sync()
 
                 t0 = time.perf_counter()
-                call()  # torch.compile compiles here
+                try:
+                    call()  # torch.compile compiles here
+                except Exception as e:  # unsupported dtype / compiler failure
+                    if skipped is not None:
+                        skipped.append(
+                            f"{lib}.{name} {pass_} n={x.numel()} {dtype_name}: "
+                            f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
+                        )
+                    continue
                 compile_s = time.perf_counter() - t0
 
                 def run(k: int, call=call) -> float:
@@ -474,6 +505,14 @@ def parse_args(argv=None) -> argparse.Namespace:
         default="auto",
         help="time torch (eager, torch.compile) when importable",
     )
+    p.add_argument(
+        "--torch-threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads (default: torch's own); on a shared, "
+        "oversubscribed CPU, OpenMP spin-waits in torch.compile kernels can cost "
+        "milliseconds per call, use 1 there",
+    )
     p.add_argument("--name", type=str, default=None, help="results/<name>.json")
     p.add_argument("--out", type=str, default=None, help="explicit JSON path")
     p.add_argument("--seed", type=int, default=0)
@@ -542,6 +581,7 @@ def main(argv=None) -> dict:
     bar = _progress(len(groups), "bench_activations")
     t_start = time.perf_counter()
     torch_used = False
+    torch_skipped: list[str] = []
     for logn, dname in groups:
         n = 2**logn
         dtype = DTYPES[dname]
@@ -555,7 +595,14 @@ def main(argv=None) -> dict:
             for o in args.outputs
         ]
         if args.torch == "auto":
-            tc = torch_cases(np.asarray(x), np.asarray(ct), dname, args.passes)
+            tc = torch_cases(
+                np.asarray(x),
+                np.asarray(ct),
+                dname,
+                args.passes,
+                torch_skipped,
+                args.torch_threads,
+            )
             if args.functions is not None:
                 tc = [c for c in tc if c.name in args.functions or c.name == "relu"]
             torch_used = torch_used or bool(tc)
@@ -585,6 +632,9 @@ def main(argv=None) -> dict:
             "target_ms": args.target_ms,
             "torch": torch_used,
             "torch_version": _torch_version() if torch_used else None,
+            "torch_skipped": torch_skipped,
+            "torch_threads": args.torch_threads,
+            "torch_compiled": list(TORCH_COMPILED) if torch_used else [],
             "flax_prelu": any(s.lib == "flax.linen" for s in specs),
             "command": "python -m benchmarks.bench_activations "
             + " ".join(sys.argv[1:] if argv is None else argv),
