@@ -217,3 +217,45 @@ def test_factories_make_fresh_modules():
     assert "negative_slope" in params["layers_3"]
     a, b = N.get("prelu")(), N.get("prelu")()
     assert a is not b and a.negative_slope is not b.negative_slope
+
+
+def test_registry_initializers_and_mask_need_only_jax():
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import importlib.abc, sys
+
+        class _Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("flax", "optax"):
+                    raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+        sys.meta_path.insert(0, _Block())
+        import jax, jax.numpy as jnp
+        import leakyjax as lj
+        from leakyjax import initializers as li
+
+        assert lj.get("leaky_relu:0.2")(jnp.array([-1.0])).tolist() == [
+            jnp.float32(-0.2).item()
+        ]
+        assert abs(lj.gain("relu") - 2 ** 0.5) < 1e-12
+        li.he_normal(negative_slope=0.2)(jax.random.key(0), (4, 4))
+        assert lj.decay_mask({"negative_slope": 1.0}) == {"negative_slope": False}
+        for mod in ("leakyjax.linen", "leakyjax.nnx"):
+            try:
+                __import__(mod)
+            except ImportError as e:
+                assert 'pip install "leakyjax[flax]"' in str(e), e
+            else:
+                raise AssertionError(mod + " imported without flax")
+        print("ok")
+        """
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ok"
