@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 import jax
@@ -267,6 +268,8 @@ def _split_val(ds: Dataset, val_fraction: float):
     n_val = round(val_fraction * n)
     if val_fraction > 0 and n_val < 1:
         n_val = 1
+    if n_val == 0:
+        return ds.x_train, ds.y_train, ds.x_train[:0], ds.y_train[:0]
     # A fixed permutation: every seed and activation sees the same split.
     perm = np.random.default_rng(12345).permutation(n)
     tr, va = perm[n_val:], perm[:n_val]
@@ -304,6 +307,129 @@ def _tree_where(c, new, old):
 def _all_finite(tree) -> jax.Array:
     leaves = jax.tree_util.tree_leaves(tree)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+_PROGRAMS: dict = {}
+
+
+def _program(config: TrainConfig, ds: Dataset, x0: np.ndarray, mesh: Mesh):
+    """The model, optimiser and jitted functions of one configuration.
+
+    Cached per (config, data set, devices), so repeated :func:`train` calls of
+    one configuration (e.g. seeds one by one) compile once.
+    """
+    key = (config, id(ds), tuple(d.id for d in mesh.devices.flat))
+    hit = _PROGRAMS.get(key)
+    if hit is not None:
+        return hit[1]
+    classification = ds.task == "classification"
+    model = make_model(
+        config.model,
+        config.activation,
+        ds.num_outputs,
+        depth=config.depth,
+        width=config.width,
+        dropout=config.dropout,
+        batch_norm=config.batch_norm,
+    )
+    tx = make_optimizer(config)
+    rep = NamedSharding(mesh, P())
+    batch_sharding = NamedSharding(mesh, P("data"))
+
+    def train_loss(out, y):
+        if classification:
+            return optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
+        return jnp.mean((out - y) ** 2)
+
+    def init_one(key):
+        variables = model.init(
+            {"params": jax.random.fold_in(key, 0), "dropout": key, "rrelu": key},
+            jnp.asarray(x0),
+            train=False,
+        )
+        params = variables["params"]
+        stats = variables.get("batch_stats", {})
+        return _State(
+            params,
+            stats,
+            tx.init(params),
+            key,
+            jnp.bool_(True),
+            jnp.bool_(False),
+            jnp.int32(0),
+        )
+
+    def step_one(state: _State, inp, x, y):
+        idx, step = inp
+        xb = jax.lax.with_sharding_constraint(x[idx], batch_sharding)
+        yb = jax.lax.with_sharding_constraint(y[idx], batch_sharding)
+        k_drop, k_rrelu = jax.random.split(jax.random.fold_in(state.key, step + 1))
+
+        def loss_fn(params):
+            variables = {"params": params}
+            if config.batch_norm:
+                variables["batch_stats"] = state.batch_stats
+            out, mutated = model.apply(
+                variables,
+                xb,
+                train=True,
+                rngs={"dropout": k_drop, "rrelu": k_rrelu},
+                mutable=["batch_stats"] if config.batch_norm else [],
+            )
+            return train_loss(out, yb), mutated
+
+        (loss, mutated), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        stats = mutated.get("batch_stats", state.batch_stats)
+        finite = jnp.isfinite(loss) & _all_finite(grads)
+        ok = state.active & finite
+        new = _State(
+            _tree_where(ok, params, state.params),
+            _tree_where(ok, stats, state.batch_stats),
+            _tree_where(ok, opt_state, state.opt_state),
+            state.key,
+            state.active & finite,
+            state.diverged | (state.active & ~finite),
+            state.steps + ok.astype(jnp.int32),
+        )
+        return new, jnp.where(ok, loss, jnp.nan)
+
+    def chunk_one(state, idx, steps, x, y):
+        return jax.lax.scan(lambda s, i: step_one(s, i, x, y), state, (idx, steps))
+
+    def eval_one(state: _State, x, y):
+        # per-example loss and score terms; val and test go in one call
+        variables = {"params": state.params}
+        if config.batch_norm:
+            variables["batch_stats"] = state.batch_stats
+        out = model.apply(variables, x, train=False)
+        if classification:
+            loss = optax.softmax_cross_entropy_with_integer_labels(out, y)
+            return loss, (jnp.argmax(out, -1) == y).astype(jnp.float32)
+        se = jnp.sum((out - y) ** 2, -1)
+        return se / y.shape[-1], se
+
+    chunk = jax.jit(
+        jax.vmap(chunk_one, in_axes=(0, 0, None, None, None)),
+        donate_argnums=0,
+        out_shardings=rep,
+    )
+    evaluate = jax.jit(jax.vmap(eval_one, in_axes=(0, None, None)))
+    dead = jax.jit(jax.vmap(_acts.dead_fraction_fn(model), in_axes=(0, None)))
+    prog = SimpleNamespace(
+        model=model,
+        init_one=init_one,
+        chunk=chunk,
+        evaluate=evaluate,
+        dead=dead,
+        rep=rep,
+        compiled={},
+    )
+    if len(_PROGRAMS) >= 16:
+        _PROGRAMS.pop(next(iter(_PROGRAMS)))
+    _PROGRAMS[key] = (ds, prog)  # holding ds keeps id(ds) unique
+    return prog
 
 
 def train(
@@ -362,110 +488,31 @@ def train(
     x_tr, y_tr, x_va, y_va = _split_val(ds, config.val_fraction)
     has_val = len(y_va) > 0
     classification = ds.task == "classification"
-    model = make_model(
-        config.model,
-        config.activation,
-        ds.num_outputs,
-        depth=config.depth,
-        width=config.width,
-        dropout=config.dropout,
-        batch_norm=config.batch_norm,
-    )
-    tx = make_optimizer(config)
-    mesh = _mesh(config.batch_size, devices)
-    rep = NamedSharding(mesh, P())
-    batch_sharding = NamedSharding(mesh, P("data"))
     num_seeds = len(seeds)
-
-    def loss_and_metric(out, y):
-        if classification:
-            loss = optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
-            return loss, jnp.mean(jnp.argmax(out, -1) == y)
-        sse = jnp.sum((out - y) ** 2)
-        return sse / y.size, 1.0 - sse / jnp.sum((y - y.mean(0)) ** 2)
-
-    def init_one(key):
-        variables = model.init(
-            {"params": jax.random.fold_in(key, 0), "dropout": key, "rrelu": key},
-            jnp.asarray(x_tr[:1]),
-            train=False,
-        )
-        params = variables["params"]
-        stats = variables.get("batch_stats", {})
-        return _State(
-            params,
-            stats,
-            tx.init(params),
-            key,
-            jnp.bool_(True),
-            jnp.bool_(False),
-            jnp.int32(0),
-        )
-
-    def step_one(state: _State, inp, x, y):
-        idx, step = inp
-        xb = jax.lax.with_sharding_constraint(x[idx], batch_sharding)
-        yb = jax.lax.with_sharding_constraint(y[idx], batch_sharding)
-        k_drop, k_rrelu = jax.random.split(jax.random.fold_in(state.key, step + 1))
-
-        def loss_fn(params):
-            variables = {"params": params}
-            if config.batch_norm:
-                variables["batch_stats"] = state.batch_stats
-            out, mutated = model.apply(
-                variables,
-                xb,
-                train=True,
-                rngs={"dropout": k_drop, "rrelu": k_rrelu},
-                mutable=["batch_stats"] if config.batch_norm else [],
-            )
-            return loss_and_metric(out, yb)[0], mutated
-
-        (loss, mutated), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        stats = mutated.get("batch_stats", state.batch_stats)
-        finite = jnp.isfinite(loss) & _all_finite(grads)
-        ok = state.active & finite
-        new = _State(
-            _tree_where(ok, params, state.params),
-            _tree_where(ok, stats, state.batch_stats),
-            _tree_where(ok, opt_state, state.opt_state),
-            state.key,
-            state.active & finite,
-            state.diverged | (state.active & ~finite),
-            state.steps + ok.astype(jnp.int32),
-        )
-        return new, jnp.where(ok, loss, jnp.nan)
-
-    def chunk_one(state, idx, steps, x, y):
-        return jax.lax.scan(lambda s, i: step_one(s, i, x, y), state, (idx, steps))
-
-    def eval_one(state: _State, x, y):
-        variables = {"params": state.params}
-        if config.batch_norm:
-            variables["batch_stats"] = state.batch_stats
-        out = model.apply(variables, x, train=False)
-        return loss_and_metric(out, y)
-
-    chunk = jax.jit(
-        jax.vmap(chunk_one, in_axes=(0, 0, None, None, None)),
-        donate_argnums=0,
-        out_shardings=rep,
-    )
-    evaluate = jax.jit(jax.vmap(eval_one, in_axes=(0, None, None)))
+    mesh = _mesh(config.batch_size, devices)
+    prog = _program(config, ds, x_tr[:1], mesh)
+    rep = prog.rep
+    evaluate, init_one, chunk = prog.evaluate, prog.init_one, prog.chunk
     put = lambda a: jax.device_put(jnp.asarray(a), rep)
     data_x, data_y = put(x_tr), put(y_tr)
-    eval_sets = {"test": (put(ds.x_test), put(ds.y_test))}
+    eval_parts = {"test": (ds.x_test, ds.y_test)}
     if has_val:
-        eval_sets["val"] = (put(x_va), put(y_va))
+        eval_parts["val"] = (x_va, y_va)
+    eval_x = put(np.concatenate([x for x, _ in eval_parts.values()]))
+    eval_y = put(np.concatenate([y for _, y in eval_parts.values()]))
+    eval_slices, start = {}, 0
+    for name, (_, y) in eval_parts.items():
+        eval_slices[name] = (slice(start, start + len(y)), np.asarray(y, np.float64))
+        start += len(y)
 
-    keys = jnp.stack([jax.random.key(s) for s in seeds])
-    state = jax.jit(jax.vmap(init_one), out_shardings=rep)(keys)
+    # Initialise seed by seed, eagerly: the random ops compile once per shape
+    # and process, not once per model (jitting init costs seconds on CPU).
+    per_seed = [init_one(jax.random.key(s)) for s in seeds]
+    state = jax.tree_util.tree_map(lambda *a: put(jnp.stack(a)), *per_seed)
     orders = [_Order(s, len(y_tr)) for s in seeds]
 
     compile_time = 0.0
-    compiled: dict[int, Any] = {}
+    compiled = prog.compiled
     bounds = [*range(0, config.steps, config.eval_every), config.steps]
     n_evals = len(bounds)
     hist = {
@@ -479,10 +526,16 @@ def train(
     last_eval = 0
 
     def do_eval(e: int, alive: np.ndarray):
-        for name, (x, y) in eval_sets.items():
-            loss, acc = (np.asarray(a, np.float64) for a in evaluate(state, x, y))
-            hist[f"{name}_loss"][alive, e] = loss[alive]
-            hist[f"{name}_acc"][alive, e] = acc[alive]
+        loss, term = (
+            np.asarray(a, np.float64) for a in evaluate(state, eval_x, eval_y)
+        )
+        for name, (sl, y) in eval_slices.items():
+            hist[f"{name}_loss"][alive, e] = loss[alive, sl].mean(1)
+            if classification:
+                score = term[:, sl].mean(1)
+            else:
+                score = 1.0 - term[:, sl].sum(1) / np.sum((y - y.mean(0)) ** 2)
+            hist[f"{name}_acc"][alive, e] = score[alive]
 
     do_eval(0, np.ones(num_seeds, bool))
     for e in range(1, n_evals):
@@ -490,12 +543,14 @@ def train(
         idx = np.stack([o.take(k, config.batch_size) for o in orders])
         idx = jax.device_put(idx, NamedSharding(mesh, P(None, None, "data")))
         steps = put(np.arange(bounds[e - 1], bounds[e], dtype=np.int32))
-        if k not in compiled:
+        if (k, num_seeds) not in compiled:
             t0 = time.perf_counter()
-            compiled[k] = chunk.lower(state, idx, steps, data_x, data_y).compile()
+            compiled[k, num_seeds] = chunk.lower(
+                state, idx, steps, data_x, data_y
+            ).compile()
             compile_time += time.perf_counter() - t0
         was_active = np.asarray(state.active)
-        state, losses = compiled[k](state, idx, steps, data_x, data_y)
+        state, losses = compiled[k, num_seeds](state, idx, steps, data_x, data_y)
         losses = np.asarray(losses, np.float64)
         with np.errstate(invalid="ignore"):
             counted = np.isfinite(losses).sum(1)
@@ -531,7 +586,7 @@ def train(
     variables = {"params": state.params}
     if config.batch_norm:
         variables["batch_stats"] = state.batch_stats
-    dead = _dead_fractions(model, variables, x_tr, num_seeds)
+    dead = _dead_fractions(prog.dead, variables, x_tr, num_seeds)
 
     runs = []
     for i, seed in enumerate(seeds):
@@ -571,9 +626,8 @@ def train(
     )
 
 
-def _dead_fractions(model, variables, x, num_seeds):
+def _dead_fractions(fn, variables, x, num_seeds):
     """Per seed, the dead-unit fraction of every hidden layer (on ``x``)."""
-    fn = jax.jit(jax.vmap(_acts.dead_fraction_fn(model), in_axes=(0, None)))
     try:
         fracs = np.asarray(fn(variables, jnp.asarray(x)), np.float64)
     except ValueError:  # no leakyjax activation module in the model

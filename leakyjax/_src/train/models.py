@@ -57,7 +57,7 @@ class MLP(nn.Module):
             x = _activation(self.activation, x, train)
             if self.dropout:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        return nn.Dense(self.num_outputs)(x)
+        return nn.Dense(self.num_outputs, kernel_init=_acts.head_init())(x)
 
 
 class CNN(nn.Module):
@@ -103,7 +103,7 @@ class CNN(nn.Module):
             if self.dropout:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
         x = x.reshape(x.shape[0], -1)
-        return nn.Dense(self.num_outputs)(x)
+        return nn.Dense(self.num_outputs, kernel_init=_acts.head_init())(x)
 
 
 def make_model(

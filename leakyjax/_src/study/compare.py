@@ -1,0 +1,327 @@
+"""``leakyjax compare``: train activations side by side and write a report.
+
+For every activation the seeds train together in one compiled program
+(:func:`leakyjax._src.train.train`); each finished activation appends one JSON
+line per seed to ``results.jsonl`` (flushed and fsynced), so a killed run loses
+nothing that had finished and re-running the same command reads finished runs
+back instead of training them again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from leakyjax._src.train import TrainConfig, TrainResult, check_config, train
+
+DEFAULT_ACTS = (
+    "relu",
+    "leaky_relu:0.01",
+    "leaky_relu:0.2",
+    "prelu",
+    "rrelu",
+    "elu",
+    "tanh",
+)
+RESULTS = "results.jsonl"
+
+
+class Summary(NamedTuple):
+    """Per-activation statistics over seeds (diverged seeds excluded).
+
+    Attributes:
+        activation: the registry spec.
+        seeds: seeds finished (diverged ones included).
+        diverged: how many seeds diverged.
+        final_acc_mean: mean final test accuracy (R² for regression).
+        final_acc_std: its standard deviation over seeds (ddof=0).
+        best_acc_mean: mean test accuracy at the best validation evaluation.
+        best_acc_std: its standard deviation.
+        final_loss_mean: mean final test loss.
+        final_loss_std: its standard deviation.
+        dead_fraction: per layer, mean dead-unit fraction (None if unmeasured).
+        seconds_per_seed: training wall time per seed (program time / seeds).
+    """
+
+    activation: str
+    seeds: int
+    diverged: int
+    final_acc_mean: float
+    final_acc_std: float
+    best_acc_mean: float
+    best_acc_std: float
+    final_loss_mean: float
+    final_loss_std: float
+    dead_fraction: tuple[float, ...] | None
+    seconds_per_seed: float
+
+
+class CompareResult(NamedTuple):
+    """What :func:`compare` produced.
+
+    Attributes:
+        out: the output directory.
+        summaries: one :class:`Summary` per activation, ranked best first.
+        records: every result line (dicts, as in ``results.jsonl``) of this
+            comparison, including those read back.
+        trained: activations trained by this call (the others were read back).
+        report: path of ``report.md``.
+        plots: paths of the PNG plots.
+    """
+
+    out: Path
+    summaries: tuple[Summary, ...]
+    records: tuple[dict, ...]
+    trained: tuple[str, ...]
+    report: Path
+    plots: tuple[Path, ...]
+
+
+def config_key(config: TrainConfig) -> str:
+    """A canonical string identifying ``config`` (the resume key)."""
+    return json.dumps(config._asdict(), sort_keys=True)
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe: nan/inf -> None, numpy -> Python."""
+    if isinstance(v, dict):
+        return {k: _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return _clean(v.tolist())
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def records_of(result: TrainResult) -> list[dict]:
+    """One JSON-ready dict per seed of a :class:`TrainResult`."""
+    n = len(result.runs)
+    out = []
+    for run in result.runs:
+        out.append(
+            _clean(
+                {
+                    "key": config_key(result.config),
+                    "activation": result.config.activation,
+                    "seed": run.seed,
+                    "config": result.config._asdict(),
+                    "metric": result.metric,
+                    "final_test_acc": run.final_test_acc,
+                    "final_test_loss": run.final_test_loss,
+                    "best_test_acc": run.best_test_acc,
+                    "best_test_loss": run.best_test_loss,
+                    "best_step": run.best_step,
+                    "steps": run.steps,
+                    "diverged": run.diverged,
+                    "stopped_early": run.stopped_early,
+                    "dead_fraction": run.dead_fraction,
+                    "wall_time": result.wall_time,
+                    "wall_time_per_seed": result.wall_time / n,
+                    "compile_time": result.compile_time,
+                    "seeds_in_program": n,
+                    "num_devices": result.num_devices,
+                    "history": run.history._asdict(),
+                }
+            )
+        )
+    return out
+
+
+def read_results(path: str | os.PathLike) -> list[dict]:
+    """The records of a ``results.jsonl``; a torn last line (killed mid-write) is
+    skipped."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    with path.open() as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and "key" in rec and "seed" in rec:
+                out.append(rec)
+    return out
+
+
+def _append(path: Path, records: list[dict]) -> None:
+    with path.open("a") as f:
+        for rec in records:
+            f.write(json.dumps(rec, allow_nan=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _stats(values: list) -> tuple[float, float]:
+    v = np.array([x for x in values if x is not None], np.float64)
+    if not len(v):
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std())
+
+
+def summarize(records: Sequence[dict], activations: Sequence[str]) -> list[Summary]:
+    """Per-activation :class:`Summary`, ranked by mean final test accuracy."""
+    out = []
+    for act in activations:
+        recs = [r for r in records if r["activation"] == act]
+        ok = [r for r in recs if not r["diverged"]]
+        fa, fs = _stats([r["final_test_acc"] for r in ok])
+        ba, bs = _stats([r["best_test_acc"] for r in ok])
+        la, ls = _stats([r["final_test_loss"] for r in ok])
+        dead = [r["dead_fraction"] for r in ok if r.get("dead_fraction")]
+        dead_mean = (
+            tuple(float(x) for x in np.mean(np.array(dead, np.float64), 0))
+            if dead and len({len(d) for d in dead}) == 1
+            else None
+        )
+        secs = [r["wall_time_per_seed"] for r in recs]
+        out.append(
+            Summary(
+                act,
+                len(recs),
+                len(recs) - len(ok),
+                fa,
+                fs,
+                ba,
+                bs,
+                la,
+                ls,
+                dead_mean,
+                float(np.mean(secs)) if secs else float("nan"),
+            )
+        )
+    return sorted(
+        out,
+        key=lambda s: -s.final_acc_mean if math.isfinite(s.final_acc_mean) else 1e9,
+    )
+
+
+def compare(
+    activations: Sequence[str] = DEFAULT_ACTS,
+    *,
+    seeds: int | Sequence[int] = 5,
+    out: str | os.PathLike = "runs/compare",
+    base: TrainConfig | None = None,
+    progress: bool = True,
+    command: str | None = None,
+    plots: bool = True,
+    echo: bool = False,
+) -> CompareResult:
+    """Train ``activations`` side by side on the same task and seeds; report.
+
+    Each activation is ``base`` with its ``activation`` replaced; its seeds train
+    together in one compiled program. Finished (activation, seed) runs already
+    in ``out/results.jsonl`` with the same configuration are read back, not
+    trained again. Writes ``results.jsonl``, ``report.md`` and PNG plots into
+    ``out``.
+
+    Args:
+        activations: registry specs (``"leaky_relu:0.2"``); duplicates are
+            dropped.
+        seeds: a count ``n`` (seeds ``0..n-1``) or explicit seeds.
+        out: output directory (created).
+        base: the shared configuration (default :class:`TrainConfig`).
+        progress: show a tqdm progress bar.
+        command: the command line recorded in the report.
+        plots: write the PNG plots.
+        echo: print the final table.
+
+    Returns:
+        A :class:`CompareResult`.
+
+    Raises:
+        ValueError: for an unknown activation or an invalid configuration, before
+            anything trains.
+    """
+    base = TrainConfig() if base is None else base
+    if isinstance(seeds, (int, np.integer)):
+        if seeds < 1:
+            raise ValueError(f"compare: seeds must be >= 1, got {seeds}.")
+        seeds = tuple(range(int(seeds)))
+    seeds = tuple(int(s) for s in seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"compare: seeds must be distinct and non-empty: {seeds!r}.")
+    acts = list(dict.fromkeys(a.strip() for a in activations))
+    if not acts:
+        raise ValueError("compare: give at least one activation.")
+    configs = {a: check_config(base._replace(activation=a)) for a in acts}
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / RESULTS
+    previous = read_results(path)
+    done = {(r["key"], r["seed"]): r for r in previous}
+    todo = {}
+    for act, cfg in configs.items():
+        missing = [s for s in seeds if (config_key(cfg), s) not in done]
+        if missing:
+            todo[act] = missing
+    n_read = sum(len(seeds) for _ in configs) - sum(len(m) for m in todo.values())
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(
+            total=sum(configs[a].steps for a in todo),
+            unit="step",
+            desc="compare",
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        if n_read:
+            bar.write(f"resuming: {n_read} finished run(s) read back from {path}")
+    try:
+        for act, missing in todo.items():
+            if bar is not None:
+                bar.set_description(f"{act} ({len(missing)} seeds)")
+            res = train(
+                configs[act],
+                seeds=missing,
+                progress=None if bar is None else bar.update,
+            )
+            recs = records_of(res)
+            _append(path, recs)
+            for r in recs:
+                done[(r["key"], r["seed"])] = r
+    finally:
+        if bar is not None:
+            bar.close()
+
+    records = tuple(
+        done[(config_key(cfg), s)] for cfg in configs.values() for s in seeds
+    )
+    summaries = tuple(summarize(records, acts))
+    from leakyjax._src.study import report as _report
+
+    plot_paths = _report.write_plots(out, records, summaries) if plots else ()
+    report = _report.write_report(
+        out,
+        records,
+        summaries,
+        base=base,
+        seeds=seeds,
+        command=command,
+        plots=plot_paths,
+    )
+    if echo:
+        print(_report.format_table(summaries, metric=records[0]["metric"]))
+        print(f"\nreport: {report}")
+    return CompareResult(out, summaries, records, tuple(todo), report, plot_paths)
