@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import leakyjax as lj
 from leakyjax._src.registry import Spec, parse
@@ -74,6 +76,25 @@ def test_get_values(spec):
     # the canonical spec round-trips
     np.testing.assert_array_equal(lj.get(f.spec)(X), f(X))
     assert parse(f.spec) == parse(spec)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    a=st.floats(-10, 10, allow_nan=False, width=32),
+    keyword=st.booleans(),
+    name=st.sampled_from(["leaky_relu", "elu", "celu", "prelu"]),
+)
+def test_numeric_specs_round_trip(a, keyword, name):
+    if name == "celu":
+        a = abs(a) + 0.1  # alpha > 0
+    pname = {"leaky_relu": "negative_slope", "prelu": "negative_slope_init"}.get(
+        name, "alpha"
+    )
+    spec = f"{name}:{pname}={a!r}" if keyword else f"{name}:{a!r}"
+    parsed = parse(spec)
+    assert parsed == Spec(name, {pname: a})
+    assert parse(str(parsed)) == parsed
+    assert lj.gain(spec) > 0
 
 
 def test_parse_fills_defaults_and_canonical_string():

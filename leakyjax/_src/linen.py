@@ -169,7 +169,8 @@ class LeakyReLU(_Elementwise):
 class ELU(_Elementwise):
     """:func:`leakyjax.elu` as a linen module.
 
-    ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise.
+    ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise; derivative
+    ``alpha`` at ``x = 0`` (as :func:`jax.nn.elu`). Output dtype = input dtype.
 
     Attributes:
         alpha: the negative saturation value (default 1.0).
@@ -191,6 +192,7 @@ class CELU(_Elementwise):
     """:func:`leakyjax.celu` as a linen module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha > 0.
+    Derivative 1 at ``x = 0``. Output dtype = input dtype.
 
     Attributes:
         alpha: positive scale (default 1.0).
@@ -210,6 +212,9 @@ class CELU(_Elementwise):
 
 class SELU(_Elementwise):
     """:func:`leakyjax.selu` as a linen module (Klambauer et al. 2017).
+
+    ``y = scale * elu(x, alpha)`` with the constants of :func:`jax.nn.selu`;
+    derivative ``scale * alpha`` at ``x = 0``. Output dtype = input dtype.
 
     Example:
         >>> import jax.numpy as jnp
@@ -270,6 +275,16 @@ class PReLU(nn.Module):
     Raises:
         ValueError: if the input's size on ``axis`` is not ``num_parameters``, or
             the stored parameter has the wrong shape.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from leakyjax.linen import PReLU
+        >>> x = jnp.array([[-1.0, -2.0, 3.0]])
+        >>> variables = PReLU(3).init(jax.random.key(0), x)
+        >>> variables["params"]["negative_slope"]
+        Array([0.25, 0.25, 0.25], dtype=float32)
+        >>> PReLU(3).apply(variables, x.astype(jnp.bfloat16))  # f32 slopes, bf16 out
+        Array([[-0.25, -0.5, 3]], dtype=bfloat16)
     """
 
     num_parameters: int = 1

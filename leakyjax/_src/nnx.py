@@ -132,7 +132,8 @@ class LeakyReLU(_Elementwise):
 class ELU(_Elementwise):
     """:func:`leakyjax.elu` as an nnx module.
 
-    ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise.
+    ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise; derivative
+    ``alpha`` at ``x = 0`` (as :func:`jax.nn.elu`). Output dtype = input dtype.
 
     Args:
         alpha: the negative saturation value (default 1.0).
@@ -157,6 +158,7 @@ class CELU(_Elementwise):
     """:func:`leakyjax.celu` as an nnx module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha > 0.
+    Derivative 1 at ``x = 0``. Output dtype = input dtype.
 
     Args:
         alpha: positive scale (default 1.0).
@@ -179,6 +181,9 @@ class CELU(_Elementwise):
 
 class SELU(_Elementwise):
     """:func:`leakyjax.selu` as an nnx module (Klambauer et al. 2017).
+
+    ``y = scale * elu(x, alpha)`` with the constants of :func:`jax.nn.selu`;
+    derivative ``scale * alpha`` at ``x = 0``. Output dtype = input dtype.
 
     Args:
         record_pre_activation: sow the input (see the module docstring).
