@@ -7,10 +7,10 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 flax = pytest.importorskip("flax")
+optax = pytest.importorskip("optax")
 import flax.linen as nn  # noqa: E402
 from flax import nnx  # noqa: E402
 
