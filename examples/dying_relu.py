@@ -69,7 +69,10 @@ def train_run(spec, args, x, y, progress=True):
     """Trains one model; returns [(step, report)], final accuracy, final report."""
     model = MLP(spec, depth=args.depth, width=args.width)
     params = model.init(jax.random.key(args.seed), x[:1])["params"]
-    opt = optax.sgd(args.lr, momentum=args.momentum)
+    if args.optimizer == "adam":
+        opt = optax.adam(args.lr)
+    else:
+        opt = optax.sgd(args.lr, momentum=args.momentum or None)
     opt_state = opt.init(params)
 
     @jax.jit
@@ -107,11 +110,18 @@ def train_run(spec, args, x, y, progress=True):
     return history, float(accuracy(params)), history[-1][1]
 
 
+def describe(args):
+    if args.optimizer == "adam":
+        return f"Adam(lr={args.lr})"
+    return f"SGD(lr={args.lr}, momentum={args.momentum})"
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=600)
-    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate")
-    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD only")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--depth", type=int, default=8)
     p.add_argument("--width", type=int, default=128)
@@ -140,8 +150,8 @@ def main(argv=None):
         history, acc, final = train_run(spec, args, x, y, not args.no_progress)
         histories[spec] = history
         title = (
-            f"{spec}: after {args.steps} steps of SGD(lr={args.lr}, "
-            f"momentum={args.momentum}), train accuracy {acc:.3f}"
+            f"{spec}: after {args.steps} steps of {describe(args)}, "
+            f"train accuracy {acc:.3f}"
         )
         print(dg.format_report(final, title=title), end="\n\n")
         dead = np.mean([float(r.dead_fraction) for r in final.values()])
@@ -154,7 +164,7 @@ def main(argv=None):
         out=args.out,
         title=(
             f"Units never positive on the training set, {args.depth}x{args.width} MLP "
-            f"on digits, SGD lr={args.lr}"
+            f"on digits, {describe(args)}"
         ),
     )
     print(f"figure: {args.out}")

@@ -78,6 +78,8 @@ class UnitState(NamedTuple):
         count: ``()`` int32, the number of examples seen (the same for every unit).
         positive_count: int32, per unit, the number of examples with
             pre-activation ``> 0``.
+        nan_count: int32, per unit, the number of NaN pre-activations (NaN is
+            neither positive nor ``<= 0``: a unit that saw one is not dead).
         mean: per unit, the running mean of the pre-activation.
         m2: per unit, the running sum of squared deviations from the mean.
         maximum: per unit, the largest pre-activation seen (``-inf`` at first).
@@ -85,6 +87,7 @@ class UnitState(NamedTuple):
 
     count: Array
     positive_count: Array
+    nan_count: Array
     mean: Array
     m2: Array
     maximum: Array
@@ -102,6 +105,8 @@ class LayerStats(NamedTuple):
         dead_fraction: fraction of units never positive on any example.
         rarely_active_fraction: fraction of units positive on fewer than
             ``rare_threshold`` of the examples (dead units included).
+        nan_fraction: fraction of units with a NaN pre-activation (a diverged
+            model; such units are not counted as dead).
         mean_active_rate: mean over units of the fraction of examples on which
             the unit is positive.
         mean: mean of the pre-activation over all units and examples.
@@ -120,6 +125,7 @@ class LayerStats(NamedTuple):
     count: Array
     dead_fraction: Array
     rarely_active_fraction: Array
+    nan_fraction: Array
     mean_active_rate: Array
     mean: Array
     std: Array
@@ -243,6 +249,7 @@ def _init_one(spec: Any, feature_axis: Any, dtype: Any, where: str) -> UnitState
     return UnitState(
         count=jnp.zeros((), jnp.int32),
         positive_count=jnp.zeros(layout, jnp.int32),
+        nan_count=jnp.zeros(layout, jnp.int32),
         mean=jnp.zeros(layout, dtype),
         m2=jnp.zeros(layout, dtype),
         maximum=jnp.full(layout, -jnp.inf, dtype),
@@ -322,11 +329,13 @@ def _batch_stats(state: UnitState, x: Any, mask: Any, where: str) -> UnitState:
     dtype = state.mean.dtype
     flat = jnp.moveaxis(x, axis, -1).reshape(-1, units)
     positive = flat > 0
+    isnan = jnp.isnan(flat)
     xf = flat.astype(dtype)
     if mask is None:
         n = flat.shape[0]
         count = jnp.asarray(n, jnp.int32)
         pos = jnp.sum(positive, axis=0, dtype=jnp.int32)
+        nans = jnp.sum(isnan, axis=0, dtype=jnp.int32)
         mean = jnp.sum(xf, axis=0) / max(n, 1)
         m2 = jnp.sum(jnp.square(xf - mean), axis=0)
         mx = jnp.max(xf, axis=0, initial=-jnp.inf)
@@ -345,6 +354,7 @@ def _batch_stats(state: UnitState, x: Any, mask: Any, where: str) -> UnitState:
         w = w.reshape(-1, 1).astype(bool)
         count = jnp.sum(w, dtype=jnp.int32)
         pos = jnp.sum(positive & w, axis=0, dtype=jnp.int32)
+        nans = jnp.sum(isnan & w, axis=0, dtype=jnp.int32)
         wf = w.astype(dtype)
         mean = jnp.sum(xf * wf, axis=0) / jnp.maximum(count, 1).astype(dtype)
         m2 = jnp.sum(jnp.where(w, jnp.square(xf - mean), 0), axis=0)
@@ -352,6 +362,7 @@ def _batch_stats(state: UnitState, x: Any, mask: Any, where: str) -> UnitState:
     return UnitState(
         count=count,
         positive_count=pos.reshape(layout),
+        nan_count=nans.reshape(layout),
         mean=mean.reshape(layout),
         m2=m2.reshape(layout),
         maximum=mx.reshape(layout),
@@ -371,6 +382,7 @@ def _merge_one(a: UnitState, b: UnitState) -> UnitState:
     return UnitState(
         count=a.count + b.count,
         positive_count=a.positive_count + b.positive_count,
+        nan_count=a.nan_count + b.nan_count,
         mean=mean.astype(dtype),
         m2=m2.astype(dtype),
         maximum=jnp.maximum(a.maximum, b.maximum),
@@ -522,6 +534,7 @@ def merge_across(state: Any, axis_name: Any) -> Any:
     return UnitState(
         count=lax.psum(state.count, axis_name),
         positive_count=lax.psum(state.positive_count, axis_name),
+        nan_count=lax.psum(state.nan_count, axis_name),
         mean=mean.astype(dtype),
         m2=m2.astype(dtype),
         maximum=lax.pmax(state.maximum, axis_name),
@@ -538,7 +551,8 @@ def _result_one(state: UnitState, rare_threshold: float) -> LayerStats:
     rate = jnp.where(seen, pos.astype(dtype) / jnp.maximum(n, 1), nan)
     unit_mean = jnp.where(seen, state.mean.reshape(units), nan)
     unit_var = jnp.where(seen, state.m2.reshape(units) / jnp.maximum(n, 1), nan)
-    dead = (pos == 0) & seen
+    nans = state.nan_count.reshape(units)
+    dead = (pos == 0) & (nans == 0) & seen
     rare = (rate < rare_threshold) & seen
     layer_mean = jnp.mean(unit_mean)
     layer_var = jnp.mean(unit_var + jnp.square(unit_mean - layer_mean))
@@ -548,6 +562,7 @@ def _result_one(state: UnitState, rare_threshold: float) -> LayerStats:
         count=state.count,
         dead_fraction=frac(dead),
         rarely_active_fraction=frac(rare),
+        nan_fraction=frac(nans > 0),
         mean_active_rate=jnp.mean(rate),
         mean=layer_mean,
         std=jnp.sqrt(layer_var),
@@ -629,9 +644,11 @@ def _as_layer_dict(acts: Any, where: str) -> dict:
 
 def _model_kind(obj: Any) -> str:
     """'linen', 'nnx' or 'function' -- without importing flax."""
-    if "flax" in sys.modules:
-        from flax import linen, nnx
-
+    if sys.modules.get("flax") is not None:  # a flax model needs flax imported
+        try:
+            from flax import linen, nnx
+        except ImportError:  # pragma: no cover - a broken flax install
+            return "function"
         if isinstance(obj, linen.Module):
             return "linen"
         if isinstance(obj, nnx.Module):
@@ -903,7 +920,8 @@ def format_report(report: Any, *, title: str | None = None) -> str:
 
     Columns: layer, units, dead % (never positive), rarely-active % (positive on
     fewer than the threshold of examples, dead included), mean active rate, and
-    the pre-activation mean and std.
+    the pre-activation mean and std; a "NaN %" column is added when a unit saw a
+    NaN pre-activation.
 
     Args:
         report: ``{layer name: LayerStats}`` (from :func:`result` or
@@ -952,6 +970,10 @@ def format_report(report: Any, *, title: str | None = None) -> str:
         ]
         for name, s in report.items()
     ]
+    if any(float(s.nan_fraction) > 0 for s in report.values()):
+        header.append("NaN %")  # a diverged model: say so instead of "dead"
+        for row, s in zip(rows, report.values()):
+            row.append(_pct(s.nan_fraction))
     return _table(header, rows, title)
 
 
