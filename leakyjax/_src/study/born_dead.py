@@ -251,6 +251,7 @@ def estimate_width(
 def _config(quick: bool, seed: int) -> dict:
     if quick:
         return dict(
+            version=2,
             widths=[2, 5],
             depths=[5, 20, 50],
             trials=400,
@@ -262,6 +263,7 @@ def _config(quick: bool, seed: int) -> dict:
             seed=seed,
         )
     return dict(
+        version=2,
         widths=[2, 3, 5, 10],
         depths=[5, 10, 20, 50],
         trials=4000,

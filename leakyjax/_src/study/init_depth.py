@@ -25,7 +25,6 @@ training stack's models always use the He initialiser of their activation).
 from __future__ import annotations
 
 import time
-from functools import partial
 from pathlib import Path
 
 import jax
@@ -153,67 +152,19 @@ def train_plain(
     from leakyjax._src.train import load_dataset
 
     ds = load_dataset("mnist1d", num_train=num_train, num_test=num_test)
-    xtr, ytr = jnp.asarray(ds.x_train), jnp.asarray(ds.y_train)
-    xte, yte = jnp.asarray(ds.x_test), jnp.asarray(ds.y_test)
     model = _model(depth, width, negative_slope, init, ds.num_outputs)
     tx = optax.sgd(learning_rate, momentum=momentum)
-    keys = jnp.stack([jax.random.key(s) for s in seeds])
-    params = jax.vmap(lambda k: model.init(k, xtr[:1])["params"])(keys)
-    opt = jax.vmap(tx.init)(params)
-    order = np.stack(
-        [
-            np.random.default_rng(s).integers(0, len(ytr), (steps, batch_size))
-            for s in seeds
-        ],
-        axis=1,
-    )  # (steps, seeds, batch)
-
-    def loss_fn(p, x, y):
-        logits = model.apply({"params": p}, x)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-    def one_step(p, o, idx):
-        loss, g = jax.value_and_grad(loss_fn)(p, xtr[idx], ytr[idx])
-        upd, o = tx.update(g, o, p)
-        return optax.apply_updates(p, upd), o, loss
-
-    @partial(jax.jit, donate_argnums=(0, 1))
-    def chunk(p, o, idx):
-        def body(carry, i):
-            p, o = carry
-            p, o, loss = jax.vmap(one_step)(p, o, i)
-            return (p, o), loss
-
-        (p, o), losses = jax.lax.scan(body, (p, o), idx)
-        return p, o, losses
-
-    @jax.jit
-    def evaluate(p):
-        def one(p):
-            tr = loss_fn(p, xtr, ytr)
-            acc = jnp.mean(jnp.argmax(model.apply({"params": p}, xte), -1) == yte)
-            return tr, acc
-
-        return jax.vmap(one)(p)
-
-    curve_step, curve_loss, curve_acc = [], [], []
-    for s in range(0, steps + 1, eval_every):
-        tr, acc = evaluate(params)
-        curve_step.append(s)
-        curve_loss.append(np.asarray(tr))
-        curve_acc.append(np.asarray(acc))
-        if s < steps:
-            n = min(eval_every, steps - s)
-            params, opt, _ = chunk(params, opt, jnp.asarray(order[s : s + n]))
-    loss = np.stack(curve_loss, axis=1)  # (seeds, evals)
-    acc = np.stack(curve_acc, axis=1)
-    return dict(
-        step=curve_step,
-        train_loss=loss,
-        test_acc=acc,
-        final_train_loss=loss[:, -1],
-        final_test_acc=acc[:, -1],
+    curves, _ = S.fit_classifier(
+        model,
+        ds,
+        tx=tx,
+        seeds=tuple(seeds),
+        steps=steps,
+        batch_size=batch_size,
+        eval_every=eval_every,
     )
+    curves.pop("extra")
+    return curves
 
 
 def _config(quick: bool, seed: int) -> dict:
@@ -229,7 +180,7 @@ def _config(quick: bool, seed: int) -> dict:
             train_inits=["he", "xavier"],
             train_seeds=[seed],
             train_width=32,
-            steps=400,
+            steps=300,
             batch_size=64,
             learning_rate=0.01,
             eval_every=100,
@@ -242,12 +193,12 @@ def _config(quick: bool, seed: int) -> dict:
         inits=list(INITS),
         var_width=256,
         var_batch=1024,
-        var_seeds=3,
+        var_seeds=5,
         train_slopes=[0.0, 0.2],
         train_inits=["he", "xavier"],
         train_seeds=[seed, seed + 1],
         train_width=64,
-        steps=3000,
+        steps=1500,
         batch_size=128,
         learning_rate=0.01,
         eval_every=100,

@@ -1,0 +1,191 @@
+r"""``dead-vs-lr``: dead units against the learning rate, ReLU vs leaky ReLU.
+
+CS231n (Karpathy, "Commonly used activation functions", course notes) warns
+that a ReLU unit can be knocked into a region where it never activates again,
+and that "you may find that as much as 40% of your network can be dead" with
+a learning rate set too high. This study trains the training stack's mnist1d
+MLP with SGD + momentum 0.9 at a constant learning rate (no clipping, no
+warmup) over a range of learning rates and measures, after training, the
+fraction of units per hidden layer whose pre-activation is <= 0 on every
+training example (:mod:`leakyjax.diagnostics`, through the training stack's
+``RunResult.dead_fraction``). For leaky units such a unit still passes a
+gradient (slope ``a``) and can recover; for ReLU it cannot.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from leakyjax._src.study import studies as S
+
+NAME = "dead-vs-lr"
+ACTIVATIONS = {"ReLU": "relu", "leaky 0.01": "leaky_relu:0.01"}
+
+
+def train_at(spec: str, lr: float, *, cfg: dict, dataset) -> dict:
+    """Trains all seeds at one learning rate; dead fractions per seed and layer."""
+    from leakyjax._src.train import TrainConfig, train
+
+    config = TrainConfig(
+        activation=spec,
+        dataset="mnist1d",
+        model="mlp",
+        depth=cfg["depth"],
+        width=cfg["width"],
+        steps=cfg["steps"],
+        batch_size=cfg["batch_size"],
+        optimizer="sgd",
+        learning_rate=lr,
+        schedule="constant",
+        clip_norm=None,
+        val_fraction=0.0,
+        eval_every=cfg["steps"],
+        num_train=cfg["num_train"],
+        num_test=cfg["num_test"],
+    )
+    res = train(config, seeds=tuple(cfg["seeds"]), dataset=dataset)
+    dead = np.array(
+        [r.dead_fraction if r.dead_fraction is not None else [np.nan] for r in res.runs]
+    )
+    return dict(
+        spec=spec,
+        learning_rate=lr,
+        dead_fraction=dead,  # (seeds, layers)
+        test_acc=[r.final_test_acc for r in res.runs],
+        diverged=[r.diverged for r in res.runs],
+        steps=[r.steps for r in res.runs],
+    )
+
+
+def _config(quick: bool, seed: int) -> dict:
+    if quick:
+        return dict(
+            learning_rates=[0.01, 0.3],
+            depth=3,
+            width=32,
+            seeds=[seed],
+            steps=300,
+            batch_size=64,
+            num_train=1000,
+            num_test=500,
+        )
+    return dict(
+        learning_rates=[0.003, 0.01, 0.03, 0.1, 0.3, 1.0],
+        depth=3,
+        width=100,
+        seeds=[seed, seed + 1, seed + 2],
+        steps=1500,
+        batch_size=100,
+        num_train=4000,
+        num_test=1000,
+    )
+
+
+def _figure(path: Path, cfg: dict, rows: dict) -> Path:
+    plt = S.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    lrs = np.asarray(cfg["learning_rates"])
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ax = axes[0]
+    for i, (label, _) in enumerate(ACTIVATIONS.items()):
+        dead = np.stack([np.asarray(rows[(label, lr)]["dead_fraction"]) for lr in lrs])
+        for layer in range(dead.shape[2]):
+            ax.plot(
+                lrs,
+                dead[:, :, layer].mean(axis=1),
+                ["o-", "s--", "^:", "d-."][layer % 4],
+                color=colors[i],
+                label=f"{label}, layer {layer + 1}",
+            )
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (SGD, momentum 0.9)")
+    ax.set_ylabel("dead fraction (<= 0 on every training example)")
+    ax.set_title(f"mnist1d MLP {cfg['depth']}x{cfg['width']}, mean of seeds")
+    ax.axhline(0.4, color="gray", lw=0.8, ls=":")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    for i, (label, _) in enumerate(ACTIVATIONS.items()):
+        acc = np.array(
+            [np.asarray(rows[(label, lr)]["test_acc"], float) for lr in lrs]
+        )  # nan where diverged
+        ax.plot(lrs, np.nanmean(acc, axis=1), "o-", color=colors[i], label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("test accuracy (mean of non-diverged seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def run(
+    out: Path, *, quick: bool = False, seed: int = 0, force: bool = False, progress=True
+) -> S.StudyResult:
+    """Runs the study; see :func:`leakyjax._src.study.studies.run_study`."""
+    from leakyjax._src.train import load_dataset
+
+    cfg = _config(quick, seed)
+    store = S.PartStore(out, NAME, config=cfg, force=force)
+    cache: dict = {}
+
+    def dataset():
+        if "ds" not in cache:
+            cache["ds"] = load_dataset(
+                "mnist1d", num_train=cfg["num_train"], num_test=cfg["num_test"]
+            )
+        return cache["ds"]
+
+    todo = [(a, lr) for a in ACTIVATIONS for lr in cfg["learning_rates"]]
+    rows = {}
+    t0 = time.perf_counter()
+    for label, lr in S.progress(todo, desc=NAME, total=len(todo), enable=progress):
+        rows[(label, lr)] = store.get(
+            f"{ACTIVATIONS[label]}_lr{lr:g}",
+            lambda label=label, lr=lr: train_at(
+                ACTIVATIONS[label], lr, cfg=cfg, dataset=dataset()
+            ),
+        )
+    seconds = time.perf_counter() - t0
+    lines = ["dead fraction per layer (mean of seeds); test acc; diverged seeds"]
+    table = []
+    for (label, lr), r in rows.items():
+        dead = np.asarray(r["dead_fraction"], float)
+        acc = np.asarray(r["test_acc"], float)
+        per_layer = dead.mean(axis=0)
+        table.append(
+            dict(
+                activation=label,
+                learning_rate=lr,
+                dead_fraction_per_layer=per_layer,
+                dead_fraction_max_layer=float(per_layer.max()),
+                test_acc=float(np.nanmean(acc)) if np.isfinite(acc).any() else None,
+                diverged=int(np.sum(r["diverged"])),
+            )
+        )
+        lines.append(
+            f"  {label:<10} lr={lr:<6g} dead "
+            + " ".join(f"{v:.2f}" for v in per_layer)
+            + f"  acc {np.nanmean(acc) if np.isfinite(acc).any() else float('nan'):.3f}"
+            + f"  diverged {int(np.sum(r['diverged']))}/{len(acc)}"
+        )
+    summary = dict(table=table, lines=lines)
+    fig = _figure(Path(out) / "dead_vs_lr.png", cfg, rows)
+    path = S.write_json(
+        Path(out) / "dead_vs_lr.json",
+        dict(
+            study=NAME,
+            config=cfg,
+            runs=[dict(label=k[0], **v) for k, v in rows.items()],
+            summary=summary,
+            seconds_this_call=seconds,
+            parts_reused=store.reused,
+            parts_computed=store.computed,
+        ),
+    )
+    return S.StudyResult(NAME, Path(out), path, (fig,), summary)
