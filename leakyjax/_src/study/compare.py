@@ -163,7 +163,14 @@ def read_results(path: str | os.PathLike) -> list[dict]:
 
 
 def _append(path: Path, records: list[dict]) -> None:
+    torn = False
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            torn = f.read(1) != b"\n"  # a killed write left half a line
     with path.open("a") as f:
+        if torn:
+            f.write("\n")
         for rec in records:
             f.write(json.dumps(rec, allow_nan=False) + "\n")
         f.flush()

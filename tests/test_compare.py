@@ -1,0 +1,131 @@
+"""``compare``: files, resume after an interruption, diverged runs, report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("flax")
+pytest.importorskip("optax")
+pytest.importorskip("matplotlib")
+
+from leakyjax._src.study import compare as cmp
+from leakyjax._src.train import TrainConfig
+
+BASE = TrainConfig(
+    dataset="digits",
+    num_train=200,
+    num_test=100,
+    width=16,
+    steps=12,
+    eval_every=6,
+    batch_size=20,
+)
+ACTS = ("relu", "leaky_relu:0.2", "prelu")
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_compare_files_resume_after_interruption(tmp_path, monkeypatch):
+    real_train = cmp.train
+    calls = []
+
+    def flaky(config, seeds, **kw):  # dies while training the second activation
+        calls.append((config.activation, tuple(seeds)))
+        if len(calls) == 2:
+            raise _Interrupt
+        return real_train(config, seeds, **kw)
+
+    monkeypatch.setattr(cmp, "train", flaky)
+    with pytest.raises(_Interrupt):
+        cmp.compare(ACTS, seeds=2, out=tmp_path, base=BASE, progress=False)
+    lines = (tmp_path / "results.jsonl").read_text().splitlines()
+    assert len(lines) == 2  # the finished activation, both seeds: kept
+    first = [json.loads(x) for x in lines]
+    assert {r["activation"] for r in first} == {"relu"}
+    # a run killed while writing leaves a torn line: it is skipped
+    with (tmp_path / "results.jsonl").open("a") as f:
+        f.write('{"key": "torn')
+
+    calls.clear()
+
+    def counting(config, seeds, **kw):
+        calls.append((config.activation, tuple(seeds)))
+        return real_train(config, seeds, **kw)
+
+    monkeypatch.setattr(cmp, "train", counting)
+    res = cmp.compare(
+        ACTS, seeds=2, out=tmp_path, base=BASE, progress=False, command="cmd x"
+    )
+    # relu was read back, not retrained
+    assert calls == [("leaky_relu:0.2", (0, 1)), ("prelu", (0, 1))]
+    assert res.trained == ("leaky_relu:0.2", "prelu")
+    relu = [r for r in res.records if r["activation"] == "relu"]
+    assert relu == first
+
+    # results.jsonl: one line per activation x seed with what the issue lists
+    recs = cmp.read_results(tmp_path / "results.jsonl")
+    assert len(recs) == 6
+    for r in recs:
+        for k in (
+            "config",
+            "final_test_acc",
+            "best_test_acc",
+            "final_test_loss",
+            "best_test_loss",
+            "steps",
+            "wall_time",
+            "dead_fraction",
+        ):
+            assert k in r, k
+        assert r["steps"] == 12 and len(r["dead_fraction"]) == 2
+        assert 0.0 <= r["final_test_acc"] <= 1.0
+    # report and plots
+    report = res.report.read_text()
+    assert "cmd x" in report and "| rank | activation |" in report
+    for s in res.summaries:
+        assert f"| {s.activation} |" in report
+        assert s.seeds == 2 and s.diverged == 0
+    accs = [s.final_acc_mean for s in res.summaries]
+    assert accs == sorted(accs, reverse=True)  # ranked
+    assert "jax" in report and "flax" in report  # versions
+    assert {p.name for p in res.plots} == {
+        "curves.png",
+        "final_accuracy.png",
+        "dead_fraction.png",
+    }
+    for p in res.plots:
+        assert p.read_bytes()[:8] == PNG and p.stat().st_size > 5000
+
+    # a third run with more seeds trains only the new seed
+    calls.clear()
+    res = cmp.compare(ACTS[:1], seeds=3, out=tmp_path, base=BASE, progress=False)
+    assert calls == [("relu", (2,))]
+    assert [r["seed"] for r in res.records] == [0, 1, 2]
+
+
+def test_diverged_runs_are_recorded_and_reported(tmp_path):
+    base = BASE._replace(
+        optimizer="sgd", learning_rate=1e6, clip_norm=None, schedule="constant"
+    )
+    res = cmp.compare(("relu", "elu"), seeds=2, out=tmp_path, base=base, progress=False)
+    recs = cmp.read_results(tmp_path / "results.jsonl")
+    assert len(recs) == 4 and all(r["diverged"] for r in recs)
+    assert all(r["final_test_acc"] is None for r in recs)  # nan -> null
+    assert all(s.diverged == 2 and np.isnan(s.final_acc_mean) for s in res.summaries)
+    report = res.report.read_text()
+    assert "**Diverged**" in report and "relu 2/2" in report
+    assert all(p.exists() for p in res.plots)
+
+
+def test_compare_rejects_bad_input_before_training(tmp_path):
+    with pytest.raises(ValueError, match="relux"):
+        cmp.compare(("relu", "relux"), out=tmp_path, base=BASE, progress=False)
+    with pytest.raises(ValueError, match="seeds"):
+        cmp.compare(("relu",), seeds=0, out=tmp_path, base=BASE, progress=False)
+    assert not (tmp_path / "results.jsonl").exists()
