@@ -75,12 +75,23 @@ def _seeds(s: str) -> tuple[int, ...]:
     return tuple(vals)
 
 
+def _is_arg(piece: str) -> bool:
+    """``upper=0.3`` or ``0.3``: an argument continuing the previous spec."""
+    if "=" in piece:
+        return True
+    try:
+        float(piece)
+    except ValueError:
+        return False
+    return True
+
+
 def split_activations(text: str) -> list[str]:
     """Split ``--acts`` on commas, keeping multi-argument specs together.
 
     ``"relu,rrelu:lower=0.1,upper=0.3"`` -> ``["relu", "rrelu:lower=0.1,upper=0.3"]``:
-    a piece that does not start with a registry name continues the previous
-    spec.
+    a piece that is an argument (``upper=0.3``, ``0.3``) continues the
+    previous spec.
     """
     from leakyjax._src.registry import available
 
@@ -90,7 +101,7 @@ def split_activations(text: str) -> list[str]:
         if not piece:
             continue
         head = piece.split(":")[0].strip()
-        if out and head not in names and ":" not in piece:
+        if out and head not in names and ":" not in piece and _is_arg(piece):
             out[-1] += "," + piece
         else:
             out.append(piece)

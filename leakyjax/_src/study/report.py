@@ -141,7 +141,8 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
         ax.grid(alpha=0.3)
         if "loss" in key:
             ax.set_yscale("log")
-    axes[-1].legend(fontsize=8, loc="lower right")
+    if axes[-1].get_legend_handles_labels()[0]:
+        axes[-1].legend(fontsize=8, loc="lower right")
     fig.suptitle("learning curves: mean over seeds, band = ±1 std")
     fig.tight_layout()
     paths.append(out / "curves.png")
