@@ -25,6 +25,15 @@ NAME = "dead-vs-lr"
 ACTIVATIONS = {"ReLU": "relu", "leaky 0.01": "leaky_relu:0.01"}
 
 
+def _nanmean(a, axis=None):
+    """Mean over finite entries (nan where there are none), without warnings."""
+    a = np.asarray(a, np.float64)
+    ok = np.isfinite(a)
+    n = ok.sum(axis=axis)
+    total = np.where(ok, a, 0.0).sum(axis=axis)
+    return np.where(n > 0, total / np.maximum(n, 1), np.nan)
+
+
 def train_at(spec: str, lr: float, *, cfg: dict, dataset) -> dict:
     """Trains all seeds at one learning rate; dead fractions per seed and layer."""
     from leakyjax._src.train import TrainConfig, train
@@ -47,8 +56,11 @@ def train_at(spec: str, lr: float, *, cfg: dict, dataset) -> dict:
         num_test=cfg["num_test"],
     )
     res = train(config, seeds=tuple(cfg["seeds"]), dataset=dataset)
+    # None where it cannot be measured (a seed whose parameters became non-finite)
+    nan = [np.nan] * cfg["depth"]
     dead = np.array(
-        [r.dead_fraction if r.dead_fraction is not None else [np.nan] for r in res.runs]
+        [nan if r.dead_fraction is None else list(r.dead_fraction) for r in res.runs],
+        np.float64,
     )
     return dict(
         spec=spec,
@@ -95,7 +107,7 @@ def _figure(path: Path, cfg: dict, rows: dict) -> Path:
         for layer in range(dead.shape[2]):
             ax.plot(
                 lrs,
-                dead[:, :, layer].mean(axis=1),
+                _nanmean(dead[:, :, layer], axis=1),
                 ["o-", "s--", "^:", "d-."][layer % 4],
                 color=colors[i],
                 label=f"{label}, layer {layer + 1}",
@@ -112,7 +124,7 @@ def _figure(path: Path, cfg: dict, rows: dict) -> Path:
         acc = np.array(
             [np.asarray(rows[(label, lr)]["test_acc"], float) for lr in lrs]
         )  # nan where diverged
-        ax.plot(lrs, np.nanmean(acc, axis=1), "o-", color=colors[i], label=label)
+        ax.plot(lrs, _nanmean(acc, axis=1), "o-", color=colors[i], label=label)
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("test accuracy (mean of non-diverged seeds)")
@@ -157,21 +169,23 @@ def run(
     for (label, lr), r in rows.items():
         dead = np.asarray(r["dead_fraction"], float)
         acc = np.asarray(r["test_acc"], float)
-        per_layer = dead.mean(axis=0)
+        per_layer = _nanmean(dead, axis=0)
         table.append(
             dict(
                 activation=label,
                 learning_rate=lr,
                 dead_fraction_per_layer=per_layer,
-                dead_fraction_max_layer=float(per_layer.max()),
-                test_acc=float(np.nanmean(acc)) if np.isfinite(acc).any() else None,
+                dead_fraction_max_layer=float(np.nanmax(per_layer))
+                if np.isfinite(per_layer).any()
+                else None,
+                test_acc=float(_nanmean(acc)),
                 diverged=int(np.sum(r["diverged"])),
             )
         )
         lines.append(
             f"  {label:<10} lr={lr:<6g} dead "
             + " ".join(f"{v:.2f}" for v in per_layer)
-            + f"  acc {np.nanmean(acc) if np.isfinite(acc).any() else float('nan'):.3f}"
+            + f"  acc {float(_nanmean(acc)):.3f}"
             + f"  diverged {int(np.sum(r['diverged']))}/{len(acc)}"
         )
     summary = dict(table=table, lines=lines)
