@@ -545,7 +545,7 @@ def test_dying_relu_example_quick(tmp_path, capsys):
     out = tmp_path / "dying.png"
     histories = module.main(["--quick", "--no-progress", "--out", str(out)])
     assert out.stat().st_size > 1000
-    assert set(histories) == {"relu", "leaky_relu:0.01"}
+    assert set(histories) == {"relu", "leaky_relu:0.2"}
     for history in histories.values():
         steps = [s for s, _ in history]
         assert steps == [0, 10, 20, 30]

@@ -114,11 +114,9 @@ def capture_linen(model: Any, variables: Any, *args: Any, **kwargs: Any) -> tupl
             f"{type(model).__name__} (for nnx models use capture_nnx)."
         )
     mutable = kwargs.pop("mutable", False)
-    if mutable is True:
-        mutable = True
-    elif mutable is False:
+    if mutable is False:
         mutable = ["intermediates"]
-    else:
+    elif mutable is not True:
         mutable = [mutable] if isinstance(mutable, str) else list(mutable)
         if "intermediates" not in mutable:
             mutable.append("intermediates")

@@ -186,6 +186,7 @@ def plot_history(
         "rarely_active_fraction": "rarely active units, %",
         "mean_active_rate": "mean active rate, %",
     }[metric]
+    top = 0.0
     for ax, (run, hist) in zip(axes[0], runs.items()):
         layers: list = []
         for _, rep in hist:
@@ -198,13 +199,14 @@ def plot_history(
                 for _, rep in hist
                 if name in rep
             ]
+            top = max([top, *(v for v in vals if v == v)])  # skip NaN
             color = cmap(j / max(len(layers) - 1, 1))
             ax.plot(steps, vals, marker=".", color=color, label=str(name))
         ax.set_xlabel("training step")
         ax.grid(alpha=0.3)
-        ax.set_ylim(-2, 102)
         if run is not None:
             ax.set_title(str(run))
+    axes[0][0].set_ylim(-1, min(102.0, 1.15 * top + 5))  # shared y axis
     axes[0][0].set_ylabel(label)
     axes[0][-1].legend(fontsize="x-small", loc="best", title="layer")
     if title:
