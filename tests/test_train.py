@@ -79,20 +79,20 @@ def test_digits_and_regression_shapes():
 # --------------------------------------------------------------------------- #
 # models and optimiser
 # --------------------------------------------------------------------------- #
-@pytest.mark.parametrize(
-    "model, shape", [("mlp", (2, 40)), ("cnn", (2, 40)), ("cnn", (2, 8, 8))]
-)
+@pytest.mark.parametrize("model, shape", [("mlp", (2, 40)), ("cnn", (2, 8, 8))])
 def test_models_shapes_and_prelu_parameters(model, shape):
     m = make_model(model, "prelu", 10, depth=2, width=8, batch_norm=True, dropout=0.1)
     x = jnp.ones(shape)
-    v = m.init({"params": jax.random.key(0), "dropout": jax.random.key(1)}, x)
-    out, _ = m.apply(
-        v,
-        x,
-        train=True,
-        rngs={"dropout": jax.random.key(2)},
-        mutable=["batch_stats"],
-    )
+
+    @jax.jit
+    def init_apply(key):
+        v = m.init({"params": key, "dropout": key}, x)
+        out, _ = m.apply(
+            v, x, train=True, rngs={"dropout": key}, mutable=["batch_stats"]
+        )
+        return v, out
+
+    v, out = init_apply(jax.random.key(0))
     assert out.shape == (2, 10)
     slopes = [
         leaf
@@ -189,15 +189,15 @@ def test_a_diverging_seed_is_frozen_and_the_others_continue():
     _assert_runs_close(res.runs[seeds.index(clean)], alone.runs[0])
 
 
-def test_early_stopping_and_cnn_batch_norm_and_regression():
-    cfg = TrainConfig(
+def test_early_stopping_cnn_batch_norm_and_regression():
+    cfg = TrainConfig(  # 1-D CNN on mnist1d
         activation="elu",
         model="cnn",
         batch_norm=True,
         patience=1,
         learning_rate=3e-2,
         schedule="constant",
-        **{**SMALL, "steps": 400, "eval_every": 4},
+        **{**SMALL, "steps": 400, "eval_every": 4, "dataset": "mnist1d", "width": 8},
     )
     res = train(cfg, seeds=(0, 1))
     for r in res.runs:
@@ -209,11 +209,12 @@ def test_early_stopping_and_cnn_batch_norm_and_regression():
             dataset="regression",
             num_train=400,
             num_test=100,
-            steps=60,
-            eval_every=30,
+            steps=100,
+            eval_every=50,
             batch_size=50,
             learning_rate=1e-2,
+            schedule="constant",
         ),
         seeds=(0,),
     )
-    assert reg.metric == "r2" and 0.2 < reg.runs[0].final_test_acc <= 1.0
+    assert reg.metric == "r2" and 0.5 < reg.runs[0].final_test_acc <= 1.0

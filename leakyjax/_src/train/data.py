@@ -126,14 +126,14 @@ def _digits(num_train: int, num_test: int, seed: int) -> Dataset:
 
 @functools.lru_cache(maxsize=8)
 def _regression(num_train: int, num_test: int, seed: int) -> Dataset:
-    # y = sin(x W1) W2 + 0.1 (x W3)^2 + noise: smooth, nonlinear, 16 inputs, 1 target.
+    # y = sin(x W1) W2 + 0.5 (x W3)^2 + noise: smooth, nonlinear, 8 inputs.
     rng = np.random.default_rng(seed)
-    dim, hidden = 16, 32
+    dim, hidden = 8, 16
     w1 = rng.normal(size=(dim, hidden)) / np.sqrt(dim)
     w2 = rng.normal(size=(hidden, 1)) / np.sqrt(hidden)
     w3 = rng.normal(size=(dim, 1)) / np.sqrt(dim)
     x = rng.normal(size=(num_train + num_test, dim))
-    y = np.sin(2.0 * x @ w1) @ w2 + 0.3 * (x @ w3) ** 2
+    y = np.sin(x @ w1) @ w2 + 0.5 * (x @ w3) ** 2
     y = y + 0.05 * rng.normal(size=y.shape)
     y = (y - y[:num_train].mean()) / y[:num_train].std()
     x, y = x.astype(np.float32), y.astype(np.float32)
@@ -174,7 +174,7 @@ def load_dataset(
       classes), shuffled with ``seed``, default 1437 train / 360 test, shape
       ``(8, 8)``, standardised with the training mean and std.
     * ``"regression"``: a synthetic smooth regression task,
-      :math:`y = \\sin(2 x W_1) W_2 + 0.3 (x W_3)^2 + \\epsilon`, 16 inputs,
+      :math:`y = \\sin(x W_1) W_2 + 0.5 (x W_3)^2 + \\epsilon`, 8 inputs,
       1 standardised target, default 2000 train / 500 test.
 
     Args:
