@@ -329,6 +329,21 @@ def test_dead_units_plain_function():
         dg.dead_units(lambda x: "nope", batches[:1], jit=False)
 
 
+def test_dead_units_compiles_once_per_function():
+    traces = []
+
+    def fn(x):
+        traces.append(None)
+        return {"h": x - 1.0}
+
+    batches = [jnp.ones((4, 3)), jnp.zeros((4, 3))]
+    first = dg.dead_units(fn, batches)
+    n_first = len(traces)  # eval_shape for the layer shapes + one jit trace
+    second = dg.dead_units(fn, batches)
+    assert len(traces) == n_first + 1  # eval_shape only: the step is cached
+    assert float(first["h"].dead_fraction) == float(second["h"].dead_fraction) == 1
+
+
 # --------------------------------------------------------------------------- #
 # Gradient statistics
 # --------------------------------------------------------------------------- #
