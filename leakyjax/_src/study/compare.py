@@ -257,6 +257,17 @@ def compare(
     Raises:
         ValueError: for an unknown activation or an invalid configuration, before
             anything trains.
+
+    Example:
+        >>> import tempfile
+        >>> from leakyjax.train import TrainConfig, compare
+        >>> base = TrainConfig(dataset="digits", steps=4, eval_every=4,
+        ...                    num_train=100, num_test=50, width=8)
+        >>> with tempfile.TemporaryDirectory() as out:
+        ...     res = compare(["relu", "prelu"], seeds=2, out=out, base=base,
+        ...                   progress=False, plots=False)
+        ...     [s.seeds for s in res.summaries], res.report.name
+        ([2, 2], 'report.md')
     """
     base = TrainConfig() if base is None else base
     if isinstance(seeds, (int, np.integer)):

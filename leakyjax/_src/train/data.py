@@ -192,7 +192,7 @@ def load_dataset(
             sizes the data set cannot give.
 
     Example:
-        >>> from leakyjax._src.train.data import load_dataset
+        >>> from leakyjax.train import load_dataset
         >>> ds = load_dataset("digits", num_train=100, num_test=50)
         >>> ds.x_train.shape, ds.y_test.shape, ds.num_outputs
         ((100, 8, 8), (50,), 10)

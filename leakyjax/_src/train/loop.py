@@ -232,7 +232,7 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from leakyjax._src.train.loop import TrainConfig, make_optimizer
+        >>> from leakyjax.train import TrainConfig, make_optimizer
         >>> tx = make_optimizer(TrainConfig(steps=10, warmup_steps=2))
         >>> state = tx.init({"w": jnp.ones(3)})
     """
@@ -465,7 +465,7 @@ def train(
         ValueError: for an invalid configuration or empty / duplicate seeds.
 
     Example:
-        >>> from leakyjax._src.train import TrainConfig, train
+        >>> from leakyjax.train import TrainConfig, train
         >>> cfg = TrainConfig(activation="leaky_relu:0.2", dataset="digits",
         ...                   steps=20, eval_every=10, num_train=200, num_test=100)
         >>> res = train(cfg, seeds=(0, 1))

@@ -135,7 +135,7 @@ def make_model(
 
     Example:
         >>> import jax, jax.numpy as jnp
-        >>> from leakyjax._src.train.models import make_model
+        >>> from leakyjax.train import make_model
         >>> m = make_model("mlp", "leaky_relu:0.2", 10, depth=2, width=16)
         >>> v = m.init(jax.random.key(0), jnp.zeros((1, 40)))
         >>> m.apply(v, jnp.zeros((3, 40))).shape
