@@ -139,7 +139,7 @@ def _add_compare(sub) -> None:
     p.add_argument(
         "--optimizer", default="adamw", help=f"one of {', '.join(OPTIMIZERS)}"
     )
-    p.add_argument("--lr", type=_float(0.0, strict=True), default=3e-3)
+    p.add_argument("--lr", type=_float(0.0, strict=True), default=1e-2)
     p.add_argument(
         "--schedule", default="warmup_cosine", help=f"one of {', '.join(SCHEDULES)}"
     )

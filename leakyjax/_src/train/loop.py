@@ -73,7 +73,7 @@ class TrainConfig(NamedTuple):
     steps: int = 3000
     batch_size: int = 100
     optimizer: str = "adamw"
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-2
     schedule: str = "warmup_cosine"
     warmup_steps: int = 100
     weight_decay: float = 1e-4
