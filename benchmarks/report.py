@@ -93,7 +93,14 @@ def activation_checks_md(data: dict) -> str:
         return ""
     lines = ["| check | value | limit | result |", "|---|---|---|---|"]
     for c in checks:
-        if "ratio_min" in c:
+        if c.get("ratio_paired") is not None:
+            value = (
+                f"**{c['ratio_paired']:.2f}×** paired (min {c['ratio_min']:.2f}×, "
+                f"median {c['ratio_median']:.2f}×)"
+            )
+            if c.get("reference_ratio_paired") is not None:
+                value += f"; jax.nn.leaky_relu: {c['reference_ratio_paired']:.2f}×"
+        elif "ratio_min" in c:
             value = f"{c['ratio_min']:.2f}× (median {c['ratio_median']:.2f}×)"
         else:
             value = f"{c['pct_roofline']:.1f}%"
