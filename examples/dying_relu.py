@@ -157,7 +157,7 @@ def parse_args(argv=None):
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.quick:
-        args.steps, args.depth, args.width, args.eval_every = 30, 3, 32, 10
+        args.steps, args.depth, args.width, args.eval_every = 20, 2, 16, 10
     if args.activations is None:
         args.activations = (
             "relu,leaky_relu:0.2"

@@ -179,7 +179,7 @@ def test_merge_equals_sequential_and_merge_across():
         assert_same_state(jax.tree.map(lambda v, i=i: v[i], per), seq)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(
     x=hnp.arrays(
         np.float32,
@@ -457,20 +457,20 @@ def test_capture_linen_finds_every_layer():
     model = Net()
     x = jax.random.normal(jax.random.key(20), (16, 5))
     variables = model.init(jax.random.key(21), x)
-    out, acts = jax.jit(lambda v, x: dg.capture_linen(model, v, x))(variables, x)
+    capture = jax.jit(lambda v, x: dg.capture_linen(model, v, x))
+    batches = [x[:8], x[8:]]
+    out, acts = capture(variables, batches[0])
     names = [f"Block_{i}/act" for i in range(len(SPECS))]
     assert sorted(acts) == sorted([*names, "shared[0]", "shared[1]"])
-    assert out.shape == (16, WIDTH)
-    batches = [x[:8], x[8:]]
+    assert out.shape == (8, WIDTH)
     report = dg.dead_units(model, batches, variables=variables)
     for name in names:  # bias -100 on units 0 and 4 of every block: exactly dead
         np.testing.assert_array_equal(report[name].dead, np.isin(np.arange(6), DEAD))
         assert int(report[name].count) == 16
     # the same numbers as applying by hand and accumulating
     by_hand = dg.init(jax.eval_shape(lambda: acts))
-    capture = jax.jit(lambda v, b: dg.capture_linen(model, v, b)[1])
     for b in batches:
-        by_hand = dg.update(by_hand, capture(variables, b))
+        by_hand = dg.update(by_hand, capture(variables, b)[1])
     for name in acts:
         np.testing.assert_array_equal(
             dg.result(by_hand)[name].dead, report[name].dead, name
@@ -563,10 +563,10 @@ def test_dying_relu_example_quick(tmp_path, capsys):
     assert set(histories) == {"relu", "leaky_relu:0.2"}
     for history in histories.values():
         steps = [s for s, _ in history]
-        assert steps == [0, 10, 20, 30]
-        assert list(history[-1][1]) == ["act0", "act1", "act2"]
+        assert steps == [0, 10, 20]
+        assert list(history[-1][1]) == ["act0", "act1"]
         for _, report in history:
             for stats in report.values():
                 assert 0.0 <= float(stats.dead_fraction) <= 1.0
     text = capsys.readouterr().out
-    assert "relu: after 30 steps" in text and "never positive" in text
+    assert "relu: after 20 steps" in text and "never positive" in text
