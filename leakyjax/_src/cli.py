@@ -266,7 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``leakyjax`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except ImportError as e:  # a missing extra: say which one, no traceback
+        print(f"leakyjax: error: {e}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()

@@ -270,6 +270,14 @@ def compare(
         ([2, 2], 'report.md')
     """
     base = TrainConfig() if base is None else base
+    if plots:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as e:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                'compare plots need matplotlib: pip install "leakyjax[train]" '
+                "(or plots=False, --no-plots)"
+            ) from e
     if isinstance(seeds, (int, np.integer)):
         if seeds < 1:
             raise ValueError(f"compare: seeds must be >= 1, got {seeds}.")

@@ -26,7 +26,7 @@ def _pm(mean: float, std: float, pct: bool) -> str:
 def _dead(d) -> str:
     if not d:
         return "—"
-    return " / ".join(f"{100 * x:.0f}%" for x in d)
+    return " / ".join(f"{100 * x:.1f}%" for x in d)
 
 
 def table_rows(summaries: Sequence[Any], metric: str) -> tuple[list[str], list[list]]:
