@@ -302,6 +302,11 @@ def compare(
             todo[act] = missing
     n_read = sum(len(seeds) for _ in configs) - sum(len(m) for m in todo.values())
     bar = None
+    if progress and not todo:
+        print(
+            f"nothing to train: {n_read} finished run(s) read back from {path}",
+            file=sys.stderr,
+        )
     if progress and todo:
         from tqdm.auto import tqdm
 

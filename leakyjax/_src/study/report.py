@@ -84,11 +84,21 @@ def versions() -> dict[str, str]:
     import leakyjax
 
     out = {"python": sys.version.split()[0], "leakyjax": leakyjax.__version__}
-    for mod in ("jax", "jaxlib", "flax", "optax", "numpy", "mnist1d", "sklearn"):
+    from importlib import metadata
+
+    for dist in (
+        "jax",
+        "jaxlib",
+        "flax",
+        "optax",
+        "numpy",
+        "mnist1d",
+        "scikit-learn",
+        "matplotlib",
+    ):
         try:
-            m = __import__(mod)
-            out[mod] = str(getattr(m, "__version__", "?"))
-        except ImportError:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
             continue
     out["platform"] = platform.platform()
     devs = jax.devices()
