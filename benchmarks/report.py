@@ -363,8 +363,14 @@ def train_step_md(data: dict) -> str:
             f"**{s['separate_wall_s']:.1f} s** for {s['num_seeds']} separate calls "
             f"(compile {s['separate_compile_s']:.1f} s in all): "
             f"**{s['speedup']:.2f}× faster** "
-            f"({s['speedup_excluding_compile']:.2f}× excluding compilation). "
-            f"Same per-seed results: {s['same_results']}.",
+            f"({s['speedup_excluding_compile']:.2f}× excluding compilation)"
+            + (
+                f"; fastest of {s['repeats']} alternating repeats after a warm-up; "
+                f"largest per-seed final test accuracy difference "
+                f"{s['max_abs_diff_final_test_acc']:.4f}."
+                if "repeats" in s
+                else f". Same per-seed results: {s.get('same_results')}."
+            ),
         ]
     checks = data.get("checks") or []
     if checks:
