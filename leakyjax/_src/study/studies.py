@@ -203,6 +203,13 @@ def run_study(
     Returns:
         A :class:`StudyResult`.
 
+    Example (about 15 s on a 2-core CPU)::
+
+        >>> from leakyjax._src.study.studies import run_study
+        >>> r = run_study("born-dead", out="runs/bd", quick=True)  # doctest: +SKIP
+        >>> r.summary["max_p_constant_leaky"]  # doctest: +SKIP
+        0.0
+
     Raises:
         ValueError: for an unknown study name.
         ImportError: when the ``train`` extra (flax, optax, matplotlib, ...) is
@@ -256,6 +263,15 @@ def add_study_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
 
     Returns:
         The ``study`` parser.
+
+    Example:
+        >>> import argparse
+        >>> from leakyjax._src.study.studies import add_study_parser
+        >>> cli = argparse.ArgumentParser(prog="leakyjax")
+        >>> _ = add_study_parser(cli.add_subparsers(dest="command"))
+        >>> args = cli.parse_args(["study", "born-dead", "--quick", "--out", "runs/bd"])
+        >>> args.name, args.quick, callable(args.func)
+        ('born-dead', True, True)
     """
     listing = "\n".join(f"  {k:<14} {v[1]}" for k, v in STUDIES.items())
     parser = subparsers.add_parser(
