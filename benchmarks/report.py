@@ -370,7 +370,8 @@ def train_step_md(data: dict) -> str:
                 f"{s['max_abs_diff_final_test_acc']:.4f}."
                 if "repeats" in s
                 else f". Same per-seed results: {s.get('same_results')}."
-            ),
+            )
+            + (f" {s['note']}" if s.get("note") else ""),
         ]
     checks = data.get("checks") or []
     if checks:
