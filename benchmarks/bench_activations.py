@@ -532,8 +532,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--torch",
         choices=("auto", "off"),
-        default="auto",
-        help="time torch (eager, torch.compile) when importable",
+        default=None,
+        help="time torch (eager, torch.compile) when importable (default: auto, "
+        "off with --quick: torch.compile takes seconds per shape)",
     )
     p.add_argument(
         "--torch-threads",
@@ -572,6 +573,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         if v not in OUTPUTS:
             p.error(f"--outputs: unknown output mode {v!r}; choose from {OUTPUTS}")
     args.functions = _csv(args.functions) if args.functions else None
+    if args.torch is None:
+        args.torch = "off" if args.quick else "auto"
     if args.rounds is None:
         args.rounds = 5 if args.quick else 11
     if args.target_ms is None:

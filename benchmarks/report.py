@@ -314,6 +314,52 @@ def train_time_md(rows: list[dict], dtypes: list[str]) -> str:
     return "\n".join(lines)
 
 
+def train_stack_md(ts: dict | None) -> list[str]:
+    """Markdown parts for the CNN step and the seeds speedup (either may be absent)."""
+    parts: list[str] = []
+    if not ts:
+        return parts
+    cnn = ts.get("cnn")
+    if cnn:
+        parts += [
+            f"### mnist1d CNN train step (batch {cnn[0]['batch']}, AdamW, float32; "
+            "`make_model('cnn', spec, 10)`)",
+            "Ratios to the identity and to the `relu` spec (leakyjax.relu); "
+            "temp MiB in the last column.",
+            train_time_md(cnn, ["float32"]).replace(" |\n", " |\n", 1),
+            "| spec | temp MiB | args / out MiB |\n|---|---|---|\n"
+            + "\n".join(
+                f"| {r['act']} | {_mib(r['temp_bytes'])} | "
+                f"{_mib(r['argument_bytes'])} / {_mib(r['output_bytes'])} |"
+                for r in cnn
+            ),
+        ]
+    s = ts.get("seeds")
+    if not s:
+        return parts
+    c = s["config"]
+    parts += [
+        "### Seeds in one program (`leakyjax compare`)",
+        f"`train(TrainConfig(activation={c['activation']!r}, steps={c['steps']}), "
+        f"seeds=range({s['num_seeds']}))` on {c['dataset']} {c['model']}: "
+        f"**{s['together_wall_s']:.1f} s** in one program "
+        f"(compile {s['together_compile_s']:.1f} s) vs "
+        f"**{s['separate_wall_s']:.1f} s** for {s['num_seeds']} separate calls "
+        f"(compile {s['separate_compile_s']:.1f} s in all): "
+        f"**{s['speedup']:.2f}× faster** "
+        f"({s['speedup_excluding_compile']:.2f}× excluding compilation)"
+        + (
+            f"; fastest of {s['repeats']} alternating repeats after a warm-up; "
+            f"largest per-seed final test accuracy difference "
+            f"{s['max_abs_diff_final_test_acc']:.4f}."
+            if "repeats" in s
+            else f". Same per-seed results: {s.get('same_results')}."
+        )
+        + (f" {s['note']}" if s.get("note") else ""),
+    ]
+    return parts
+
+
 def train_step_md(data: dict) -> str:
     cfg = data["config"]
     parts = [
@@ -336,43 +382,7 @@ def train_step_md(data: dict) -> str:
                 "Ratios: min-based, median-based in parentheses.",
                 train_time_md(rows, cfg["dtypes"]),
             ]
-    ts = data.get("train_stack")
-    if ts:
-        cnn = ts["cnn"]
-        parts += [
-            f"### mnist1d CNN train step (batch {cnn[0]['batch']}, AdamW, float32; "
-            "`make_model('cnn', spec, 10)`)",
-            "Ratios to the identity and to the `relu` spec (leakyjax.relu); "
-            "temp MiB in the last column.",
-            train_time_md(cnn, ["float32"]).replace(" |\n", " |\n", 1),
-            "| spec | temp MiB | args / out MiB |\n|---|---|---|\n"
-            + "\n".join(
-                f"| {r['act']} | {_mib(r['temp_bytes'])} | "
-                f"{_mib(r['argument_bytes'])} / {_mib(r['output_bytes'])} |"
-                for r in cnn
-            ),
-        ]
-        s = ts["seeds"]
-        c = s["config"]
-        parts += [
-            "### Seeds in one program (`leakyjax compare`)",
-            f"`train(TrainConfig(activation={c['activation']!r}, steps={c['steps']}), "
-            f"seeds=range({s['num_seeds']}))` on {c['dataset']} {c['model']}: "
-            f"**{s['together_wall_s']:.1f} s** in one program "
-            f"(compile {s['together_compile_s']:.1f} s) vs "
-            f"**{s['separate_wall_s']:.1f} s** for {s['num_seeds']} separate calls "
-            f"(compile {s['separate_compile_s']:.1f} s in all): "
-            f"**{s['speedup']:.2f}× faster** "
-            f"({s['speedup_excluding_compile']:.2f}× excluding compilation)"
-            + (
-                f"; fastest of {s['repeats']} alternating repeats after a warm-up; "
-                f"largest per-seed final test accuracy difference "
-                f"{s['max_abs_diff_final_test_acc']:.4f}."
-                if "repeats" in s
-                else f". Same per-seed results: {s.get('same_results')}."
-            )
-            + (f" {s['note']}" if s.get("note") else ""),
-        ]
+    parts += train_stack_md(data.get("train_stack"))
     checks = data.get("checks") or []
     if checks:
         lines = ["| check | value | limit | result |", "|---|---|---|---|"]
@@ -442,9 +452,16 @@ def render(data: dict) -> str:
         return activations_md(data)
     if kind == "train_step":
         return train_step_md(data)
+    if kind == "train_stack":
+        parts = [
+            "## Train stack",
+            environment_line(data["environment"], {"command": data.get("command")}),
+            *train_stack_md(data),
+        ]
+        return "\n\n".join(parts) + "\n"
     raise ValueError(
         f"report: unknown benchmark kind {kind!r}; expected the JSON of "
-        "bench_activations or bench_train_step"
+        "bench_activations, bench_train_step or train_stack"
     )
 
 
@@ -461,7 +478,7 @@ def report(path: str | Path, out_dir: str | Path | None = None, plots: bool = Tr
     if plots:
         if data["benchmark"] == "activations":
             written += plot_activations(data, stem)
-        else:
+        elif data["benchmark"] == "train_step":
             written += plot_train_memory(data, stem)
     return written
 
