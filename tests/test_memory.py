@@ -49,7 +49,9 @@ def test_train_step_temp_no_larger_than_relu(temps, dtype, name):
     assert t[name] <= t["jax.nn.relu"], t
 
 
-@pytest.mark.parametrize("name", ["leakyjax.leaky_relu", "leakyjax.elu"])
+@pytest.mark.parametrize(
+    "name", ["leakyjax.leaky_relu", "leakyjax.elu", "leakyjax.relu"]
+)
 def test_train_step_temp_no_larger_than_identity_f32(temps, name):
     t = temps[jnp.float32]
     assert t[name] <= t["identity"], t

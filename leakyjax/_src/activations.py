@@ -213,7 +213,10 @@ def _leaky(x: Array, a: Any, concrete: np.ndarray | None) -> Array:
 # Public functions
 # --------------------------------------------------------------------------- #
 _relu = _unary(
-    jax.jit(lambda x: jnp.maximum(x, jnp.zeros((), x.dtype))),
+    # `where`, not `maximum`: XLA duplicates a `max(h @ w + b, 0)` fusion into the
+    # backward pass, which keeps the matmul output alive (+1 array per layer).
+    # Same values: nan propagates, -0.0 maps to +0.0.
+    jax.jit(lambda x: jnp.where(x <= 0, jnp.zeros((), x.dtype), x)),
     lambda y, t: jnp.where(y > 0, t, jnp.zeros_like(t)),
 )
 
