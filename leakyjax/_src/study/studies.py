@@ -205,7 +205,7 @@ def run_study(
 
     Example (about 15 s on a 2-core CPU)::
 
-        >>> from leakyjax._src.study.studies import run_study
+        >>> from leakyjax.study import run_study
         >>> r = run_study("born-dead", out="runs/bd", quick=True)  # doctest: +SKIP
         >>> r.summary["max_p_constant_leaky"]  # doctest: +SKIP
         0.0
