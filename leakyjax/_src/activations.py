@@ -158,6 +158,8 @@ def _parametric(
     Returns ``(from_y, from_x)``. Both differentiate in ``x`` and ``a``. ``from_y``
     reads the output ``y`` for the ``x`` derivative and is valid only for
     parameters where ``tangent_from_y`` is exact; ``from_x`` is always valid.
+    Every tangent map is wrapped in :func:`jax.checkpoint`, so reverse mode saves
+    only its array inputs (``y``, or ``x``), never derived masks or factors.
     ``primal`` is already jit-compiled.
     """
 
@@ -174,10 +176,10 @@ def _parametric(
                 if use_y:
                     out = jax.checkpoint(tangent_from_y)(y, tx, a)
                 else:
-                    out = tangent_from_x(x, tx, a)
+                    out = jax.checkpoint(tangent_from_x)(x, tx, a)
             if not _is_zero(ta):
                 ta = jnp.broadcast_to(ta, y.shape)
-                dt = param_tangent(x, ta, a)
+                dt = jax.checkpoint(param_tangent)(x, ta, a)
                 out = dt if out is None else out + dt
             return y, jnp.zeros_like(y) if out is None else out
 
