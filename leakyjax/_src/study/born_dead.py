@@ -329,10 +329,7 @@ def _figure(path: Path, cfg: dict, cells: dict) -> Path:
     axes[0][0].plot([], [], "k^", mfc="none", label="leaky: rel. range < 1e-6")
     axes[0][0].legend(fontsize=7, ncol=2)
     fig.suptitle("born-dead (Lu et al. 2019): Monte Carlo, float64", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return S.save_figure(fig, path)
 
 
 def run(

@@ -130,28 +130,16 @@ def _figure(path: Path, cfg: dict, rows: dict) -> Path:
     ax.set_ylabel("test accuracy (mean of non-diverged seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return S.save_figure(fig, path)
 
 
 def run(
     out: Path, *, quick: bool = False, seed: int = 0, force: bool = False, progress=True
 ) -> S.StudyResult:
     """Runs the study; see :func:`leakyjax._src.study.studies.run_study`."""
-    from leakyjax._src.train import load_dataset
-
     cfg = _config(quick, seed)
     store = S.PartStore(out, NAME, config=cfg, force=force)
-    cache: dict = {}
-
-    def dataset():
-        if "ds" not in cache:
-            cache["ds"] = load_dataset(
-                "mnist1d", num_train=cfg["num_train"], num_test=cfg["num_test"]
-            )
-        return cache["ds"]
+    dataset = S.mnist1d_loader(cfg)
 
     todo = [(a, lr) for a in ACTIVATIONS for lr in cfg["learning_rates"]]
     rows = {}

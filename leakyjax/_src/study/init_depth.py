@@ -259,10 +259,7 @@ def _figure(path: Path, cfg: dict, var: dict, runs: dict) -> Path:
         ax.grid(alpha=0.3)
     axes[1].set_title(f"{cfg['depth']}-layer plain MLP on mnist1d")
     axes[2].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return S.save_figure(fig, path)
 
 
 def run(

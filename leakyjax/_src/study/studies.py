@@ -116,6 +116,31 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def mnist1d_loader(cfg: dict) -> Callable[[], Any]:
+    """The study's mnist1d split (``cfg["num_train"]``, ``cfg["num_test"]``),
+    generated on first call and reused after."""
+    cache: dict = {}
+
+    def load():
+        if "ds" not in cache:
+            from leakyjax._src.train import load_dataset
+
+            cache["ds"] = load_dataset(
+                "mnist1d", num_train=cfg["num_train"], num_test=cfg["num_test"]
+            )
+        return cache["ds"]
+
+    return load
+
+
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lays out, writes (PNG, 120 dpi) and closes a matplotlib figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    pyplot().close(fig)
+    return path
+
+
 def write_json(path: Path, obj: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
