@@ -177,7 +177,7 @@ def _run_compare(args, argv: Sequence[str]) -> int:
     from leakyjax._src.registry import available
     from leakyjax._src.study.compare import RESULTS, compare
     from leakyjax._src.train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TrainConfig
-    from leakyjax._src.train._acts import validate
+    from leakyjax._src.train.models import validate_activation as validate
 
     for flag, value, valid in (
         ("--dataset", args.dataset, DATASETS),

@@ -12,6 +12,7 @@ host without any change.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
@@ -24,9 +25,11 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from leakyjax._src.train import _acts
+from leakyjax._src import capture as _capture
+from leakyjax._src import diagnostics as _dg
+from leakyjax._src import optim as _optim
 from leakyjax._src.train.data import DATASETS, Dataset, load_dataset
-from leakyjax._src.train.models import MODELS, make_model
+from leakyjax._src.train.models import MODELS, make_model, validate_activation
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("warmup_cosine", "constant")
@@ -220,7 +223,29 @@ def check_config(config: TrainConfig) -> TrainConfig:
         raise ValueError(
             f"TrainConfig.clip_norm must be > 0 or None, got {config.clip_norm!r}."
         )
-    return config._replace(activation=_acts.validate(config.activation))
+    return config._replace(activation=validate_activation(config.activation))
+
+
+def _layer_order(name: str) -> tuple:
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
+
+
+def _dead_fraction_fn(model: Any) -> Callable[[Any, Any], Any]:
+    """``f(variables, x) -> (layers,)`` dead-unit fractions, for jit and vmap.
+
+    A unit is dead when its pre-activation is <= 0 on every example of ``x``
+    (:func:`leakyjax.diagnostics.result`); layers are the leakyjax activation
+    modules in call order.
+    """
+
+    def f(variables, x):
+        _, acts = _capture.capture_linen(model, variables, x, train=False)
+        names = sorted(acts, key=_layer_order)
+        acts = {n: acts[n] for n in names}
+        stats = _dg.result(_dg.update(_dg.init(acts), acts))
+        return jnp.stack([stats[n].dead_fraction for n in names])
+
+    return f
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -252,9 +277,7 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
         parts.append(optax.clip_by_global_norm(config.clip_norm))
     if config.optimizer == "adamw":
         parts.append(
-            optax.adamw(
-                sched, weight_decay=config.weight_decay, mask=_acts.weight_decay_mask
-            )
+            optax.adamw(sched, weight_decay=config.weight_decay, mask=_optim.decay_mask)
         )
     elif config.optimizer == "adam":
         parts.append(optax.adam(sched))
@@ -416,7 +439,7 @@ def _program(config: TrainConfig, ds: Dataset, x0: np.ndarray, mesh: Mesh):
         out_shardings=rep,
     )
     evaluate = jax.jit(jax.vmap(eval_one, in_axes=(0, None, None)))
-    dead = jax.jit(jax.vmap(_acts.dead_fraction_fn(model), in_axes=(0, None)))
+    dead = jax.jit(jax.vmap(_dead_fraction_fn(model), in_axes=(0, None)))
     prog = SimpleNamespace(
         model=model,
         init_one=init_one,

@@ -12,16 +12,35 @@ from collections.abc import Sequence
 
 import flax.linen as nn
 
-from leakyjax._src.train import _acts
+from leakyjax._src import initializers as _init
+from leakyjax._src import linen as _linen
+from leakyjax._src import registry as _registry
 
 MODELS = ("mlp", "cnn")
 
 
+def validate_activation(spec: str) -> str:
+    """Returns ``spec`` stripped, or raises ValueError naming it and the valid names."""
+    if not isinstance(spec, str):
+        raise ValueError(f"activation must be a registry spec string, got {spec!r}.")
+    _registry.parse(spec.strip())
+    return spec.strip()
+
+
 def _activation(spec: str, x, train: bool):
-    module = _acts.module_factory(spec)()
-    if _acts.needs_rng(spec):
+    module = _linen.get(spec)()
+    if _registry.parse(spec).name == "rrelu":  # random slopes in training
         return module(x, deterministic=not train)
     return module(x)
+
+
+def _head_init():
+    """LeCun normal (gain 1, fan-in) for the linear output layer.
+
+    Like flax's default ``lecun_normal`` but not truncated: a truncated normal
+    costs seconds of XLA compilation on CPU, for no benefit here.
+    """
+    return _init.for_activation("linear")
 
 
 class MLP(nn.Module):
@@ -49,7 +68,7 @@ class MLP(nn.Module):
         widths = (
             [self.width] * self.depth if isinstance(self.width, int) else self.width
         )
-        init = _acts.kernel_init(self.activation)
+        init = _init.for_activation(self.activation)
         for w in widths:
             x = nn.Dense(w, kernel_init=init, use_bias=not self.batch_norm)(x)
             if self.batch_norm:
@@ -57,7 +76,7 @@ class MLP(nn.Module):
             x = _activation(self.activation, x, train)
             if self.dropout:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
-        return nn.Dense(self.num_outputs, kernel_init=_acts.head_init())(x)
+        return nn.Dense(self.num_outputs, kernel_init=_head_init())(x)
 
 
 class CNN(nn.Module):
@@ -88,7 +107,7 @@ class CNN(nn.Module):
         x = x[..., None]  # channels last
         one_d = x.ndim == 3
         kernel, strides = ((5,), (2,)) if one_d else ((3, 3), (1, 1))
-        init = _acts.kernel_init(self.activation)
+        init = _init.for_activation(self.activation)
         for _ in range(self.depth):
             x = nn.Conv(
                 self.width,
@@ -103,7 +122,7 @@ class CNN(nn.Module):
             if self.dropout:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
         x = x.reshape(x.shape[0], -1)
-        return nn.Dense(self.num_outputs, kernel_init=_acts.head_init())(x)
+        return nn.Dense(self.num_outputs, kernel_init=_head_init())(x)
 
 
 def make_model(
@@ -143,7 +162,7 @@ def make_model(
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}.")
-    activation = _acts.validate(activation)
+    activation = validate_activation(activation)
     defaults = {"mlp": (2, 100), "cnn": (3, 32)}[name]
     depth = defaults[0] if depth is None else depth
     width = defaults[1] if width is None else width
