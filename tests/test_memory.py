@@ -69,3 +69,16 @@ def test_residual_is_the_output():
         ]
         assert len(leaves) == 1, f
         assert jnp.array_equal(leaves[0], f(x))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=["f32", "bf16"])
+def test_learnable_prelu_no_worse_than_flax_formula(dtype):
+    """A learnable slope must keep x; it must not keep more than flax's PReLU."""
+    from benchmarks.common import prelu_mlp_train_step
+
+    def temp(prelu):
+        step, p, x, y = prelu_mlp_train_step(dtype, prelu=prelu, **SHAPE)
+        return step.lower(p, x, y).compile().memory_analysis().temp_size_in_bytes
+
+    flax_formula = lambda x, a: jnp.where(x >= 0, x, a.astype(x.dtype) * x)
+    assert temp(lj.prelu) <= temp(flax_formula)

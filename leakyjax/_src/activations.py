@@ -178,7 +178,6 @@ def _parametric(
                 else:
                     out = jax.checkpoint(tangent_from_x)(x, tx, a)
             if not _is_zero(ta):
-                ta = jnp.broadcast_to(ta, y.shape)
                 dt = jax.checkpoint(param_tangent)(x, ta, a)
                 out = dt if out is None else out + dt
             return y, jnp.zeros_like(y) if out is None else out
@@ -201,7 +200,7 @@ _leaky_from_y, _leaky_from_x = _parametric(
     _leaky_primal,
     tangent_from_x=lambda x, t, a: t * jnp.where(x >= 0, jnp.ones_like(x), a),
     tangent_from_y=lambda y, t, a: t * jnp.where(y >= 0, jnp.ones_like(y), a),
-    param_tangent=lambda x, ta, a: jnp.where(x >= 0, jnp.zeros_like(x), x * ta),
+    param_tangent=lambda x, ta, a: jnp.where(x >= 0, jnp.zeros_like(x), x) * ta,
 )
 
 
@@ -463,8 +462,8 @@ _elu_from_y, _elu_from_x = _parametric(
     _elu_primal,
     tangent_from_x=lambda x, t, a: t * jnp.where(x > 0, 1, a * jnp.exp(_neg_part(x))),
     tangent_from_y=lambda y, t, a: t * jnp.where(y > 0, 1, y + a),
-    param_tangent=lambda x, ta, a: jnp.where(
-        x > 0, jnp.zeros_like(x), jnp.expm1(_neg_part(x)) * ta
+    param_tangent=lambda x, ta, a: (
+        jnp.where(x > 0, jnp.zeros_like(x), jnp.expm1(_neg_part(x))) * ta
     ),
 )
 
@@ -527,11 +526,13 @@ _celu_from_y, _celu_from_x = _parametric(
     _celu_primal,
     tangent_from_x=lambda x, t, a: t * jnp.where(x > 0, 1, jnp.exp(_neg_part(x) / a)),
     tangent_from_y=lambda y, t, a: t * jnp.where(y > 0, 1, y / a + 1),
-    param_tangent=lambda x, ta, a: jnp.where(
-        x > 0,
-        jnp.zeros_like(x),
-        (jnp.expm1(_neg_part(x) / a) - _neg_part(x) / a * jnp.exp(_neg_part(x) / a))
-        * ta,
+    param_tangent=lambda x, ta, a: (
+        jnp.where(
+            x > 0,
+            jnp.zeros_like(x),
+            jnp.expm1(_neg_part(x) / a) - _neg_part(x) / a * jnp.exp(_neg_part(x) / a),
+        )
+        * ta
     ),
 )
 
