@@ -31,17 +31,28 @@ def mlp_train_step(
     width: int = 512,
     depth: int = 8,
     classes: int = 10,
+    slope_init: float | None = None,
 ):
     """An MLP train step: ``depth`` hidden Dense+act layers, softmax CE, SGD.
 
-    Params are donated. Returns ``(step, params, x, y)`` with ``step`` jitted.
+    With ``slope_init``, every hidden layer also gets a learnable float32 slope
+    vector of shape ``(width,)`` and the activation is called as ``act(h, slope)``
+    (a PReLU trained with the weights). Params are donated. Returns
+    ``(step, params, x, y)`` with ``step`` jitted.
     """
     keys = jax.random.split(jax.random.key(0), depth + 1)
     scale = 1.0 / np.sqrt(width)
+
+    def slopes():  # a new buffer per layer: params are donated
+        if slope_init is None:
+            return ()
+        return (jnp.full((width,), slope_init, jnp.float32),)
+
     params = [
         (
             jax.random.normal(k, (width, width), dtype) * scale,
             jnp.zeros((width,), dtype),
+            *slopes(),
         )
         for k in keys[:depth]
     ]
@@ -56,8 +67,8 @@ def mlp_train_step(
 
     def loss(p, x, y):
         h = x
-        for w, b in p[:-1]:
-            h = act(h @ w + b)
+        for w, b, *slope in p[:-1]:
+            h = act(h @ w + b, *slope)
         w, b = p[-1]
         logits = (h @ w + b).astype(jnp.float32)
         logp = jax.nn.log_softmax(logits)
@@ -148,37 +159,12 @@ def prelu_mlp_train_step(
         import leakyjax
 
         prelu = leakyjax.prelu
-    keys = jax.random.split(jax.random.key(0), depth + 1)
-    scale = 1.0 / np.sqrt(width)
-    params = [
-        (
-            jax.random.normal(k, (width, width), dtype) * scale,
-            jnp.zeros((width,), dtype),
-            jnp.full((width,), alpha_init, jnp.float32),
-        )
-        for k in keys[:depth]
-    ]
-    params.append(
-        (
-            jax.random.normal(keys[-1], (width, classes), dtype) * scale,
-            jnp.zeros((classes,), dtype),
-        )
+    return mlp_train_step(
+        prelu,
+        dtype,
+        batch=batch,
+        width=width,
+        depth=depth,
+        classes=classes,
+        slope_init=alpha_init,
     )
-    x = jax.random.normal(jax.random.key(1), (batch, width), dtype)
-    y = jax.random.randint(jax.random.key(2), (batch,), 0, classes)
-
-    def loss(p, x, y):
-        h = x
-        for w, b, a in p[:-1]:
-            h = prelu(h @ w + b, a)
-        w, b = p[-1]
-        logits = (h @ w + b).astype(jnp.float32)
-        logp = jax.nn.log_softmax(logits)
-        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
-
-    @functools.partial(jax.jit, donate_argnums=0)
-    def step(p, x, y):
-        g = jax.grad(loss)(p, x, y)
-        return jax.tree.map(lambda a, b: a - jnp.asarray(0.01, a.dtype) * b, p, g)
-
-    return step, params, x, y
