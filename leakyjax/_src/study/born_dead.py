@@ -409,16 +409,13 @@ def run(
         lines=lines,
     )
     fig = _figure(Path(out) / "born_dead.png", cfg, cells)
-    path = S.write_json(
-        Path(out) / "born_dead.json",
-        dict(
-            study=NAME,
-            config=cfg,
-            cells=rows,
-            summary=summary,
-            seconds_this_call=seconds,
-            parts_reused=store.reused,
-            parts_computed=store.computed,
-        ),
+    return S.finish(
+        out,
+        NAME,
+        config=cfg,
+        store=store,
+        summary=summary,
+        figures=(fig,),
+        seconds=seconds,
+        cells=rows,
     )
-    return S.StudyResult(NAME, Path(out), path, (fig,), summary)

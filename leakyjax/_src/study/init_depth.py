@@ -334,17 +334,14 @@ def run(
         lines=lines,
     )
     fig = _figure(Path(out) / "init_depth.png", cfg, var, runs)
-    path = S.write_json(
-        Path(out) / "init_depth.json",
-        dict(
-            study=NAME,
-            config=cfg,
-            variance=var,
-            training=runs,
-            summary=summary,
-            seconds_this_call=seconds,
-            parts_reused=store.reused,
-            parts_computed=store.computed,
-        ),
+    return S.finish(
+        out,
+        NAME,
+        config=cfg,
+        store=store,
+        summary=summary,
+        figures=(fig,),
+        seconds=seconds,
+        variance=var,
+        training=runs,
     )
-    return S.StudyResult(NAME, Path(out), path, (fig,), summary)

@@ -214,16 +214,13 @@ def run(
         )
     summary = dict(profile=profile, lines=lines)
     fig = _figure(Path(out) / "prelu_profile.png", cfg, rows)
-    path = S.write_json(
-        Path(out) / "prelu_profile.json",
-        dict(
-            study=NAME,
-            config=cfg,
-            runs=rows,
-            summary=summary,
-            seconds_this_call=seconds,
-            parts_reused=store.reused,
-            parts_computed=store.computed,
-        ),
+    return S.finish(
+        out,
+        NAME,
+        config=cfg,
+        store=store,
+        summary=summary,
+        figures=(fig,),
+        seconds=seconds,
+        runs=rows,
     )
-    return S.StudyResult(NAME, Path(out), path, (fig,), summary)

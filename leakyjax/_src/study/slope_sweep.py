@@ -220,16 +220,13 @@ def run(
         lines=lines,
     )
     fig = _figure(Path(out) / "slope_sweep.png", cfg, rows)
-    path = S.write_json(
-        Path(out) / "slope_sweep.json",
-        dict(
-            study=NAME,
-            config=cfg,
-            runs=[dict(label=k[1], **v) for k, v in rows.items()],
-            summary=summary,
-            seconds_this_call=seconds,
-            parts_reused=store.reused,
-            parts_computed=store.computed,
-        ),
+    return S.finish(
+        out,
+        NAME,
+        config=cfg,
+        store=store,
+        summary=summary,
+        figures=(fig,),
+        seconds=seconds,
+        runs=[dict(label=k[1], **v) for k, v in rows.items()],
     )
-    return S.StudyResult(NAME, Path(out), path, (fig,), summary)

@@ -133,6 +133,35 @@ def mnist1d_loader(cfg: dict) -> Callable[[], Any]:
     return load
 
 
+def finish(
+    out: Path,
+    name: str,
+    *,
+    config: dict,
+    store: PartStore,
+    summary: dict,
+    figures: tuple[Path, ...],
+    seconds: float,
+    **data: Any,
+) -> StudyResult:
+    """Writes ``<out>/<name>.json`` (config, ``data``, summary, timing, reuse) and
+    returns the :class:`StudyResult`."""
+    stem = name.replace("-", "_")
+    path = write_json(
+        Path(out) / f"{stem}.json",
+        dict(
+            study=name,
+            config=config,
+            **data,
+            summary=summary,
+            seconds_this_call=seconds,
+            parts_reused=store.reused,
+            parts_computed=store.computed,
+        ),
+    )
+    return StudyResult(name, Path(out), path, tuple(figures), summary)
+
+
 def save_figure(fig: Any, path: Path) -> Path:
     """Lays out, writes (PNG, 120 dpi) and closes a matplotlib figure."""
     fig.tight_layout()
