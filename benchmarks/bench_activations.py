@@ -4,7 +4,8 @@ For each size ``n`` and dtype, every variant is timed in two passes:
 
 * ``fwd``: ``y = f(x)`` (reads ``x``, writes ``y``: ``2 n`` elements of traffic);
 * ``fwd+bwd``: one jitted function computing ``y`` and the VJP ``dx`` for a
-  cotangent ``ct`` (reads ``x`` and ``ct``, writes ``y`` and ``dx``: ``4 n``).
+  cotangent ``ct`` (reads ``x`` and ``ct``, writes ``y`` and ``dx``: ``4 n``);
+* ``dx``: the same, returning ``dx`` alone (``3 n``);
 
 and with two kinds of output buffers:
 
@@ -27,6 +28,7 @@ so flax appears only where it differs: its ``PReLU`` module. torch (eager and
 Usage::
 
     python -m benchmarks.bench_activations --quick        # ~1 minute on CPU
+    python -m benchmarks.bench_activations --eager        # eager calls only
     python -m benchmarks.bench_activations                # the published run
     python -m benchmarks.report benchmarks/results/<name>.json
 """
@@ -53,7 +55,7 @@ from benchmarks.common import environment
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
-PASSES = ("fwd", "fwd+bwd")
+PASSES = ("fwd", "fwd+bwd", "dx")
 OUTPUTS = ("fresh", "donated")
 
 
@@ -104,6 +106,9 @@ def jax_specs() -> list[Spec]:
         Spec("jax.nn", "elu", jax.nn.elu),
         Spec("jax.nn", "celu", jax.nn.celu),
         Spec("jax.nn", "selu", jax.nn.selu),
+        Spec("jax.nn", "relu6", jax.nn.relu6),
+        Spec("jax.nn", "hard_tanh", jax.nn.hard_tanh),
+        Spec("jax.nn", "hard_sigmoid", jax.nn.hard_sigmoid),
         Spec("leakyjax", "relu", lj.relu, ref="relu"),
         Spec("leakyjax", "leaky_relu", lj.leaky_relu, ref="leaky_relu"),
         Spec("leakyjax", "prelu", lj.prelu, _prelu_alpha, True, ref="leaky_relu"),
@@ -117,6 +122,9 @@ def jax_specs() -> list[Spec]:
         Spec("leakyjax", "elu", lj.elu, ref="elu"),
         Spec("leakyjax", "celu", lj.celu, ref="celu"),
         Spec("leakyjax", "selu", lj.selu, ref="selu"),
+        Spec("leakyjax", "relu6", lj.relu6, ref="relu6"),
+        Spec("leakyjax", "hard_tanh", lj.hard_tanh, ref="hard_tanh"),
+        Spec("leakyjax", "hard_sigmoid", lj.hard_sigmoid, ref="hard_sigmoid"),
     ]
     flax_prelu = _flax_prelu()
     if flax_prelu is not None:
@@ -143,7 +151,13 @@ def _body(spec: Spec, pass_: str) -> Callable:
     if pass_ == "fwd":
         return lambda x, ct, p: (spec.fn(x, *p),)
     if spec.lib == "copy":
+        if pass_ == "dx":
+            return lambda x, ct, p: (spec.fn(ct),)
         return lambda x, ct, p: (spec.fn(x), spec.fn(ct))
+    if pass_ == "dx":
+        if spec.grad_params:
+            return lambda x, ct, p: jax.vjp(spec.fn, x, *p)[1](ct)
+        return lambda x, ct, p: jax.vjp(lambda v: spec.fn(v, *p), x)[1](ct)
     if spec.grad_params:
 
         def fwd_bwd(x, ct, p):
@@ -193,7 +207,7 @@ def jax_case(spec: Spec, x, ct, pass_: str, outputs: str) -> Case:
             return elapsed
 
     compile_s = time.perf_counter() - t0
-    streams = 2 if pass_ == "fwd" else 4
+    streams = {"fwd": 2, "fwd+bwd": 4, "dx": 3}[pass_]
     return Case(
         spec.lib,
         spec.name,
@@ -264,6 +278,8 @@ def torch_cases(
                     continue
                 f = torch.compile(f, dynamic=False)
             for pass_ in passes:
+                if pass_ == "dx":
+                    continue
                 if pass_ == "fwd":
 
                     def call(f=f):
@@ -439,9 +455,9 @@ def checks(rows: list[dict], backend: str) -> list[dict]:
             ("bfloat16", "jax.nn.relu", 1.3),
             ("float32", "jax.nn.leaky_relu", 1.05),
         ):
-            for outputs in OUTPUTS:
-                a = _find(rows, "leakyjax.leaky_relu", 2**20, dtype, "fwd+bwd", outputs)
-                b = _find(rows, ref, 2**20, dtype, "fwd+bwd", outputs)
+            for outputs, pass_ in [(o, p) for o in OUTPUTS for p in ("fwd+bwd", "dx")]:
+                a = _find(rows, "leakyjax.leaky_relu", 2**20, dtype, pass_, outputs)
+                b = _find(rows, ref, 2**20, dtype, pass_, outputs)
                 if a is None or b is None:
                     continue
                 ratio = a["min_us"] / b["min_us"]
@@ -449,7 +465,7 @@ def checks(rows: list[dict], backend: str) -> list[dict]:
                 judged = paired if paired is not None else ratio
                 out.append(
                     {
-                        "check": f"leakyjax.leaky_relu / {ref}, fwd+bwd, n=2^20, "
+                        "check": f"leakyjax.leaky_relu / {ref}, {pass_}, n=2^20, "
                         f"{dtype}, {outputs} outputs",
                         "limit": limit,
                         "ratio_min": ratio,
@@ -461,7 +477,7 @@ def checks(rows: list[dict], backend: str) -> list[dict]:
                                 "jax.nn.leaky_relu",
                                 2**20,
                                 dtype,
-                                "fwd+bwd",
+                                pass_,
                                 outputs,
                             ),
                             b,
@@ -523,7 +539,17 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="only these names (e.g. 'relu,leaky_relu'); the copy roofline and "
         "jax.nn.relu are always timed",
     )
-    p.add_argument("--passes", type=str, default="fwd,fwd+bwd")
+    p.add_argument(
+        "--passes",
+        type=str,
+        default="fwd,fwd+bwd",
+        help="fwd, fwd+bwd (returns y and dx), dx (returns dx alone)",
+    )
+    p.add_argument(
+        "--eager",
+        action="store_true",
+        help="only time eager calls (no jit) of leakyjax vs jax.nn, paired",
+    )
     p.add_argument("--outputs", type=str, default="fresh,donated")
     p.add_argument("--rounds", type=int, default=None, help="timing rounds per case")
     p.add_argument(
@@ -592,9 +618,83 @@ def _progress(total: int, desc: str):
     return tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
 
 
+EAGER_PAIRS = [
+    ("relu", lambda x: lj.relu(x), lambda x: jax.nn.relu(x)),
+    (
+        "leaky_relu",
+        lambda x: lj.leaky_relu(x, 0.1),
+        lambda x: jax.nn.leaky_relu(x, 0.1),
+    ),
+    ("relu6", lj.relu6, jax.nn.relu6),
+    ("hard_tanh", lj.hard_tanh, jax.nn.hard_tanh),
+    ("hard_sigmoid", lj.hard_sigmoid, jax.nn.hard_sigmoid),
+    ("elu", lambda x: lj.elu(x, 0.5), lambda x: jax.nn.elu(x, 0.5)),
+    ("celu", lambda x: lj.celu(x, 0.5), lambda x: jax.nn.celu(x, 0.5)),
+    ("selu", lj.selu, jax.nn.selu),
+]
+
+
+def eager_results(rounds: int = 15, calls: int = 200, n: int = 1000) -> list[dict]:
+    """Per-call time of eager (un-jitted) calls, leakyjax vs jax.nn, paired:
+    every round times both, in a random order; ratio = median of per-round ratios."""
+    x = jax.random.normal(jax.random.key(0), (n,), jnp.float32)
+    rng = random.Random(0)
+    out = []
+    for name, ours, theirs in EAGER_PAIRS:
+        fns = {"leakyjax": ours, "jax.nn": theirs}
+        for f in fns.values():
+            for _ in range(20):
+                jax.block_until_ready(f(x))
+        samples = {k: [] for k in fns}
+        for _ in range(rounds):
+            for k in rng.sample(list(fns), 2):
+                f = fns[k]
+                t = time.perf_counter()
+                for _ in range(calls):
+                    y = f(x)
+                jax.block_until_ready(y)
+                samples[k].append((time.perf_counter() - t) / calls * 1e6)
+        a, b = np.asarray(samples["leakyjax"]), np.asarray(samples["jax.nn"])
+        out.append(
+            {
+                "name": name,
+                "n": n,
+                "leakyjax_min_us": float(a.min()),
+                "jax_nn_min_us": float(b.min()),
+                "ratio_paired": float(np.median(a / b)),
+                "ratio_min": float(a.min() / b.min()),
+                "passed": bool(np.median(a / b) <= 2.0),
+            }
+        )
+    return out
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     env = environment()
+    if args.eager:
+        rows = eager_results()
+        result = {
+            "benchmark": "activations_eager",
+            "environment": env,
+            "config": {
+                "command": "python -m benchmarks.bench_activations "
+                + " ".join(sys.argv[1:] if argv is None else argv),
+                "limit": 2.0,
+            },
+            "results": rows,
+        }
+        name = args.name or f"activations_eager_{env['backend']}_{env['date']}"
+        path = Path(args.out) if args.out else RESULTS_DIR / f"{name}.json"
+        path.write_text(json.dumps(result, indent=1))
+        print(f"wrote {path}")
+        for r in rows:
+            print(
+                f"[{'PASS' if r['passed'] else 'FAIL'}] eager {r['name']}: "
+                f"{r['leakyjax_min_us']:.1f} us vs jax.nn {r['jax_nn_min_us']:.1f} us, "
+                f"paired ratio {r['ratio_paired']:.2f} (limit 2)"
+            )
+        return result
     specs = jax_specs()
     if args.functions is not None:
         known = {s.name.lower() for s in specs if s.lib != "copy"}

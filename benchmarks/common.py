@@ -495,6 +495,11 @@ def zoo_activations() -> list[tuple[Act, str | None]]:
         )
 
     key = jax.random.key(7)
+
+    def rrelu_formula(h):  # rrelu written with plain jax autodiff (saves slopes)
+        a = jax.random.uniform(key, h.shape, jnp.float32, 1 / 8, 1 / 3)
+        return jnp.where(h >= 0, h, a.astype(h.dtype) * h)
+
     return [
         (Act("identity", lambda h: h), None),
         (Act("jax.nn.relu", jax.nn.relu), None),
@@ -506,9 +511,10 @@ def zoo_activations() -> list[tuple[Act, str | None]]:
         (Act("jax.nn.celu", jax.nn.celu), None),
         (Act("jax.nn.selu", jax.nn.selu), None),
         (Act("flax.linen.PReLU", flax_prelu, True), None),
+        (Act("jax rrelu formula", rrelu_formula), None),
         (Act("leakyjax.relu", lj.relu), "jax.nn.relu"),
         (Act("leakyjax.leaky_relu", lj.leaky_relu), "jax.nn.leaky_relu"),
-        (Act("leakyjax.rrelu", lambda h: lj.rrelu(h, key)), "jax.nn.leaky_relu"),
+        (Act("leakyjax.rrelu", lambda h: lj.rrelu(h, key)), "jax rrelu formula"),
         (Act("leakyjax.relu6", lj.relu6), "jax.nn.relu6"),
         (Act("leakyjax.hard_tanh", lj.hard_tanh), "jax.nn.hard_tanh"),
         (Act("leakyjax.hard_sigmoid", lj.hard_sigmoid), "jax.nn.hard_sigmoid"),

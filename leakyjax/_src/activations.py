@@ -273,6 +273,13 @@ def _unpack(bits: Array, shape: tuple[int, ...]) -> Array:
     return m[..., : shape[-1]] != 0
 
 
+def _bits_first(bits: Array, x: Array) -> tuple[Array, Array]:
+    """Orders the bits before the output: ``y`` is computed from the returned
+    ``x``, so the input dies once ``y`` exists (else XLA may schedule the bits
+    after ``y`` and keep the input alive across the end of the forward pass)."""
+    return lax.optimization_barrier((bits, x))
+
+
 def _pwl(primal: Callable, piece: Callable, tangent: Callable) -> Callable:
     """A parameter-free piecewise-linear activation with a one-bit residual.
 
@@ -293,7 +300,8 @@ def _pwl(primal: Callable, piece: Callable, tangent: Callable) -> Callable:
     def _jvp(primals, tangents):
         (x,), (t,) = primals, tangents
         x = jnp.asarray(x)  # the primal of a Python scalar is a Python scalar
-        return primal(x), ckpt(_pack(piece(x)), t)
+        bits, x = _bits_first(_pack(piece(x)), x)
+        return primal(x), ckpt(bits, t)
 
     return f
 
@@ -330,11 +338,13 @@ def _leaky(x, a):
 def _leaky_jvp(primals, tangents):
     (x, a), (tx, ta) = primals, tangents
     x = jnp.asarray(x)
-    y = _leaky_value(x, a)
     if _is_zero(ta):  # a constant slope: the sign bit is all the backward needs
         if _is_zero(tx):
+            y = _leaky_value(x, a)
             return y, jnp.zeros_like(y)
-        return y, _leaky_bits_ckpt(_pack(x >= 0), tx, a)
+        bits, x = _bits_first(_pack(x >= 0), x)
+        return _leaky_value(x, a), _leaky_bits_ckpt(bits, tx, a)
+    y = _leaky_value(x, a)
     # A learnable slope: its gradient needs min(x, 0); that one array also
     # gives the x-derivative, so it is the only residual.
     neg = jnp.where(x >= 0, jnp.zeros_like(x), x)
