@@ -846,3 +846,10 @@ def test_eager_and_jit_agree_for_every_function():
         lambda v: lj.rrelu(v, jax.random.key(1)),
     ):
         np.testing.assert_array_equal(f(x), jax.jit(f)(x))
+
+
+def test_celu_second_derivative_at_zero_is_one_over_alpha():
+    for zero in (0.0, -0.0):
+        for a in (0.5, jnp.float32(0.5)):
+            d2 = jax.grad(jax.grad(lambda v, a=a: lj.celu(v, a)))(jnp.float32(zero))
+            assert float(d2) == 2.0

@@ -985,6 +985,11 @@ def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     concrete ``alpha`` the derivative is read from the output (reverse mode saves
     only ``y``).
 
+    Second derivative: 0 for :math:`x > 0`, :math:`e^{x/\alpha}/\alpha` for
+    :math:`x \le 0`, so ``celu''(+0.0) = celu''(-0.0) = 1/alpha`` (the left
+    limit: the kink belongs to the ``x <= 0`` piece, as for the first
+    derivative). ``jax.grad(jax.grad(jax.nn.celu))`` gives ``alpha`` there.
+
     Args:
         x: floating-point input array.
         alpha: positive scale; scalar or array that broadcasts to ``x.shape``;
