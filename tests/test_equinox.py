@@ -229,3 +229,21 @@ def test_example_quick(capsys):
     assert set(result["report"]) == {"layers/1", "layers/3"}
     with pytest.raises(ValueError, match="Did you mean 'leaky_relu'"):
         module.main(["--quick", "--activation", "leaky_rellu"])
+
+
+def test_parity_with_linen_for_stateful_modules():
+    pytest.importorskip("flax")
+    from leakyjax import linen as L
+
+    key = jax.random.key(3)
+    np.testing.assert_array_equal(
+        E.RReLU()(X, key=key),
+        L.RReLU().apply({}, X, deterministic=False, key=key),
+    )
+    m = eqx.tree_at(lambda p: p.negative_slope, E.PReLU(4), SLOPE_C)
+    lin = L.PReLU(4).apply({"params": {"negative_slope": SLOPE_C}}, X)
+    np.testing.assert_array_equal(m(X), lin)
+    xb = X.astype(jnp.bfloat16)
+    np.testing.assert_array_equal(
+        m(xb), L.PReLU(4).apply({"params": {"negative_slope": SLOPE_C}}, xb)
+    )

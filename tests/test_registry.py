@@ -241,7 +241,7 @@ def test_registry_initializers_and_mask_need_only_jax():
 
         class _Block(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("flax", "optax"):
+                if name.split(".")[0] in ("flax", "optax", "equinox"):
                     raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
         sys.meta_path.insert(0, _Block())
@@ -255,11 +255,15 @@ def test_registry_initializers_and_mask_need_only_jax():
         assert abs(lj.gain("relu") - 2 ** 0.5) < 1e-12
         li.he_normal(negative_slope=0.2)(jax.random.key(0), (4, 4))
         assert lj.decay_mask({"negative_slope": 1.0}) == {"negative_slope": False}
-        for mod in ("leakyjax.linen", "leakyjax.nnx"):
+        for mod, extra in [
+            ("leakyjax.linen", "flax"),
+            ("leakyjax.nnx", "flax"),
+            ("leakyjax.equinox", "equinox"),
+        ]:
             try:
                 __import__(mod)
             except ImportError as e:
-                assert 'pip install "leakyjax[flax]"' in str(e), e
+                assert f'pip install "leakyjax[{extra}]"' in str(e), e
             else:
                 raise AssertionError(mod + " imported without flax")
         print("ok")
