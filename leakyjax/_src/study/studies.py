@@ -47,6 +47,14 @@ STUDIES: dict[str, tuple[str, str]] = {
         "leakyjax._src.study.dead_vs_lr",
         "dead-unit fraction per layer vs learning rate, ReLU vs leaky ReLU",
     ),
+    "rai": (
+        "leakyjax._src.study.rai",
+        "Lu et al. 2020: born dead and collapse, He vs randomized asymmetric init",
+    ),
+    "redo": (
+        "leakyjax._src.study.redo",
+        "Sokar et al. 2023: dormant units under shifting targets, ReLU/ReDo/leaky/RAI",
+    ),
 }
 
 _TRAIN_EXTRA = 'pip install "leakyjax[train]"'
