@@ -67,7 +67,7 @@ def test_conv_and_equinox_layouts():
     np.testing.assert_array_equal((w0 != 0).reshape(36, 8).sum(0), 1)
     e0 = _positive_part((5, 12), in_axis=-1, out_axis=-2)  # equinox (out, in)
     np.testing.assert_array_equal((e0 != 0).sum(1), 1)
-    w = np.asarray(li.rai()(jax.random.key(1), (3, 3, 4, 2000)))
+    w = np.asarray(li.rai()(jax.random.key(1), (3, 3, 4, 500)))
     np.testing.assert_allclose(np.median(np.abs(w)) * 6, 0.6007 * 0.674, rtol=0.05)
 
 

@@ -255,7 +255,7 @@ def run_study(
 
     Args:
         name: one of ``born-dead``, ``init-depth``, ``slope-sweep``,
-            ``prelu-profile``, ``dead-vs-lr``.
+            ``prelu-profile``, ``dead-vs-lr``, ``rai``, ``redo``.
         out: output directory (created). Finished parts found there are reused.
         quick: small sizes (seconds to a minute on a laptop CPU; used in tests).
         seed: base random seed.
