@@ -101,7 +101,9 @@ class History(NamedTuple):
     """Learning curves of one seed, one entry per evaluation.
 
     ``train_loss`` is the mean training loss over the steps since the previous
-    evaluation (nan at step 0). ``*_acc`` is accuracy, or R² for regression.
+    evaluation (nan at step 0); ``train_eval_loss`` and ``train_acc`` are the
+    loss and score on the whole training split in evaluation mode. ``*_acc`` is
+    accuracy, or R² for regression.
     ``dead_fraction`` is ``(evals, layers)``: per hidden layer, the fraction
     of units whose pre-activation is <= 0 on every training example (layers:
     the leakyjax activation modules; 0 columns if the model has none).
@@ -115,6 +117,8 @@ class History(NamedTuple):
     val_acc: np.ndarray
     test_loss: np.ndarray
     test_acc: np.ndarray
+    train_eval_loss: np.ndarray
+    train_acc: np.ndarray
     dead_fraction: np.ndarray
 
 
@@ -473,17 +477,20 @@ def _program(
             lambda s, i: step_one(s, i[0], i[1], x, y), state, (idx, steps)
         )
 
-    def eval_one(state: _State, ex, ey, dx):
-        # val + test in one forward; the dead-unit statistics of the training
-        # set in the same program
-        out, _ = net.apply(state.params, state.extra, ex, False, state.key)
+    def terms(out, y):  # per-example loss and score terms
         if classification:
-            loss = optax.softmax_cross_entropy_with_integer_labels(out, ey)
-            term = (jnp.argmax(out, -1) == ey).astype(jnp.float32)
-        else:
-            se = jnp.sum((out - ey) ** 2, -1)
-            loss, term = se / ey.shape[-1], se
-        _, acts = net.capture(state.params, state.extra, dx)
+            loss = optax.softmax_cross_entropy_with_integer_labels(out, y)
+            return loss, (jnp.argmax(out, -1) == y).astype(jnp.float32)
+        se = jnp.sum((out - y) ** 2, -1)
+        return se / y.shape[-1], se
+
+    def eval_one(state: _State, ex, ey, dx, dy):
+        # val + test in one forward; the training split's loss, score and
+        # dead-unit statistics in the same program
+        out, _ = net.apply(state.params, state.extra, ex, False, state.key)
+        loss, term = terms(out, ey)
+        out_tr, acts = net.capture(state.params, state.extra, dx)
+        loss_tr, term_tr = terms(out_tr, dy)
         names = sorted(acts, key=_layer_order)
         if names:
             acts = {n: acts[n] for n in names}
@@ -491,7 +498,7 @@ def _program(
             dead = jnp.stack([stats[n].dead_fraction for n in names])
         else:
             dead = jnp.zeros((0,), jnp.float32)
-        return loss, term, dead
+        return loss, term, loss_tr.mean(), term_tr.sum(), dead
 
     prog = _Program(
         init=jax.jit(jax.vmap(init_one, in_axes=(0, None)), out_shardings=rep),
@@ -505,7 +512,7 @@ def _program(
             donate_argnums=0,
             out_shardings=rep,
         ),
-        evaluate=jax.jit(jax.vmap(eval_one, in_axes=(0, None, None, None))),
+        evaluate=jax.jit(jax.vmap(eval_one, in_axes=(0, None, None, None, None))),
         rep=rep,
         compiled={},
     )
@@ -650,6 +657,8 @@ def train(
         eval_parts["val"] = (x_va, y_va)
     eval_x = put(np.concatenate([x for x, _ in eval_parts.values()]))
     eval_y = put(np.concatenate([y for _, y in eval_parts.values()]))
+    y_tr64 = np.asarray(y_tr, np.float64)
+    tr_ss = np.sum((y_tr64 - y_tr64.mean(0)) ** 2)
     eval_slices, start = {}, 0
     for name, (_, y) in eval_parts.items():
         eval_slices[name] = (slice(start, start + len(y)), np.asarray(y, np.float64))
@@ -673,7 +682,15 @@ def train(
     n_evals = len(bounds)
     hist = {
         k: np.full((num_seeds, n_evals), np.nan)
-        for k in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
+        for k in (
+            "train_loss",
+            "val_loss",
+            "val_acc",
+            "test_loss",
+            "test_acc",
+            "train_eval_loss",
+            "train_acc",
+        )
     }
     dead_hist: list = []
     best_score = np.full(num_seeds, -np.inf)
@@ -684,9 +701,16 @@ def train(
     last_eval = 0
 
     def do_eval(e: int, alive: np.ndarray):
-        loss, term, dead = run("evaluate", state, eval_x, eval_y, data_x)
-        loss, term = np.asarray(loss, np.float64), np.asarray(term, np.float64)
-        dead = np.asarray(dead, np.float64)
+        loss, term, loss_tr, term_tr, dead = (
+            np.asarray(a, np.float64)
+            for a in run("evaluate", state, eval_x, eval_y, data_x, data_y)
+        )
+        hist["train_eval_loss"][alive, e] = loss_tr[alive]
+        if classification:
+            score_tr = term_tr / len(y_tr)
+        else:
+            score_tr = 1.0 - term_tr / tr_ss
+        hist["train_acc"][alive, e] = score_tr[alive]
         if not dead_hist:
             dead_hist.append(np.full((num_seeds, n_evals, dead.shape[1]), np.nan))
         dead_hist[0][alive, e] = dead[alive]
