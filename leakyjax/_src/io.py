@@ -485,8 +485,9 @@ def read_records(
             else:
                 seen[ident] = i
         if reason is not None:
+            redo = "" if reason.startswith("duplicate") else "; its run will be redone"
             warnings.warn(
-                f"{os.fspath(path)}:{i}: skipped ({reason}); its run will be redone",
+                f"{os.fspath(path)}:{i}: skipped ({reason}){redo}",
                 RecordWarning,
                 stacklevel=2,
             )
