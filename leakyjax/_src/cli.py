@@ -441,6 +441,7 @@ def _run(args, argv: Sequence[str], prog: str) -> int:
             raise UsageError(f"--out: {e}") from None
         lock = _io.lock(out, wait=getattr(args, "wait", False))
     with warnings.catch_warnings():
+        warnings.simplefilter("always", _io.RecordWarning)
         warnings.showwarning = _warning_line(prog)
         with lock:
             if args.func is _run_compare:

@@ -10,7 +10,8 @@ the same directory or a damaged results file never costs a finished result:
 * :func:`lock` holds an exclusive ``fcntl.flock`` on ``DIR/.leakyjax.lock``; a
   second process fails at once with :class:`Locked` (or waits with
   ``wait=True``). The kernel drops the lock when its process dies, SIGKILL
-  included; re-entering it in the same process is allowed.
+  included; re-entering it in the same process is allowed. Taking it removes
+  the temporary files of atomic writes that a killed holder left behind.
 * :func:`write_text`, :func:`write_json`, :func:`write_bytes` and
   :func:`save_figure` write a temporary file in the same directory, fsync it
   and ``os.replace`` it over the target: readers see the old file or the new
@@ -39,6 +40,7 @@ import fcntl
 import json
 import math
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -218,6 +220,7 @@ def lock(
                 time.sleep(poll)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _remove_stale_temporaries(Path(directory))
         _HELD[real] = [fd, 1]
         try:
             yield path
@@ -225,6 +228,19 @@ def lock(
             del _HELD[real]
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # what _atomic's mkstemp makes
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Temporary files of atomic writes killed half-way (only the lock holder
+    writes here, so none of them is in use)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if _TEMP.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def _holder(fd: int) -> str:
