@@ -175,18 +175,13 @@ def finish(
 def save_figure(fig: Any, path: Path) -> Path:
     """Lays out, writes (PNG, 120 dpi) and closes a matplotlib figure."""
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    pyplot().close(fig)
-    return path
+    return _io.save_figure(fig, path, dpi=120)  # atomic
 
 
 def write_json(path: Path, obj: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(to_jsonable(obj), indent=1, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
+    return _io.write_json(path, to_jsonable(obj), indent=1)  # atomic
 
 
 class PartStore:
