@@ -199,6 +199,13 @@ def test_save_figure_atomic_png(tmp_path):
 # ---------------------------------------------------------------- record store
 
 
+def test_unreadable_store_names_the_path(tmp_path):
+    (tmp_path / "r.jsonl").mkdir()
+    with pytest.raises(OSError) as e:
+        io.read_records(tmp_path / "r.jsonl", SCHEMA)
+    assert io.describe(e.value).startswith(f"cannot read {str(tmp_path / 'r.jsonl')!r}")
+
+
 def test_append_and_read_roundtrip(tmp_path):
     p = tmp_path / "r.jsonl"
     io.append_records(p, [_rec(0), _rec(1, None)])

@@ -84,15 +84,17 @@ def describe(err: OSError) -> str:
     }.get(err.errno, "")
     if path is None:
         return f"{why}{hint}"
-    return f"cannot write {os.fspath(path)!r}: {why}{hint}"
+    verb = getattr(err, "leakyjax_action", "write")
+    return f"cannot {verb} {os.fspath(path)!r}: {why}{hint}"
 
 
-def _oserror(err: OSError, path: os.PathLike | str) -> OSError:
-    """``err`` with ``path`` as its filename (for :func:`describe`)."""
-    if err.filename is not None:
-        return err
-    new = OSError(err.errno, err.strerror or str(err), os.fspath(path))
-    new.__cause__ = err
+def _oserror(err: OSError, path: os.PathLike | str, action: str = "write") -> OSError:
+    """``err`` with ``path`` as its filename and what failed (for :func:`describe`)."""
+    new = err
+    if err.filename is None:
+        new = OSError(err.errno, err.strerror or str(err), os.fspath(path))
+        new.__cause__ = err
+    new.leakyjax_action = action  # type: ignore[attr-defined]
     return new
 
 
@@ -465,7 +467,7 @@ def read_records(
     except FileNotFoundError:
         return []
     except OSError as e:
-        raise _oserror(e, path) from None
+        raise _oserror(e, path, "read") from None
     out: list[dict] = []
     seen: dict[Any, int] = {}
     lines = data.split(b"\n")
