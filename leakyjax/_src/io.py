@@ -488,7 +488,7 @@ def read_records(
                 reason = (
                     "an unfinished last line (a killed write)"
                     if torn
-                    else f"not JSON: {e.msg} at column {e.colno}"
+                    else f"not JSON: {e.msg}, column {e.colno}"
                     if isinstance(e, json.JSONDecodeError)
                     else str(e)
                 )
