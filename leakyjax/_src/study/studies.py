@@ -47,6 +47,14 @@ STUDIES: dict[str, tuple[str, str]] = {
         "leakyjax._src.study.dead_vs_lr",
         "dead-unit fraction per layer vs learning rate, ReLU vs leaky ReLU",
     ),
+    "rai": (
+        "leakyjax._src.study.rai",
+        "Lu et al. 2020: born dead and collapse, He vs randomized asymmetric init",
+    ),
+    "redo": (
+        "leakyjax._src.study.redo",
+        "Sokar et al. 2023: dormant units under shifting targets, ReLU/ReDo/leaky/RAI",
+    ),
 }
 
 _TRAIN_EXTRA = 'pip install "leakyjax[train]"'
@@ -247,7 +255,7 @@ def run_study(
 
     Args:
         name: one of ``born-dead``, ``init-depth``, ``slope-sweep``,
-            ``prelu-profile``, ``dead-vs-lr``.
+            ``prelu-profile``, ``dead-vs-lr``, ``rai``, ``redo``.
         out: output directory (created). Finished parts found there are reused.
         quick: small sizes (seconds to a minute on a laptop CPU; used in tests).
         seed: base random seed.
