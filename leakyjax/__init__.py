@@ -22,7 +22,6 @@ from leakyjax._src.activations import selu as selu
 from leakyjax._src.activations import sigmoid as sigmoid
 from leakyjax._src.activations import silu as silu
 from leakyjax._src.activations import softplus as softplus
-from leakyjax._src.activations import squareplus as squareplus
 from leakyjax._src.activations import tanh as tanh
 from leakyjax._src.optim import decay_mask as decay_mask
 from leakyjax._src.recycle import RecycleResult as RecycleResult
@@ -59,6 +58,5 @@ __all__ = [
     "sigmoid",
     "silu",
     "softplus",
-    "squareplus",
     "tanh",
 ]

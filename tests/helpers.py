@@ -156,9 +156,5 @@ REFERENCES = {
         ref_sigmoid(x)[0] * (1 + x * (1 - ref_sigmoid(x)[0])),
     ),
     "softplus": ref_softplus,
-    "squareplus": lambda x, b: (
-        (x + np.sqrt(x * x + b)) / 2,
-        (1 + x / np.sqrt(x * x + b)) / 2,
-    ),
     "identity": lambda x: (np.asarray(x, np.float64), np.ones_like(x, np.float64)),
 }

@@ -707,21 +707,3 @@ softplus = _comparator(
     r"\mathrm{softplus}(x) = \log(1 + e^{x})",
     "Array([0.3132617, 0.6931472, 1.3132617], dtype=float32)",
 )
-
-
-def squareplus(x: ArrayLike, b: float = 4.0) -> Array:
-    r"""Squareplus (So, 2021): :math:`(x + \sqrt{x^2 + b}) / 2`, smooth.
-
-    Args:
-        x: floating-point input array.
-        b: the curvature near 0 (>= 0).
-
-    Returns:
-        ``squareplus(x, b)``, with the dtype and shape of ``x``.
-
-    Example:
-        >>> import jax.numpy as jnp, leakyjax
-        >>> leakyjax.squareplus(jnp.array([0.0]))
-        Array([1.], dtype=float32)
-    """
-    return jax.nn.squareplus(_float_input(x, "squareplus"), b)

@@ -332,18 +332,6 @@ TABLE: tuple[Entry, ...] = (
         reference="jax.nn.softplus",
     ),
     Entry(
-        name="squareplus",
-        function=_act.squareplus,
-        params=(Param("b", float, 4.0, ">= 0"),),
-        gain=lambda b: _SQRT2,
-        gain_formula="√2",
-        kinks=lambda b: (),
-        residual=JAX_NN,
-        formula="(x + √(x² + b)) / 2",
-        reference="So. Squareplus: A Softplus-Like Algebraic Rectifier. "
-        "arXiv:2112.11687, 2021.",
-    ),
-    Entry(
         name="identity",
         function=_identity,
         params=(),
