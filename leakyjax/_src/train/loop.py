@@ -28,6 +28,7 @@ from jax.sharding import PartitionSpec as P
 from leakyjax._src import capture as _capture
 from leakyjax._src import diagnostics as _dg
 from leakyjax._src import optim as _optim
+from leakyjax._src.train import recycling as _cure
 from leakyjax._src.train.data import DATASETS, Dataset, load_dataset
 from leakyjax._src.train.models import MODELS, make_model, validate_activation
 
@@ -64,6 +65,13 @@ class TrainConfig(NamedTuple):
         num_train: training examples before the validation split (None: default).
         num_test: test examples (None: default).
         data_seed: seed of the data set itself (None: the data set's default).
+        init: initialisation of the hidden layers: ``"he"`` (He-normal with the
+            activation's gain) or ``"rai"`` (randomized asymmetric
+            initialisation, Lu et al. 2020).
+        recycle_every: recycle τ-dormant hidden units every this many steps
+            (ReDo, Sokar et al. 2023, :func:`leakyjax.recycle_dormant`, scored on
+            the current batch); None disables.
+        recycle_tau: the dormancy threshold τ of the recycling.
     """
 
     activation: str = "relu"
@@ -87,6 +95,9 @@ class TrainConfig(NamedTuple):
     num_train: int | None = None
     num_test: int | None = None
     data_seed: int | None = None
+    init: str = "he"
+    recycle_every: int | None = None
+    recycle_tau: float = 0.1
 
 
 class History(NamedTuple):
@@ -125,6 +136,8 @@ class RunResult(NamedTuple):
             pre-activation is negative on every training example
             (``leakyjax.diagnostics``), or None where it cannot be measured.
         history: the learning curves.
+        recycled: per hidden layer, the units recycled over training
+            (``TrainConfig.recycle_every``); None when recycling is off.
     """
 
     seed: int
@@ -138,6 +151,7 @@ class RunResult(NamedTuple):
     stopped_early: bool
     dead_fraction: tuple[float, ...] | None
     history: History
+    recycled: tuple[int, ...] | None = None
 
 
 class TrainResult(NamedTuple):
@@ -171,6 +185,7 @@ class _State(NamedTuple):
     active: Any
     diverged: Any
     steps: Any
+    recycled: Any
 
 
 def check_config(config: TrainConfig) -> TrainConfig:
@@ -223,6 +238,7 @@ def check_config(config: TrainConfig) -> TrainConfig:
         raise ValueError(
             f"TrainConfig.clip_norm must be > 0 or None, got {config.clip_norm!r}."
         )
+    _cure.check(config.init, config.recycle_every, config.recycle_tau)
     return config._replace(activation=validate_activation(config.activation))
 
 
@@ -354,8 +370,19 @@ def _program(config: TrainConfig, ds: Dataset, x0: np.ndarray, mesh: Mesh):
         width=config.width,
         dropout=config.dropout,
         batch_norm=config.batch_norm,
+        init=config.init,
     )
     tx = make_optimizer(config)
+    recycler = None
+    if config.recycle_every:
+        recycler = _cure.make_recycler(
+            model,
+            config.activation,
+            config.init,
+            config.recycle_every,
+            config.recycle_tau,
+        )
+    n_layers = model.depth if isinstance(model.width, int) else len(model.width)
     rep = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
 
@@ -380,6 +407,7 @@ def _program(config: TrainConfig, ds: Dataset, x0: np.ndarray, mesh: Mesh):
             jnp.bool_(True),
             jnp.bool_(False),
             jnp.int32(0),
+            jnp.zeros((n_layers,), jnp.int32),
         )
 
     def step_one(state: _State, inp, x, y):
@@ -407,6 +435,13 @@ def _program(config: TrainConfig, ds: Dataset, x0: np.ndarray, mesh: Mesh):
         stats = mutated.get("batch_stats", state.batch_stats)
         finite = jnp.isfinite(loss) & _all_finite(grads)
         ok = state.active & finite
+        recycled = state.recycled
+        if recycler is not None:
+            k_cure = jax.random.fold_in(k_rrelu, 0x5ED0)
+            params, opt_state, counts = recycler(
+                step, params, stats, opt_state, xb, k_cure
+            )
+            recycled = recycled + jnp.where(ok, counts, 0)
         new = _State(
             _tree_where(ok, params, state.params),
             _tree_where(ok, stats, state.batch_stats),
@@ -415,6 +450,7 @@ def _program(config: TrainConfig, ds: Dataset, x0: np.ndarray, mesh: Mesh):
             state.active & finite,
             state.diverged | (state.active & ~finite),
             state.steps + ok.astype(jnp.int32),
+            recycled,
         )
         return new, jnp.where(ok, loss, jnp.nan)
 
@@ -606,6 +642,7 @@ def train(
 
     diverged = np.asarray(state.diverged)
     steps_done = np.asarray(state.steps)
+    recycled = np.asarray(state.recycled)
     variables = {"params": state.params}
     if config.batch_norm:
         variables["batch_stats"] = state.batch_stats
@@ -636,6 +673,9 @@ def train(
                 stopped_early=bool(stopped_early[i]),
                 dead_fraction=None if diverged[i] else dead[i],
                 history=history,
+                recycled=(
+                    tuple(int(v) for v in recycled[i]) if config.recycle_every else None
+                ),
             )
         )
     return TrainResult(

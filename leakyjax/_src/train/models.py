@@ -15,6 +15,7 @@ import flax.linen as nn
 from leakyjax._src import initializers as _init
 from leakyjax._src import linen as _linen
 from leakyjax._src import registry as _registry
+from leakyjax._src.train import recycling as _cure
 
 MODELS = ("mlp", "cnn")
 
@@ -53,6 +54,8 @@ class MLP(nn.Module):
         width: units per hidden layer (int, or a sequence of ``depth`` ints).
         dropout: dropout rate after each activation (0 disables).
         batch_norm: BatchNorm before each activation.
+        init_scheme: ``"he"`` or ``"rai"`` for the hidden layers (see
+            :func:`make_model`).
     """
 
     activation: str
@@ -61,6 +64,7 @@ class MLP(nn.Module):
     width: int | Sequence[int] = 100
     dropout: float = 0.0
     batch_norm: bool = False
+    init_scheme: str = "he"
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
@@ -68,9 +72,13 @@ class MLP(nn.Module):
         widths = (
             [self.width] * self.depth if isinstance(self.width, int) else self.width
         )
-        init = _init.for_activation(self.activation)
         for w in widths:
-            x = nn.Dense(w, kernel_init=init, use_bias=not self.batch_norm)(x)
+            kinit, binit = _cure.initializers(
+                self.init_scheme, self.activation, x.shape[-1]
+            )
+            x = nn.Dense(
+                w, kernel_init=kinit, bias_init=binit, use_bias=not self.batch_norm
+            )(x)
             if self.batch_norm:
                 x = nn.BatchNorm(use_running_average=not train)(x)
             x = _activation(self.activation, x, train)
@@ -93,6 +101,8 @@ class CNN(nn.Module):
         width: channels per conv layer.
         dropout: dropout rate after each activation (0 disables).
         batch_norm: BatchNorm before each activation.
+        init_scheme: ``"he"`` or ``"rai"`` for the hidden layers (see
+            :func:`make_model`).
     """
 
     activation: str
@@ -101,19 +111,22 @@ class CNN(nn.Module):
     width: int = 32
     dropout: float = 0.0
     batch_norm: bool = False
+    init_scheme: str = "he"
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         x = x[..., None]  # channels last
         one_d = x.ndim == 3
         kernel, strides = ((5,), (2,)) if one_d else ((3, 3), (1, 1))
-        init = _init.for_activation(self.activation)
         for _ in range(self.depth):
+            fan_in = x.shape[-1] * (5 if one_d else 9)
+            kinit, binit = _cure.initializers(self.init_scheme, self.activation, fan_in)
             x = nn.Conv(
                 self.width,
                 kernel,
                 strides=strides,
-                kernel_init=init,
+                kernel_init=kinit,
+                bias_init=binit,
                 use_bias=not self.batch_norm,
             )(x)
             if self.batch_norm:
@@ -134,6 +147,7 @@ def make_model(
     width: int | None = None,
     dropout: float = 0.0,
     batch_norm: bool = False,
+    init: str = "he",
 ) -> nn.Module:
     """Build a model by name.
 
@@ -145,6 +159,9 @@ def make_model(
         width: units / channels (default 100 for mlp, 32 for cnn).
         dropout: dropout rate after each activation.
         batch_norm: BatchNorm before each activation.
+        init: ``"he"`` (He-normal with the activation's gain, zero biases) or
+            ``"rai"`` (randomized asymmetric initialisation of the hidden
+            layers, :func:`leakyjax.initializers.rai`).
 
     Returns:
         A flax.linen module called as ``model.apply(variables, x, train=...)``.
@@ -179,6 +196,7 @@ def make_model(
         width=width,
         dropout=dropout,
         batch_norm=batch_norm,
+        init_scheme=init,
     )
 
 
