@@ -27,6 +27,7 @@ import jax
 import numpy as np
 
 from leakyjax._src import registry as _registry
+from leakyjax._src import table as _table
 
 __all__ = [
     "calculate_gain",
@@ -43,16 +44,27 @@ Initializer = Any  # jax.nn.initializers.Initializer (a Protocol)
 Mode = Literal["fan_in", "fan_out", "fan_avg", "fan_geo_avg"]
 _MODES = ("fan_in", "fan_out", "fan_avg", "fan_geo_avg")
 
-_LINEAR_FNS = (
-    "linear",
-    "conv1d",
-    "conv2d",
-    "conv3d",
-    "conv_transpose1d",
-    "conv_transpose2d",
-    "conv_transpose3d",
-)
-_TORCH_NAMES = (*_LINEAR_FNS, "sigmoid", "tanh", "relu", "leaky_relu", "selu")
+# PyTorch's names -> the table entry that gives the gain. PyTorch's "linear"
+# and conv names are the identity's gain; param is the leaky slope.
+_TORCH_NAMES = {
+    **dict.fromkeys(
+        (
+            "linear",
+            "conv1d",
+            "conv2d",
+            "conv3d",
+            "conv_transpose1d",
+            "conv_transpose2d",
+            "conv_transpose3d",
+        ),
+        "identity",
+    ),
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "leaky_relu": "leaky_relu",
+    "selu": "selu",
+}
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -72,8 +84,9 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     selu                                              3/4
     ================================================ =========================
 
-    For the other activations of leakyjax (prelu, rrelu, elu, gelu, ...) use
-    :func:`leakyjax.gain`, which takes registry specs.
+    The values are those of :func:`leakyjax.gain` (one activation table holds
+    them). For the other activations of leakyjax (prelu, rrelu, elu, gelu, ...)
+    use :func:`leakyjax.gain`, which takes registry specs.
 
     Args:
         nonlinearity: one of the names above.
@@ -94,32 +107,26 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         >>> round(calculate_gain("leaky_relu", 0.2), 6)
         1.38675
     """
-    if nonlinearity in _LINEAR_FNS or nonlinearity == "sigmoid":
-        return 1.0
-    if nonlinearity == "tanh":
-        return 5.0 / 3.0
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "leaky_relu":
-        if param is None:
-            slope = 0.01
-        elif isinstance(param, (bool, np.bool_)) or not isinstance(param, numbers.Real):
+    if nonlinearity not in _TORCH_NAMES:
+        match = difflib.get_close_matches(
+            str(nonlinearity), list(_TORCH_NAMES), n=1, cutoff=0
+        )
+        hint = f" Did you mean {match[0]!r}?" if match else ""
+        raise ValueError(
+            f"calculate_gain: unsupported nonlinearity {nonlinearity!r}.{hint} Valid "
+            f"names (PyTorch's): {', '.join(_TORCH_NAMES)}. For the other "
+            "activations (prelu, rrelu, elu, gelu, ...) use leakyjax.gain(spec)."
+        )
+    entry = _table.entry(_TORCH_NAMES[nonlinearity])
+    kwargs = entry.defaults()
+    if nonlinearity == "leaky_relu" and param is not None:
+        if isinstance(param, (bool, np.bool_)) or not isinstance(param, numbers.Real):
             raise ValueError(
                 f"calculate_gain: param (the negative slope) must be a number, "
                 f"got {param!r}."
             )
-        else:
-            slope = float(param)
-        return math.sqrt(2.0 / (1.0 + slope**2))
-    if nonlinearity == "selu":
-        return 3.0 / 4.0
-    match = difflib.get_close_matches(str(nonlinearity), _TORCH_NAMES, n=1, cutoff=0)
-    hint = f" Did you mean {match[0]!r}?" if match else ""
-    raise ValueError(
-        f"calculate_gain: unsupported nonlinearity {nonlinearity!r}.{hint} Valid "
-        f"names (PyTorch's): {', '.join(_TORCH_NAMES)}. For prelu, rrelu, elu, "
-        "celu, gelu, silu or softplus use leakyjax.gain(spec)."
-    )
+        kwargs["negative_slope"] = float(param)
+    return float(entry.gain(**kwargs))
 
 
 def _check(negative_slope: Any, mode: str, fn: str) -> float:
@@ -150,7 +157,7 @@ def _he(distribution: str, fn: str):
     ) -> Initializer:
         a = _check(negative_slope, mode, fn)
         return jax.nn.initializers.variance_scaling(
-            2.0 / (1.0 + a * a),
+            _table.leaky_gain(a) ** 2,
             mode,
             distribution,
             in_axis=in_axis,

@@ -470,7 +470,9 @@ def read_records(
                 reason = (
                     "an unfinished last line (a killed write)"
                     if torn
-                    else f"not JSON: {str(e).split(': line')[0]}"
+                    else f"not JSON: {e.msg} at column {e.colno}"
+                    if isinstance(e, json.JSONDecodeError)
+                    else str(e)
                 )
         if reason is None:
             reason = check_record(rec, schema)

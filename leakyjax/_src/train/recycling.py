@@ -21,7 +21,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from leakyjax._src import capture as _capture
 from leakyjax._src import initializers as _init
 from leakyjax._src import recycle as _rc
 from leakyjax._src import registry as _registry
@@ -58,38 +57,33 @@ def initializers(init: str, activation: str, fan_in: int) -> tuple[Any, Any]:
 
 
 def make_recycler(
-    model: Any, activation: str, init: str, every: int, tau: float
+    net: Any, activation: str, init: str, every: int, tau: float
 ) -> Callable:
-    """``f(step, params, batch_stats, opt_state, x, key) -> (params, opt_state,
-    counts)``: ReDo every ``every`` steps (``step`` counts from 0; recycling
-    follows the update of steps ``every - 1, 2 every - 1, ...``); ``counts`` is
-    a ``(layers,)`` int32 array of units recycled at this step. jit/vmap-safe.
-    """
-    fn = _registry.get(activation)  # prelu: its initial slope; rrelu: mean slope
-    kernel_init = _init.rai() if init == "rai" else _init.for_activation(activation)
-    bias_init = None  # rai_bias needs the fan-in: zeros for He; see below
+    """``f(step, params, extra, opt_state, x, key) -> (params, opt_state, counts)``.
 
+    ReDo every ``every`` steps, after the update of steps ``every - 1,
+    2 every - 1, ...`` (``step`` counts from 0), scored on the batch ``x``;
+    ``counts`` is a ``(layers,)`` int32 array of the units recycled at this step,
+    layers in the loop's order. New incoming weights come from the model's own
+    initialiser (``init``). jit/vmap-safe; ``net`` is the loop's linen
+    :class:`~leakyjax._src.train.net.Net`.
+    """
     from leakyjax._src.train.loop import _layer_order  # the loop's layer order
 
-    def f(step, params, batch_stats, opt_state, x, key):
-        variables = {"params": params}
-        if batch_stats:
-            variables["batch_stats"] = batch_stats
-        _, pre = _capture.capture_linen(model, variables, x, train=False)
+    fn = _registry.get(activation)  # prelu: its initial slope; rrelu: mean slope
+    kernel_init = _init.rai() if init == "rai" else _init.for_activation(activation)
+
+    def f(step, params, extra, opt_state, x, key):
+        _, pre = net.capture(params, extra, x)
         names = sorted(pre, key=_layer_order)
         pre = {n: pre[n] for n in names}
         pairs = _rc.layer_pairs(params, pre)
-        binit = bias_init
+        bias_init = None  # zeros, as the He models
         if init == "rai":
-            binit = {
-                inc: _init.rai_bias(
-                    int(
-                        jnp.size(params[inc]["kernel"])
-                        // params[inc]["kernel"].shape[-1]
-                    )
-                )
-                for inc, _ in pairs.values()
-            }
+            bias_init = {}
+            for inc, _ in pairs.values():
+                k = _rc._get(params, (*_rc._split(inc), "kernel"))
+                bias_init[inc] = _init.rai_bias(k.size // k.shape[-1])
 
         def go(_):
             r = _rc.recycle_dormant(
@@ -101,7 +95,7 @@ def make_recycler(
                 activation=fn,
                 layers=pairs,
                 kernel_init=kernel_init,
-                bias_init=binit,
+                bias_init=bias_init,
             )
             counts = jnp.stack([r.recycled[n] for n in names]).astype(jnp.int32)
             return r.params, r.opt_state, counts
