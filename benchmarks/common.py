@@ -549,3 +549,41 @@ def zoo_memory(model: ZooModel, act: Act, dtype, shape: dict | None = None):
     assert x.dtype == jnp.dtype(dtype)
     compiled = step.lower(params, x, y).compile()
     return ZooMemory(int(compiled.memory_analysis().temp_size_in_bytes), n, compiled)
+
+
+def exit_status(checks: list[dict]) -> int:
+    """1 if a judged check failed that is not a documented miss, else 0."""
+    bad = [
+        c
+        for c in checks
+        if c.get("judged", True) and not c["passed"] and not c.get("expected")
+    ]
+    return 1 if bad else 0
+
+
+def report_checks(checks: list[dict], fmt: Callable[[dict], str] | None = None) -> int:
+    """Prints one line per check and returns the process exit status.
+
+    ``[PASS]``; ``[expected]`` for a miss the benchmarks README documents (the
+    check carries ``"expected": reason``); ``[not judged]`` for a check that
+    this run cannot judge (``"judged": False``: timing on a CPU or in
+    ``--quick`` mode); ``[FAIL]`` otherwise. Returns 1 if any check failed, so
+    ``make bench-quick`` fails on a real regression.
+    """
+    failed = 0
+    for c in checks:
+        text = fmt(c) if fmt is not None else c["check"]
+        if not c.get("judged", True):
+            status = "not judged"
+        elif c["passed"]:
+            status = "PASS"
+        elif c.get("expected"):
+            status = "expected"
+            text += f" (documented: {c['expected']})"
+        else:
+            status = "FAIL"
+            failed += 1
+        print(f"[{status}] {text}")
+    if failed:
+        print(f"{failed} check(s) failed")
+    return 1 if failed else 0

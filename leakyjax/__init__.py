@@ -8,6 +8,7 @@ from importlib import metadata as _metadata
 
 from leakyjax import diagnostics as diagnostics
 from leakyjax import initializers as initializers
+from leakyjax import recycle as recycle
 from leakyjax._src.activations import SELU_ALPHA as SELU_ALPHA
 from leakyjax._src.activations import SELU_SCALE as SELU_SCALE
 from leakyjax._src.activations import celu as celu
@@ -26,6 +27,8 @@ from leakyjax._src.activations import silu as silu
 from leakyjax._src.activations import softplus as softplus
 from leakyjax._src.activations import tanh as tanh
 from leakyjax._src.optim import decay_mask as decay_mask
+from leakyjax._src.recycle import RecycleResult as RecycleResult
+from leakyjax._src.recycle import recycle_dormant as recycle_dormant
 from leakyjax._src.registry import available as available
 from leakyjax._src.registry import gain as gain
 from leakyjax._src.registry import get as get
@@ -36,6 +39,7 @@ except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.0.0+unknown"
 
 __all__ = [
+    "RecycleResult",
     "SELU_ALPHA",
     "SELU_SCALE",
     "available",
@@ -51,6 +55,8 @@ __all__ = [
     "get",
     "leaky_relu",
     "prelu",
+    "recycle",
+    "recycle_dormant",
     "relu",
     "relu6",
     "rrelu",
