@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from leakyjax._src import io as _io
+
 _METRIC = {"accuracy": "test acc", "r2": "test R²"}
 
 
@@ -156,8 +158,7 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
     fig.suptitle("learning curves: mean over seeds, band = ±1 std")
     fig.tight_layout()
     paths.append(out / "curves.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    _io.save_figure(fig, paths[-1], dpi=110)
 
     # 2. final accuracy per activation: every seed + mean ± std
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(acts) + 2), 4))
@@ -196,8 +197,7 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     paths.append(out / "final_accuracy.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    _io.save_figure(fig, paths[-1], dpi=110)
 
     # 3. dead-unit fraction per layer
     measured = [s for s in summaries if s.dead_fraction]
@@ -229,8 +229,7 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     paths.append(out / "dead_fraction.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    _io.save_figure(fig, paths[-1], dpi=110)
     return tuple(paths)
 
 
@@ -276,6 +275,19 @@ def write_report(
         markdown_table(summaries, metric=metric),
         "",
     ]
+    programs = {}  # one train() call per (activation, seeds trained together)
+    for r in records:
+        programs.setdefault((r["key"], r.get("wall_time")), r)
+    compile_s = sum(r.get("compile_time") or 0.0 for r in programs.values())
+    wall_s = sum(r.get("wall_time") or 0.0 for r in programs.values())
+    chunking = sorted({r.get("chunking") or "scan" for r in programs.values()})
+    lines += [
+        f"Time: {compile_s:.1f} s compiling, {wall_s - compile_s:.1f} s training "
+        f"and evaluating ({len(programs)} program(s); chunks run as "
+        f"{'/'.join(chunking)}; runs read back keep the times of the call that "
+        "trained them).",
+        "",
+    ]
     div = [s for s in summaries if s.diverged]
     if div:
         lines += [
@@ -300,6 +312,4 @@ def write_report(
     lines += [f"| {k} | {v} |" for k, v in versions().items()]
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines += ["", f"Written {stamp}; raw results: `results.jsonl`.", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return _io.write_text(out / "report.md", "\n".join(lines))
