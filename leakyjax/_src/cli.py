@@ -151,7 +151,7 @@ def _add_compare(sub) -> None:
     p.add_argument(
         "--dataset",
         default="mnist1d",
-        help="built-in data: mnist1d, digits, regression",
+        help="mnist1d, digits or regression",
     )
     p.add_argument(
         "--data",
