@@ -373,6 +373,10 @@ def main(argv=None) -> dict:
     p.add_argument("--parts", default="cnn,seeds", help="any of cnn, seeds, loop, demo")
     p.add_argument("--before", default=None, help="git revision for --parts demo")
     p.add_argument(
+        "--loop-steps", default="20,120", help="n1,n2: the two train() lengths"
+    )
+    p.add_argument("--loop-rounds", type=int, default=3, help="interleaved rounds")
+    p.add_argument(
         "--demo-args",
         default="",
         help="extra compare flags for --parts demo (default: the full demo)",
@@ -399,7 +403,8 @@ def main(argv=None) -> dict:
     if "seeds" in parts:
         out["seeds"] = seeds_speedup(steps=args.steps, dataset=ds)
     if "loop" in parts:
-        out["loop"] = loop_overhead()
+        n1, n2 = (int(v) for v in args.loop_steps.split(","))
+        out["loop"] = loop_overhead(steps=(n1, n2), rounds=args.loop_rounds)
     if "demo" in parts:
         out["demo"] = demo(args.before, argv=tuple(args.demo_args.split()))
     text = json.dumps(out, indent=1)

@@ -127,6 +127,16 @@ def test_lock_second_process_fails_at_once_or_waits(tmp_path):
         holder.wait()
 
 
+def test_lock_removes_temporaries_of_killed_writes(tmp_path):
+    stale = tmp_path / ".report.md.ab12_xyz.tmp"
+    stale.write_text("half")
+    keep = tmp_path / "notes.tmp"
+    keep.write_text("mine")
+    with io.lock(tmp_path):
+        pass
+    assert not stale.exists() and keep.exists()
+
+
 def test_lock_released_by_sigkill(tmp_path):
     holder = subprocess.Popen(
         [sys.executable, "-c", _HOLD, str(tmp_path), "60"],
@@ -187,6 +197,13 @@ def test_save_figure_atomic_png(tmp_path):
 
 
 # ---------------------------------------------------------------- record store
+
+
+def test_unreadable_store_names_the_path(tmp_path):
+    (tmp_path / "r.jsonl").mkdir()
+    with pytest.raises(OSError) as e:
+        io.read_records(tmp_path / "r.jsonl", SCHEMA)
+    assert io.describe(e.value).startswith(f"cannot read {str(tmp_path / 'r.jsonl')!r}")
 
 
 def test_append_and_read_roundtrip(tmp_path):

@@ -67,7 +67,7 @@ def test_conv_and_equinox_layouts():
     np.testing.assert_array_equal((w0 != 0).reshape(36, 8).sum(0), 1)
     e0 = _positive_part((5, 12), in_axis=-1, out_axis=-2)  # equinox (out, in)
     np.testing.assert_array_equal((e0 != 0).sum(1), 1)
-    w = np.asarray(li.rai()(jax.random.key(1), (3, 3, 4, 2000)))
+    w = np.asarray(li.rai()(jax.random.key(1), (3, 3, 4, 500)))
     np.testing.assert_allclose(np.median(np.abs(w)) * 6, 0.6007 * 0.674, rtol=0.05)
 
 
@@ -102,3 +102,32 @@ def test_jit_and_errors():
         li.rai()(jax.random.key(0), (5, 3), jnp.int32)
     with pytest.raises(ValueError, match="fan_in"):
         li.rai_bias(0)
+
+
+def test_study_rai_quick(tmp_path):
+    pytest.importorskip("matplotlib")
+    from leakyjax._src.cli import main
+    from leakyjax._src.study import rai
+
+    assert (
+        main(["study", "rai", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
+    )
+    import json
+
+    res = json.loads((tmp_path / "rai.json").read_text())
+    assert (tmp_path / "rai.png").exists()
+    cells = {(r["scheme"], r["width"], r["depth"]): r for r in res["born_dead"]}
+    # RAI lowers the probability of being born dead at every width and depth
+    for (s, w, d), r in cells.items():
+        if s == "he":
+            assert r["p_constant"] >= cells[("rai", w, d)]["p_constant"]
+    assert "| N |" in rai.render_markdown(res)
+
+
+def test_docs_generated_blocks_in_step():
+    """docs/STUDY.md and README numbers are rendered from docs/results/*.json."""
+    from leakyjax._src.study import render_docs
+
+    if not (render_docs.RESULTS / "rai.json").exists():
+        pytest.skip("results not committed")
+    assert render_docs.render(check=True) == []

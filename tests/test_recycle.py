@@ -354,3 +354,100 @@ def test_dormancy_score_reference():
         s / (s.mean() + 1e-9),
         rtol=1e-6,
     )
+
+
+def test_study_redo_quick(tmp_path):
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("mnist1d")
+    import json
+
+    from leakyjax._src.study import redo
+    from leakyjax.study import run_study
+
+    r = run_study("redo", out=tmp_path, quick=True, progress=False)
+    res = json.loads(r.results.read_text())
+    rows = {(t["task"], t["variant"]): t for t in res["summary"]["table"]}
+    assert set(rows) == {(t, v) for t in redo.TASKS for v in redo.VARIANTS}
+    assert rows[("high_lr", "relu+redo")]["recycled_total"] > 0
+    assert rows[("permuted", "relu")]["recycled_total"] == 0
+    assert "| task |" in redo.render_markdown(res)
+
+
+def test_readme_periodic_recycling_snippet():
+    """The README's lax.cond pattern: recycle every F steps inside jit."""
+    nn = pytest.importorskip("flax.linen")
+    import leakyjax.linen as ljnn
+    from leakyjax import diagnostics as dg
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = ljnn.ReLU()(nn.Dense(8)(x))
+            return nn.Dense(2)(x)
+
+    model = MLP()
+    variables = model.init(jax.random.key(0), X)
+    variables["params"]["Dense_0"]["bias"] = (
+        variables["params"]["Dense_0"]["bias"].at[0].set(-50.0)
+    )
+    tx = optax.adam(1e-3)
+    opt_state = tx.init(variables["params"])
+
+    @jax.jit
+    def maybe_recycle(step, variables, opt_state, x, key):
+        _, pre = dg.capture_linen(model, variables, x)
+
+        def go(_):
+            r = leakyjax.recycle_dormant(
+                variables,
+                pre,
+                key=key,
+                opt_state=opt_state,
+                activation="relu",
+                tau=0.1,
+                kernel_init=leakyjax.initializers.he_normal(),
+            )
+            return r.params, r.opt_state, r.recycled
+
+        def skip(_):
+            return variables, opt_state, {k: jnp.int32(0) for k in pre}
+
+        return jax.lax.cond(step % 1000 == 0, go, skip, None)
+
+    _, _, n1 = maybe_recycle(1, variables, opt_state, X, jax.random.key(1))
+    assert int(n1["ReLU_0"]) == 0
+    v0, _, n0 = maybe_recycle(0, variables, opt_state, X, jax.random.key(1))
+    assert int(n0["ReLU_0"]) >= 1
+    assert float(v0["params"]["Dense_0"]["bias"][0]) == 0.0
+
+
+def test_train_stack_init_rai_and_recycle(tmp_path):
+    pytest.importorskip("flax")
+    import json
+
+    from leakyjax._src.cli import main
+    from leakyjax._src.train import TrainConfig, check_config
+
+    with pytest.raises(ValueError, match="init"):
+        check_config(TrainConfig(init="xavier"))
+    with pytest.raises(ValueError, match="recycle_every"):
+        check_config(TrainConfig(recycle_every=0))
+    argv = [
+        "compare", "--acts", "relu", "--dataset", "digits", "--steps", "20",
+        "--eval-every", "10", "--seeds", "2", "--num-train", "200", "--num-test",
+        "100", "--init", "rai", "--recycle", "5", "--recycle-tau", "0.2",
+        "--lr", "0.3", "--optimizer", "sgd", "--schedule", "constant",
+        "--out", str(tmp_path), "--no-plots", "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    recs = [json.loads(line) for line in (tmp_path / "results.jsonl").open()]
+    assert len(recs) == 2
+    for r in recs:
+        assert r["config"]["init"] == "rai" and r["config"]["recycle_every"] == 5
+        assert len(r["recycled_units"]) == 2 and all(
+            n >= 0 for n in r["recycled_units"]
+        )
+    assert sum(sum(r["recycled_units"]) for r in recs) > 0
+    with pytest.raises(SystemExit) as err:  # argparse: one line, status 2
+        main([*argv[:-5], "--recycle", "-1", "--out", str(tmp_path)])
+    assert err.value.code == 2

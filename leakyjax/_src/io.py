@@ -10,7 +10,8 @@ the same directory or a damaged results file never costs a finished result:
 * :func:`lock` holds an exclusive ``fcntl.flock`` on ``DIR/.leakyjax.lock``; a
   second process fails at once with :class:`Locked` (or waits with
   ``wait=True``). The kernel drops the lock when its process dies, SIGKILL
-  included; re-entering it in the same process is allowed.
+  included; re-entering it in the same process is allowed. Taking it removes
+  the temporary files of atomic writes that a killed holder left behind.
 * :func:`write_text`, :func:`write_json`, :func:`write_bytes` and
   :func:`save_figure` write a temporary file in the same directory, fsync it
   and ``os.replace`` it over the target: readers see the old file or the new
@@ -39,6 +40,7 @@ import fcntl
 import json
 import math
 import os
+import re
 import tempfile
 import time
 import warnings
@@ -82,15 +84,17 @@ def describe(err: OSError) -> str:
     }.get(err.errno, "")
     if path is None:
         return f"{why}{hint}"
-    return f"cannot write {os.fspath(path)!r}: {why}{hint}"
+    verb = getattr(err, "leakyjax_action", "write")
+    return f"cannot {verb} {os.fspath(path)!r}: {why}{hint}"
 
 
-def _oserror(err: OSError, path: os.PathLike | str) -> OSError:
-    """``err`` with ``path`` as its filename (for :func:`describe`)."""
-    if err.filename is not None:
-        return err
-    new = OSError(err.errno, err.strerror or str(err), os.fspath(path))
-    new.__cause__ = err
+def _oserror(err: OSError, path: os.PathLike | str, action: str = "write") -> OSError:
+    """``err`` with ``path`` as its filename and what failed (for :func:`describe`)."""
+    new = err
+    if err.filename is None:
+        new = OSError(err.errno, err.strerror or str(err), os.fspath(path))
+        new.__cause__ = err
+    new.leakyjax_action = action  # type: ignore[attr-defined]
     return new
 
 
@@ -218,6 +222,7 @@ def lock(
                 time.sleep(poll)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _remove_stale_temporaries(Path(directory))
         _HELD[real] = [fd, 1]
         try:
             yield path
@@ -225,6 +230,19 @@ def lock(
             del _HELD[real]
     finally:
         os.close(fd)  # closing the descriptor releases the lock
+
+
+_TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # what _atomic's mkstemp makes
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Temporary files of atomic writes killed half-way (only the lock holder
+    writes here, so none of them is in use)."""
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            if _TEMP.match(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def _holder(fd: int) -> str:
@@ -449,7 +467,7 @@ def read_records(
     except FileNotFoundError:
         return []
     except OSError as e:
-        raise _oserror(e, path) from None
+        raise _oserror(e, path, "read") from None
     out: list[dict] = []
     seen: dict[Any, int] = {}
     lines = data.split(b"\n")
@@ -470,7 +488,9 @@ def read_records(
                 reason = (
                     "an unfinished last line (a killed write)"
                     if torn
-                    else f"not JSON: {str(e).split(': line')[0]}"
+                    else f"not JSON: {e.msg}, column {e.colno}"
+                    if isinstance(e, json.JSONDecodeError)
+                    else str(e)
                 )
         if reason is None:
             reason = check_record(rec, schema)
@@ -483,8 +503,9 @@ def read_records(
             else:
                 seen[ident] = i
         if reason is not None:
+            redo = "" if reason.startswith("duplicate") else "; its run will be redone"
             warnings.warn(
-                f"{os.fspath(path)}:{i}: skipped ({reason}); its run will be redone",
+                f"{os.fspath(path)}:{i}: skipped ({reason}){redo}",
                 RecordWarning,
                 stacklevel=2,
             )

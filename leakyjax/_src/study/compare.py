@@ -35,19 +35,8 @@ DEFAULT_ACTS = (
     "tanh",
 )
 RESULTS = "results.jsonl"
-#: what a results.jsonl line must hold to be read back (io.read_records)
-SCHEMA = {
-    "key": str,
-    "activation": str,
-    "seed": int,
-    "metric": str,
-    "diverged": bool,
-    "final_test_acc": (float, None),
-    "best_test_acc": (float, None),
-    "final_test_loss": (float, None),
-    "wall_time_per_seed": (float, None),
-    "history": dict,
-}
+PLOTS = ("curves.png", "final_accuracy.png", "dead_fraction.png")
+OUTPUT_FILES = (RESULTS, "report.md", *PLOTS)
 
 
 class Summary(NamedTuple):
@@ -104,13 +93,16 @@ class CompareResult(NamedTuple):
 def config_key(config: TrainConfig, data: str | None = None) -> str:
     """A canonical string identifying ``config`` and the data (the resume key).
 
-    ``data`` is the data set's :func:`~leakyjax._src.train.data.fingerprint`
-    (a hash of its arrays), so changed data never resumes old runs.
+    The activation is in the registry's canonical form, so ``ELU`` resumes
+    ``elu``; ``data`` is the data set's
+    :func:`~leakyjax._src.train.data.fingerprint` (a hash of its arrays), so
+    changed data never resumes old runs.
     """
-    blob = config._asdict()
+    fields = config._asdict()
+    fields["activation"] = canonical(config.activation)
     if data is not None:
-        blob["data_fingerprint"] = data
-    return json.dumps(blob, sort_keys=True)
+        fields["data_fingerprint"] = data
+    return json.dumps(fields, sort_keys=True)
 
 
 def records_of(result: TrainResult, data: str | None = None) -> list[dict]:
@@ -135,6 +127,7 @@ def records_of(result: TrainResult, data: str | None = None) -> list[dict]:
                     "diverged": run.diverged,
                     "stopped_early": run.stopped_early,
                     "dead_fraction": run.dead_fraction,
+                    "recycled_units": run.recycled,
                     "wall_time": result.wall_time,
                     "wall_time_per_seed": result.wall_time / n,
                     "compile_time": result.compile_time,
@@ -150,15 +143,81 @@ def records_of(result: TrainResult, data: str | None = None) -> list[dict]:
     return out
 
 
-# The store: every read and write of results.jsonl goes through these two.
+#: The fields every ``results.jsonl`` line must have, and their JSON types.
+RECORD_SCHEMA = {
+    "key": str,
+    "activation": str,
+    "seed": int,
+    "config": dict,
+    "metric": str,
+    "final_test_acc": (float, None),
+    "final_test_loss": (float, None),
+    "best_test_acc": (float, None),
+    "best_test_loss": (float, None),
+    "best_step": int,
+    "steps": int,
+    "diverged": bool,
+    "stopped_early": bool,
+    "dead_fraction": (list, None),
+    "wall_time": float,
+    "wall_time_per_seed": float,
+    "compile_time": float,
+    "seeds_in_program": int,
+    "num_devices": int,
+    "history": dict,
+}
+_HISTORY = ("step", "train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_record(rec: dict) -> str | None:
+    """Deeper checks than the schema: the history and the dead fractions."""
+    hist = rec["history"]
+    lengths = set()
+    for k in _HISTORY:
+        v = hist.get(k)
+        if not isinstance(v, list) or not all(x is None or _number(x) for x in v):
+            return f"history field {k!r} is not a list of numbers"
+        lengths.add(len(v))
+    if len(lengths) != 1:
+        return "history fields have different lengths"
+    dead = rec["dead_fraction"]
+    if dead is not None and not all(_number(x) for x in dead):
+        return "dead_fraction is not a list of numbers"
+    return None
+
+
 def read_results(path: str | os.PathLike) -> list[dict]:
-    """The valid records of a ``results.jsonl``; damaged lines (a torn last line,
-    a wrong type, a duplicate run) are skipped with a warning naming file:line."""
-    return _io.read_records(path, SCHEMA, identity=lambda r: (r["key"], r["seed"]))
+    """The valid records of a ``results.jsonl``, in file order.
+
+    A line that is not UTF-8 JSON matching :data:`RECORD_SCHEMA` (a torn last
+    line of a killed write, a hand edit, ``"final_test_acc": "high"``), or that
+    repeats an earlier (configuration, seed), is skipped with a
+    :class:`leakyjax._src.io.RecordWarning` naming ``file:line``; its run counts
+    as not finished and trains again. The file itself is never rewritten.
+    """
+    return _io.read_records(
+        path,
+        RECORD_SCHEMA,
+        identity=lambda r: (r["key"], r["seed"]),
+        check=_check_record,
+    )
 
 
-def _append(path: Path, records: list[dict]) -> None:
-    _io.append_records(path, records)
+def canonical(spec: str) -> str:
+    """The registry's canonical form of an activation spec, used to drop
+    duplicates and as the resume identity.
+
+    Example:
+        >>> canonical("ELU"), canonical("leaky_relu") == canonical("leaky_relu:0.01")
+        ('elu:alpha=1.0', True)
+    """
+    from leakyjax._src.registry import parse
+
+    return str(parse(spec))
 
 
 def _stats(values: list) -> tuple[float, float]:
@@ -268,6 +327,7 @@ def compare(
     command: str | None = None,
     plots: bool = True,
     echo: bool = False,
+    wait: bool = False,
 ) -> CompareResult:
     """Train ``activations`` side by side on the same task and seeds; report.
 
@@ -299,14 +359,19 @@ def compare(
         command: the command line recorded in the report.
         plots: write the PNG plots.
         echo: print the final table.
+        wait: when another process is working in ``out``, wait for it instead
+            of raising :class:`leakyjax._src.io.Locked`.
 
     Returns:
         A :class:`CompareResult`.
 
     Raises:
-        ValueError: for an unknown activation, an invalid configuration, or a
-            model or data that do not fit (shapes, dtypes, missing keys), before
-            anything trains.
+        ValueError: for an unknown activation, an invalid configuration, a
+            model or data that do not fit (shapes, dtypes, missing keys) or an
+            unusable ``out`` (a file, not writable), before anything trains.
+        leakyjax._src.io.Locked: another process holds ``out`` (see ``wait``).
+        OSError: writing failed (e.g. a full disk); finished runs stay in
+            ``results.jsonl``.
 
     Example:
         >>> import tempfile
@@ -335,7 +400,7 @@ def compare(
     seeds = tuple(int(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"compare: seeds must be distinct and non-empty: {seeds!r}.")
-    acts = list(dict.fromkeys(a.strip() for a in activations))
+    acts = _unique_activations(activations)
     if not acts:
         raise ValueError("compare: give at least one activation.")
     model_name, user_model = resolve_model(model)
@@ -359,7 +424,36 @@ def compare(
         _check_output(net, jnp.asarray(ds.x_train[:1]), ds)
     fp = fingerprint(ds)
 
-    out = _io.output_dir(out, files=(RESULTS,))
+    out = _io.output_dir(out, files=OUTPUT_FILES)
+    with _io.lock(out, wait=wait):
+        return _compare_locked(
+            out, acts, configs, seeds, base, progress, command, plots, echo,
+            user_model=user_model, ds=ds, fp=fp,
+        )  # fmt: skip
+
+
+def _unique_activations(activations: Sequence[str]) -> list[str]:
+    """``activations`` stripped, duplicates (in canonical form) dropped; the first
+    spelling is kept as the label."""
+    seen: dict[str, str] = {}
+    for a in activations:
+        if not isinstance(a, str):
+            raise ValueError(
+                f"compare: an activation must be a spec string, got {a!r}."
+            )
+        a = a.strip()
+        try:
+            key = canonical(a)
+        except ValueError:
+            key = a  # check_config names the error
+        seen.setdefault(key, a)
+    return list(seen.values())
+
+
+def _compare_locked(
+    out, acts, configs, seeds, base, progress, command, plots, echo, *,
+    user_model, ds, fp,
+):  # fmt: skip
     path = out / RESULTS
     previous = read_results(path)
     done = {(r["key"], r["seed"]): r for r in previous}
@@ -393,14 +487,16 @@ def compare(
                 progress=bar.update,
             )
             recs = records_of(res, fp)
-            _append(path, recs)
+            _io.append_records(path, recs)
             for r in recs:
                 done[(r["key"], r["seed"])] = r
     finally:
         bar.close()
 
-    records = tuple(
-        done[(config_key(cfg, fp), s)] for cfg in configs.values() for s in seeds
+    records = tuple(  # labelled as asked now (a resume may spell it differently)
+        {**done[(config_key(cfg, fp), s)], "activation": act}
+        for act, cfg in configs.items()
+        for s in seeds
     )
     summaries = tuple(summarize(records, acts))
     from leakyjax._src.study import report as _report
@@ -417,5 +513,6 @@ def compare(
     )
     if echo:
         print(_report.format_table(summaries, metric=records[0]["metric"]))
+        print("\n" + _report.verdict(records, summaries).sentence.replace("**", ""))
         print(f"\nreport: {report}")
     return CompareResult(out, summaries, records, tuple(todo), report, plot_paths)

@@ -48,6 +48,14 @@ STUDIES: dict[str, tuple[str, str]] = {
         "leakyjax._src.study.dead_vs_lr",
         "dead-unit fraction per layer vs learning rate, ReLU vs leaky ReLU",
     ),
+    "rai": (
+        "leakyjax._src.study.rai",
+        "Lu et al. 2020: born dead and collapse, He vs randomized asymmetric init",
+    ),
+    "redo": (
+        "leakyjax._src.study.redo",
+        "Sokar et al. 2023: dormant units under shifting targets, ReLU/ReDo/leaky/RAI",
+    ),
 }
 
 _TRAIN_EXTRA = 'pip install "leakyjax[train]"'
@@ -222,7 +230,7 @@ def run_study(
 
     Args:
         name: one of ``born-dead``, ``init-depth``, ``slope-sweep``,
-            ``prelu-profile``, ``dead-vs-lr``.
+            ``prelu-profile``, ``dead-vs-lr``, ``rai``, ``redo``.
         out: output directory (created). Finished parts found there are reused.
         quick: small sizes (seconds to a minute on a laptop CPU; used in tests).
         seed: base random seed.
@@ -240,7 +248,9 @@ def run_study(
         0.0
 
     Raises:
-        ValueError: for an unknown study name.
+        ValueError: for an unknown study name, a bad seed or an unusable
+            ``out`` (a file, not writable).
+        leakyjax._src.io.Locked: another process is working in ``out``.
         ImportError: when the ``train`` extra (flax, optax, matplotlib, ...) is
             missing; install it with ``pip install "leakyjax[train]"``.
     """
@@ -255,9 +265,9 @@ def run_study(
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"study: seed must be a non-negative int, got {seed!r}.")
     module = importlib.import_module(STUDIES[name][0])
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return module.run(out, quick=quick, seed=seed, force=force, progress=progress)
+    out = _io.output_dir(out)  # ValueError naming the path if unusable
+    with _io.lock(out):  # one process per directory (re-entrant)
+        return module.run(out, quick=quick, seed=seed, force=force, progress=progress)
 
 
 def _print_summary(result: StudyResult) -> None:
@@ -323,7 +333,11 @@ def add_study_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument(
         "--out", required=True, type=Path, help="output directory (resumable)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    from leakyjax._src.cli import int_arg
+
+    parser.add_argument(
+        "--seed", type=int_arg(0), default=0, help="base seed, >= 0 (default 0)"
+    )
     parser.add_argument(
         "--force", action="store_true", help="recompute parts already stored in --out"
     )

@@ -34,6 +34,7 @@ from jax.sharding import PartitionSpec as P
 
 from leakyjax._src import diagnostics as _dg
 from leakyjax._src import optim as _optim
+from leakyjax._src.train import recycling as _cure
 from leakyjax._src.train.data import DATASETS, Dataset, as_dataset, load_dataset
 from leakyjax._src.train.models import MODELS, activation_factory, make_model
 from leakyjax._src.train.net import Net, as_net
@@ -72,6 +73,13 @@ class TrainConfig(NamedTuple):
         num_train: training examples before the validation split (None: default).
         num_test: test examples (None: default).
         data_seed: seed of the data set itself (None: the data set's default).
+        init: initialisation of the built-in models' hidden layers: ``"he"``
+            (He-normal with the activation's gain) or ``"rai"`` (randomized
+            asymmetric initialisation, Lu et al. 2020).
+        recycle_every: recycle τ-dormant hidden units every this many steps
+            (ReDo, Sokar et al. 2023, :func:`leakyjax.recycle_dormant`, scored on
+            the current batch; linen models); None disables.
+        recycle_tau: the dormancy threshold τ of the recycling.
     """
 
     activation: str = "relu"
@@ -95,6 +103,9 @@ class TrainConfig(NamedTuple):
     num_train: int | None = None
     num_test: int | None = None
     data_seed: int | None = None
+    init: str = "he"
+    recycle_every: int | None = None
+    recycle_tau: float = 0.1
 
 
 class History(NamedTuple):
@@ -141,6 +152,8 @@ class RunResult(NamedTuple):
             pre-activation is negative on every training example
             (``leakyjax.diagnostics``), or None where it cannot be measured.
         history: the learning curves.
+        recycled: per hidden layer, the units recycled over training
+            (``TrainConfig.recycle_every``); None when recycling is off.
     """
 
     seed: int
@@ -154,6 +167,7 @@ class RunResult(NamedTuple):
     stopped_early: bool
     dead_fraction: tuple[float, ...] | None
     history: History
+    recycled: tuple[int, ...] | None = None
 
 
 class TrainResult(NamedTuple):
@@ -194,6 +208,7 @@ class _State(NamedTuple):
     active: Any
     diverged: Any
     steps: Any
+    recycled: Any
 
 
 def check_config(
@@ -255,6 +270,12 @@ def check_config(
     if config.clip_norm is not None and not config.clip_norm > 0:
         raise ValueError(
             f"TrainConfig.clip_norm must be > 0 or None, got {config.clip_norm!r}."
+        )
+    _cure.check(config.init, config.recycle_every, config.recycle_tau)
+    if model and config.init != "he":
+        raise ValueError(
+            "TrainConfig.init applies to the built-in models; give your own model "
+            "its initialisers (e.g. kernel_init=leakyjax.initializers.rai())."
         )
     return config._replace(activation=activation_factory(config.activation).spec)
 
@@ -429,6 +450,21 @@ def _program(
             return hit
     rep = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
+    recycler = None
+    if config.recycle_every:
+        if net.api != "linen":
+            raise ValueError(
+                "TrainConfig.recycle_every: recycling in the training loop needs a "
+                "linen model; for nnx call leakyjax.recycle_dormant(model, acts, "
+                "..., opt_state=optimizer) yourself."
+            )
+        recycler = _cure.make_recycler(
+            net,
+            config.activation,
+            config.init,
+            config.recycle_every,
+            config.recycle_tau,
+        )
 
     def loss_of(out, y):
         if classification:
@@ -437,6 +473,7 @@ def _program(
 
     def init_one(key, x0):
         params, extra = net.init(key, x0)
+        n_layers = len(net.capture(params, extra, x0)[1]) if recycler else 0
         return _State(
             params,
             extra,
@@ -445,6 +482,7 @@ def _program(
             jnp.bool_(True),
             jnp.bool_(False),
             jnp.int32(0),
+            jnp.zeros((n_layers,), jnp.int32),
         )
 
     def step_one(state: _State, idx, step, x, y):
@@ -461,6 +499,12 @@ def _program(
         params = optax.apply_updates(state.params, updates)
         finite = jnp.isfinite(loss) & _all_finite(grads)
         ok = state.active & finite
+        recycled = state.recycled
+        if recycler is not None:
+            params, opt_state, counts = recycler(
+                step, params, extra, opt_state, xb, jax.random.fold_in(k, 0x5ED0)
+            )
+            recycled = recycled + jnp.where(ok, counts, 0)
         new = _State(
             _tree_where(ok, params, state.params),
             _tree_where(ok, extra, state.extra),
@@ -469,6 +513,7 @@ def _program(
             state.active & finite,
             state.diverged | (state.active & ~finite),
             state.steps + ok.astype(jnp.int32),
+            recycled,
         )
         return new, jnp.where(ok, loss, jnp.nan)
 
@@ -553,6 +598,7 @@ def _model_and_key(config: TrainConfig, model: Any, ds: Dataset):
             width=config.width,
             dropout=config.dropout,
             batch_norm=config.batch_norm,
+            init=config.init,
         )
         return as_net(m), (None, ds.num_outputs)
     return as_net(model, act), (model, ds.num_outputs)
@@ -773,6 +819,7 @@ def train(
 
     diverged = np.asarray(state.diverged)
     steps_done = np.asarray(state.steps)
+    recycled = np.asarray(state.recycled)
     variables = {"params": state.params}
     if net.api == "nnx":
         variables["state"] = state.extra
@@ -809,6 +856,9 @@ def train(
                 if diverged[i] or not len(dead)
                 else tuple(float(v) for v in dead),
                 history=history,
+                recycled=(
+                    tuple(int(v) for v in recycled[i]) if config.recycle_every else None
+                ),
             )
         )
     return TrainResult(
