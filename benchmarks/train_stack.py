@@ -271,10 +271,14 @@ def _loop_case(model: str, dataset: str, num_seeds: int, *, steps, rounds) -> di
     )
     state = jax.block_until_ready(alone(state, idx))
 
-    def time_alone(k, state=state, alone=alone, idx=idx):
+    held = {"state": state}  # donated on every call: keep the newest
+
+    def time_alone(k, held=held, alone=alone, idx=idx):
+        state = held["state"]
         t0 = time.perf_counter()
         for _ in range(k):
             state = jax.block_until_ready(alone(state, idx))
+        held["state"] = state
         return (time.perf_counter() - t0) / k
 
     def time_loop(chunking, base=base, ds=ds, seeds=seeds):
