@@ -2,7 +2,9 @@
 
 A deep MLP (8 hidden layers) on scikit-learn's digits (embedded, no download) is
 trained with Adam at a too-high learning rate (0.005), with ReLU and with
-LeakyReLU (slopes 0.01 and 0.2) -- same initialisation, same batches. Every few steps
+LeakyReLU (slopes 0.01 and 0.2) -- same initialisation, same batches, on
+leakyjax's training loop (:func:`leakyjax.train.train` with this model, the
+optimiser and the data given). Every few steps
 :func:`leakyjax.diagnostics.dead_units` runs the model over the whole training
 set and counts, per layer, the units whose pre-activation is ``<= 0`` on every
 example ("dead"; for leaky units the same "never positive" statistic), and
@@ -33,16 +35,20 @@ import optax
 from sklearn.datasets import load_digits
 from tqdm.auto import tqdm
 
-import leakyjax.linen as ljnn
 from leakyjax import diagnostics as dg
+from leakyjax.train import TrainConfig, activation_factory, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class MLP(nn.Module):
-    """``depth`` Dense + activation layers of ``width`` units, then a classifier."""
+    """``depth`` Dense + activation layers of ``width`` units, then a classifier.
 
-    activation: str
+    ``act`` is the parsed activation the training loop hands to the model
+    factory: ``act()`` makes a fresh leakyjax module per layer.
+    """
+
+    act: object
     depth: int = 8
     width: int = 128
     num_classes: int = 10
@@ -53,7 +59,7 @@ class MLP(nn.Module):
         for i in range(self.depth):
             x = nn.Dense(self.width, kernel_init=nn.initializers.he_normal())(x)
             # leakyjax modules sow their input: the pre-activation of this layer
-            x = ljnn.get(self.activation)(name=f"act{i}")(x)
+            x = self.act(name=f"act{i}")(x)
         return nn.Dense(self.num_classes)(x)
 
 
@@ -62,13 +68,12 @@ def load_data(seed: int):
     perm = np.random.default_rng(seed).permutation(len(y))
     x = x[perm].astype(np.float32) / 16.0
     x = (x - x.mean()) / x.std()
-    return jnp.asarray(x), jnp.asarray(y[perm].astype(np.int32))
+    return x, y[perm].astype(np.int32)
 
 
 def train_run(spec, args, x, y, progress=True):
-    """Trains one model; returns [(step, report)], accuracy, gradient stats."""
-    model = MLP(spec, depth=args.depth, width=args.width)
-    params = model.init(jax.random.key(args.seed), x[:1])["params"]
+    """Trains one model on leakyjax's training loop; returns [(step, report)],
+    accuracy, gradient stats."""
     lr = args.lr
     if args.decay_at:  # the too-high rate first, then a sane one
         lr = optax.piecewise_constant_schedule(args.lr, {args.decay_at: 0.1})
@@ -78,45 +83,50 @@ def train_run(spec, args, x, y, progress=True):
         opt = optax.sgd(lr, momentum=args.momentum or None)
     if args.clip:
         opt = optax.chain(optax.clip_by_global_norm(args.clip), opt)
-    opt_state = opt.init(params)
 
-    def loss_fn(p, xb, yb):
-        logits = model.apply({"params": p}, xb)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+    def factory(act):
+        return MLP(act, depth=args.depth, width=args.width)
 
-    @jax.jit
-    def step(params, opt_state, xb, yb):
-        loss, grads = jax.value_and_grad(loss_fn)(params, xb, yb)
-        updates, opt_state = opt.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
+    model = factory(activation_factory(spec))
+    xj, yj = jnp.asarray(x), jnp.asarray(y)
 
-    @jax.jit
-    def full_gradient_stats(params):  # a dead ReLU unit gets exactly 0 gradient
-        return dg.gradient_stats(jax.grad(loss_fn)(params, x, y))
-
-    @jax.jit
-    def accuracy(params):
-        return jnp.mean(jnp.argmax(model.apply({"params": params}, x), -1) == y)
-
-    def report(params):  # the whole training set, in two batches
+    def report(step, params):  # the whole training set, in two batches
+        params = jax.tree_util.tree_map(lambda a: a[0], params)  # the one seed
         half = x.shape[0] // 2
-        return dg.dead_units(model, [x[:half], x[half:]], variables={"params": params})
+        return dg.dead_units(
+            model, [xj[:half], xj[half:]], variables={"params": params}
+        )
 
-    n = x.shape[0]
-    rng = np.random.default_rng(args.seed)
-    order = rng.permutation(n)
-    pos = 0
-    history = [(0, report(params))]
-    steps = range(1, args.steps + 1)
-    for t in tqdm(steps, desc=spec, disable=not progress, leave=False):
-        if pos + args.batch_size > n:
-            order, pos = rng.permutation(n), 0
-        idx = order[pos : pos + args.batch_size]
-        pos += args.batch_size
-        params, opt_state, _ = step(params, opt_state, x[idx], y[idx])
-        if t % args.eval_every == 0 or t == args.steps:
-            history.append((t, report(params)))
-    return history, float(accuracy(params)), full_gradient_stats(params)
+    config = TrainConfig(
+        activation=spec,
+        dataset="digits",
+        model="dying_relu.MLP",
+        steps=args.steps,
+        batch_size=args.batch_size,
+        eval_every=args.eval_every,
+        val_fraction=0.0,
+    )
+    bar = tqdm(total=args.steps, desc=spec, disable=not progress, leave=False)
+    res = train(
+        config,
+        seeds=(args.seed,),
+        model=factory,
+        dataset=(x, y, x, y),  # every number here is on the training set
+        optimizer=opt,
+        progress=bar.update,
+        on_eval=report,
+    )
+    bar.close()
+    params = jax.tree_util.tree_map(lambda a: a[0], res.variables["params"])
+
+    def loss_fn(p):
+        logits = model.apply({"params": p}, xj)
+        return optax.softmax_cross_entropy_with_integer_labels(logits, yj).mean()
+
+    # a dead ReLU unit gets exactly 0 gradient
+    grads = jax.jit(lambda p: dg.gradient_stats(jax.grad(loss_fn)(p)))(params)
+    history = list(zip(res.runs[0].history.step.tolist(), res.evals))
+    return history, float(res.runs[0].final_test_acc), grads
 
 
 def describe(args):
