@@ -166,6 +166,9 @@ REFERENCES = {
     "rrelu": lambda x, lower, upper, convention: ref_leaky(
         x, rrelu_eval_slope(lower, upper, convention)
     ),
+    "relu6": ref_relu6,
+    "hard_tanh": ref_hard_tanh,
+    "hard_sigmoid": lambda x: ref_hard_sigmoid(x),
     "elu": lambda x, alpha: ref_elu(x, alpha),
     "celu": lambda x, alpha: ref_celu(x, alpha),
     "selu": ref_selu,
