@@ -229,6 +229,18 @@ def test_readme_registry_table_is_rendered_from_the_table():
     )
 
 
+def test_readme_api_tables_list_every_function_and_module():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    functions = readme.split("### Functions", 1)[1].split("###", 1)[0]
+    for e in T.TABLE:
+        if e.name in lj.__all__:  # every function of the table has a row
+            assert f"`{e.name}" in functions, e.name
+    modules = readme.split("### Modules", 1)[1].split("###", 1)[0]
+    for api in APIS:
+        for cls in _named(api).values():
+            assert f"`{cls.__name__}`" in modules, cls.__name__
+
+
 # --------------------------------------------------------------------------- #
 # Modules of every API, for every entry
 # --------------------------------------------------------------------------- #
