@@ -146,7 +146,7 @@ def ref_sigmoid(x):
 
 
 def ref_softplus(x):
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         return np.logaddexp(x, 0.0), ref_sigmoid(x)[0]
 
 

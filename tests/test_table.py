@@ -152,7 +152,7 @@ def test_jit_vmap_grad_hessian(name):
     # second derivatives against finite differences, in float64
     with H.x64():
         xs = jnp.asarray(_grid(e, kw)[::5], jnp.float64)
-        jax.test_util.check_grads(f, (xs,), order=2, modes=["fwd", "rev"])
+        jax.test_util.check_grads(jax.jit(f), (xs,), order=2, modes=["fwd", "rev"])
 
 
 @pytest.mark.parametrize("name", NAMES)
