@@ -534,6 +534,11 @@ def prelu(
 _RRELU_DEFAULTS = {"pytorch": (1.0 / 8.0, 1.0 / 3.0), "xu": (3.0, 8.0)}
 
 
+def _rrelu_eval_slope(lo: float, hi: float, convention: str) -> float:
+    """The evaluation slope for bounds ``lo, hi`` (also the table's gain)."""
+    return (lo + hi) / 2 if convention == "pytorch" else 2 / (lo + hi)
+
+
 def _rrelu_slopes(key, shape, dtype, lo, hi, xu):
     draw = jax.random.uniform(key, shape, jnp.float32, lo, hi)
     return (1.0 / draw if xu else draw).astype(dtype)
@@ -669,7 +674,7 @@ def rrelu(
     if lo > hi:
         raise ValueError(f"rrelu: need lower <= upper, got {lo!r} > {hi!r}.")
     if key is None:
-        slope = (lo + hi) / 2 if convention == "pytorch" else 2 / (lo + hi)
+        slope = _rrelu_eval_slope(lo, hi, convention)
         return leaky_relu(x, float(slope))
     _check_key(key)
     xu = convention == "xu"
