@@ -14,9 +14,12 @@ from leakyjax._src.activations import SELU_SCALE as SELU_SCALE
 from leakyjax._src.activations import celu as celu
 from leakyjax._src.activations import elu as elu
 from leakyjax._src.activations import gelu as gelu
+from leakyjax._src.activations import hard_sigmoid as hard_sigmoid
+from leakyjax._src.activations import hard_tanh as hard_tanh
 from leakyjax._src.activations import leaky_relu as leaky_relu
 from leakyjax._src.activations import prelu as prelu
 from leakyjax._src.activations import relu as relu
+from leakyjax._src.activations import relu6 as relu6
 from leakyjax._src.activations import rrelu as rrelu
 from leakyjax._src.activations import selu as selu
 from leakyjax._src.activations import sigmoid as sigmoid
@@ -46,6 +49,8 @@ __all__ = [
     "elu",
     "gain",
     "gelu",
+    "hard_sigmoid",
+    "hard_tanh",
     "initializers",
     "get",
     "leaky_relu",
@@ -53,6 +58,7 @@ __all__ = [
     "recycle",
     "recycle_dormant",
     "relu",
+    "relu6",
     "rrelu",
     "selu",
     "sigmoid",

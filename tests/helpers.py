@@ -48,6 +48,27 @@ def ref_leaky(x, a):
         return np.where(x >= 0, x, a * x), np.where(x >= 0, 1.0, a)
 
 
+def ref_relu6(x):
+    """jax.nn.relu6 / torch ReLU6: derivative 0 at both kinks (0 and 6)."""
+    return np.minimum(np.maximum(x, 0.0), 6.0), np.where((x > 0) & (x < 6), 1.0, 0.0)
+
+
+def ref_hard_tanh(x):
+    """jax.nn.hard_tanh: derivative 1 on [-1, 1] (torch Hardtanh: 0 at +-1)."""
+    with np.errstate(invalid="ignore"):
+        inside = ~((x > 1) | (x < -1))
+    return np.clip(x, -1.0, 1.0), np.where(inside, 1.0, 0.0)
+
+
+def ref_hard_sigmoid(x, dtype=np.float64):
+    """jax.nn.hard_sigmoid = relu6(x + 3) / 6; the kink test is on x + 3 rounded
+    to ``dtype`` (as jax.nn computes it)."""
+    u = np.asarray(np.asarray(x + 3.0).astype(dtype), np.float64)
+    return np.minimum(np.maximum(x + 3.0, 0.0), 6.0) / 6.0, np.where(
+        (u > 0) & (u < 6), 1.0 / 6.0, 0.0
+    )
+
+
 def ref_elu(x, a):
     with np.errstate(over="ignore"):
         e = np.expm1(np.minimum(x, 0.0))

@@ -419,3 +419,35 @@ def test_readme_periodic_recycling_snippet():
     v0, _, n0 = maybe_recycle(0, variables, opt_state, X, jax.random.key(1))
     assert int(n0["ReLU_0"]) >= 1
     assert float(v0["params"]["Dense_0"]["bias"][0]) == 0.0
+
+
+def test_train_stack_init_rai_and_recycle(tmp_path):
+    pytest.importorskip("flax")
+    import json
+
+    from leakyjax._src.cli import main
+    from leakyjax._src.train import TrainConfig, check_config
+
+    with pytest.raises(ValueError, match="init"):
+        check_config(TrainConfig(init="xavier"))
+    with pytest.raises(ValueError, match="recycle_every"):
+        check_config(TrainConfig(recycle_every=0))
+    argv = [
+        "compare", "--acts", "relu", "--dataset", "digits", "--steps", "20",
+        "--eval-every", "10", "--seeds", "2", "--num-train", "200", "--num-test",
+        "100", "--init", "rai", "--recycle", "5", "--recycle-tau", "0.2",
+        "--lr", "0.3", "--optimizer", "sgd", "--schedule", "constant",
+        "--out", str(tmp_path), "--no-plots", "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    recs = [json.loads(line) for line in (tmp_path / "results.jsonl").open()]
+    assert len(recs) == 2
+    for r in recs:
+        assert r["config"]["init"] == "rai" and r["config"]["recycle_every"] == 5
+        assert len(r["recycled_units"]) == 2 and all(
+            n >= 0 for n in r["recycled_units"]
+        )
+    assert sum(sum(r["recycled_units"]) for r in recs) > 0
+    with pytest.raises(SystemExit) as err:  # argparse: one line, status 2
+        main([*argv[:-5], "--recycle", "-1", "--out", str(tmp_path)])
+    assert err.value.code == 2

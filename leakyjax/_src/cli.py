@@ -276,6 +276,27 @@ def _add_compare(sub) -> None:
         "validation score (0: off)",
     )
     p.add_argument(
+        "--init",
+        default="he",
+        choices=("he", "rai"),
+        help="hidden-layer initialisation: He with the activation's gain, or the "
+        "randomized asymmetric initialisation of Lu et al. 2020",
+    )
+    p.add_argument(
+        "--recycle",
+        type=_int(0),
+        default=0,
+        metavar="F",
+        help="recycle tau-dormant units every F steps (ReDo, Sokar et al. 2023; "
+        "0: off); results.jsonl records the units recycled per layer",
+    )
+    p.add_argument(
+        "--recycle-tau",
+        type=_float(0.0),
+        default=0.1,
+        help="dormancy threshold tau of --recycle",
+    )
+    p.add_argument(
         "--num-train",
         type=_int(1),
         default=None,
@@ -363,6 +384,9 @@ def _run_compare(args, argv: Sequence[str]) -> int:
         patience=args.patience or None,
         num_train=args.num_train,
         num_test=args.num_test,
+        init=args.init,
+        recycle_every=args.recycle or None,
+        recycle_tau=args.recycle_tau,
     )
     if args.fresh:  # main() holds the lock on --out already
         try:

@@ -145,32 +145,48 @@ def _check(negative_slope: Any, mode: str, fn: str) -> float:
     return a
 
 
-def _he(distribution: str, fn: str):
-    def init(
-        *,
-        negative_slope: float = 0.0,
-        mode: Mode = "fan_in",
-        in_axis: int | Sequence[int] = -2,
-        out_axis: int | Sequence[int] = -1,
-        batch_axis: Sequence[int] = (),
-        dtype: Any = None,
-    ) -> Initializer:
-        a = _check(negative_slope, mode, fn)
-        return jax.nn.initializers.variance_scaling(
-            _table.leaky_gain(a) ** 2,
-            mode,
-            distribution,
-            in_axis=in_axis,
-            out_axis=out_axis,
-            batch_axis=batch_axis,
-            dtype=dtype,
-        )
-
-    init.__name__ = init.__qualname__ = fn
-    return init
+def _he(
+    distribution: str,
+    fn: str,
+    negative_slope: Any,
+    mode: str,
+    in_axis: Any,
+    out_axis: Any,
+    batch_axis: Any,
+    dtype: Any,
+) -> Initializer:
+    a = _check(negative_slope, mode, fn)
+    return jax.nn.initializers.variance_scaling(
+        _table.leaky_gain(a) ** 2,
+        mode,
+        distribution,
+        in_axis=in_axis,
+        out_axis=out_axis,
+        batch_axis=batch_axis,
+        dtype=dtype,
+    )
 
 
-_ARGS_DOC = """
+def he_normal(
+    *,
+    negative_slope: float = 0.0,
+    mode: Mode = "fan_in",
+    in_axis: int | Sequence[int] = -2,
+    out_axis: int | Sequence[int] = -1,
+    batch_axis: Sequence[int] = (),
+    dtype: Any = None,
+) -> Initializer:
+    r"""He (Kaiming) normal initialiser with the leaky gain.
+
+    Weights with variance :math:`2 / ((1 + a^2)\,\mathrm{fan})` (He et al.
+    2015), i.e. std :math:`\mathrm{gain} / \sqrt{\mathrm{fan}}` with the
+    leaky gain :math:`\sqrt{2/(1+a^2)}`. Drawn from the (untruncated) normal
+    distribution, as PyTorch's ``kaiming_normal_``; note that
+    :func:`jax.nn.initializers.he_normal` draws from a truncated normal -- that
+    is :func:`he_truncated_normal` here. For a convolution kernel of
+    shape ``(kh, kw, C_in, C_out)`` the fan is ``kh*kw*C_in`` (``fan_in``) or
+    ``kh*kw*C_out`` (``fan_out``).
+
     Args:
         negative_slope: the slope :math:`a` of the activation for negative
             inputs (0 for relu, 0.01 for the default leaky_relu, the initial
@@ -179,8 +195,10 @@ _ARGS_DOC = """
             ``"fan_out"`` (preserves the backward variance), ``"fan_avg"`` or
             ``"fan_geo_avg"`` (as :func:`jax.nn.initializers.variance_scaling`).
         in_axis: axis or axes of the input dimension in the weight shape
-            (default -2: linen/nnx Dense and Conv kernels).
-        out_axis: axis or axes of the output dimension (default -1).
+            (default -2: linen/nnx Dense and Conv kernels; -1 for equinox's
+            ``Linear``, whose weight is ``(out, in)``).
+        out_axis: axis or axes of the output dimension (default -1; -2 for
+            equinox's ``Linear``).
         batch_axis: axes to ignore when computing the fans.
         dtype: default dtype of the weights (overridable in the call); None
             (default) for jax's default float dtype (float32 unless x64 is
@@ -192,21 +210,10 @@ _ARGS_DOC = """
 
     Raises:
         ValueError: for an unknown ``mode`` or a non-finite ``negative_slope``.
-"""
 
-
-def _doc(summary: str, dist: str, example: str) -> str:
-    return f"""{summary}
-
-    Weights with variance :math:`2 / ((1 + a^2)\\,\\mathrm{{fan}})` (He et al.
-    2015), i.e. std :math:`\\mathrm{{gain}} / \\sqrt{{\\mathrm{{fan}}}}` with the
-    leaky gain :math:`\\sqrt{{2/(1+a^2)}}`. {dist} For a convolution kernel of
-    shape ``(kh, kw, C_in, C_out)`` the fan is ``kh*kw*C_in`` (``fan_in``) or
-    ``kh*kw*C_out`` (``fan_out``).
-{_ARGS_DOC}
     Example:
         >>> import jax, leakyjax.initializers as li
-        >>> init = li.{example}(negative_slope=0.2)
+        >>> init = li.he_normal(negative_slope=0.2)
         >>> w = init(jax.random.key(0), (512, 256))
         >>> w.shape, w.dtype
         ((512, 256), dtype('float32'))
@@ -214,31 +221,148 @@ def _doc(summary: str, dist: str, example: str) -> str:
     References:
         He, Zhang, Ren, Sun. Delving Deep into Rectifiers. ICCV 2015.
     """
+    return _he(
+        "normal",
+        "he_normal",
+        negative_slope,
+        mode,
+        in_axis,
+        out_axis,
+        batch_axis,
+        dtype,
+    )
 
 
-he_normal = _he("normal", "he_normal")
-he_normal.__doc__ = _doc(
-    "He (Kaiming) normal initialiser with the leaky gain.",
-    "Drawn from the (untruncated) normal distribution, as PyTorch's "
-    "``kaiming_normal_``; note that :func:`jax.nn.initializers.he_normal` "
-    "draws from a truncated normal -- that is :func:`he_truncated_normal` here.",
-    "he_normal",
-)
-he_uniform = _he("uniform", "he_uniform")
-he_uniform.__doc__ = _doc(
-    "He (Kaiming) uniform initialiser with the leaky gain.",
-    "Drawn from :math:`U(-b, b)` with :math:`b = \\mathrm{gain}\\sqrt{3/"
-    "\\mathrm{fan}}`, as PyTorch's ``kaiming_uniform_``.",
-    "he_uniform",
-)
-he_truncated_normal = _he("truncated_normal", "he_truncated_normal")
-he_truncated_normal.__doc__ = _doc(
-    "He (Kaiming) truncated-normal initialiser with the leaky gain.",
-    "Drawn from a normal truncated at two standard deviations and rescaled so "
-    "that the variance is exact (the :func:`jax.nn.initializers.he_normal` "
-    "distribution; equal to it for ``negative_slope=0``).",
-    "he_truncated_normal",
-)
+def he_uniform(
+    *,
+    negative_slope: float = 0.0,
+    mode: Mode = "fan_in",
+    in_axis: int | Sequence[int] = -2,
+    out_axis: int | Sequence[int] = -1,
+    batch_axis: Sequence[int] = (),
+    dtype: Any = None,
+) -> Initializer:
+    r"""He (Kaiming) uniform initialiser with the leaky gain.
+
+    Weights with variance :math:`2 / ((1 + a^2)\,\mathrm{fan})` (He et al.
+    2015), i.e. std :math:`\mathrm{gain} / \sqrt{\mathrm{fan}}` with the
+    leaky gain :math:`\sqrt{2/(1+a^2)}`. Drawn from :math:`U(-b, b)` with
+    :math:`b = \mathrm{gain}\sqrt{3/\mathrm{fan}}`, as PyTorch's
+    ``kaiming_uniform_``. For a convolution kernel of
+    shape ``(kh, kw, C_in, C_out)`` the fan is ``kh*kw*C_in`` (``fan_in``) or
+    ``kh*kw*C_out`` (``fan_out``).
+
+    Args:
+        negative_slope: the slope :math:`a` of the activation for negative
+            inputs (0 for relu, 0.01 for the default leaky_relu, the initial
+            slope 0.25 for PReLU). Keyword-only.
+        mode: ``"fan_in"`` (default; preserves the forward variance),
+            ``"fan_out"`` (preserves the backward variance), ``"fan_avg"`` or
+            ``"fan_geo_avg"`` (as :func:`jax.nn.initializers.variance_scaling`).
+        in_axis: axis or axes of the input dimension in the weight shape
+            (default -2: linen/nnx Dense and Conv kernels; -1 for equinox's
+            ``Linear``, whose weight is ``(out, in)``).
+        out_axis: axis or axes of the output dimension (default -1; -2 for
+            equinox's ``Linear``).
+        batch_axis: axes to ignore when computing the fans.
+        dtype: default dtype of the weights (overridable in the call); None
+            (default) for jax's default float dtype (float32 unless x64 is
+            enabled), as :func:`jax.nn.initializers.variance_scaling`.
+
+    Returns:
+        A :class:`jax.nn.initializers.Initializer` ``init(key, shape,
+        dtype=dtype)``, usable as ``kernel_init`` in flax linen and nnx.
+
+    Raises:
+        ValueError: for an unknown ``mode`` or a non-finite ``negative_slope``.
+
+    Example:
+        >>> import jax, leakyjax.initializers as li
+        >>> init = li.he_uniform(negative_slope=0.2)
+        >>> w = init(jax.random.key(0), (512, 256))
+        >>> w.shape, w.dtype
+        ((512, 256), dtype('float32'))
+
+    References:
+        He, Zhang, Ren, Sun. Delving Deep into Rectifiers. ICCV 2015.
+    """
+    return _he(
+        "uniform",
+        "he_uniform",
+        negative_slope,
+        mode,
+        in_axis,
+        out_axis,
+        batch_axis,
+        dtype,
+    )
+
+
+def he_truncated_normal(
+    *,
+    negative_slope: float = 0.0,
+    mode: Mode = "fan_in",
+    in_axis: int | Sequence[int] = -2,
+    out_axis: int | Sequence[int] = -1,
+    batch_axis: Sequence[int] = (),
+    dtype: Any = None,
+) -> Initializer:
+    r"""He (Kaiming) truncated-normal initialiser with the leaky gain.
+
+    Weights with variance :math:`2 / ((1 + a^2)\,\mathrm{fan})` (He et al.
+    2015), i.e. std :math:`\mathrm{gain} / \sqrt{\mathrm{fan}}` with the
+    leaky gain :math:`\sqrt{2/(1+a^2)}`. Drawn from a normal truncated at two
+    standard deviations and rescaled so that the variance is exact (the
+    :func:`jax.nn.initializers.he_normal` distribution; equal to it for
+    ``negative_slope=0``). For a convolution kernel of
+    shape ``(kh, kw, C_in, C_out)`` the fan is ``kh*kw*C_in`` (``fan_in``) or
+    ``kh*kw*C_out`` (``fan_out``).
+
+    Args:
+        negative_slope: the slope :math:`a` of the activation for negative
+            inputs (0 for relu, 0.01 for the default leaky_relu, the initial
+            slope 0.25 for PReLU). Keyword-only.
+        mode: ``"fan_in"`` (default; preserves the forward variance),
+            ``"fan_out"`` (preserves the backward variance), ``"fan_avg"`` or
+            ``"fan_geo_avg"`` (as :func:`jax.nn.initializers.variance_scaling`).
+        in_axis: axis or axes of the input dimension in the weight shape
+            (default -2: linen/nnx Dense and Conv kernels; -1 for equinox's
+            ``Linear``, whose weight is ``(out, in)``).
+        out_axis: axis or axes of the output dimension (default -1; -2 for
+            equinox's ``Linear``).
+        batch_axis: axes to ignore when computing the fans.
+        dtype: default dtype of the weights (overridable in the call); None
+            (default) for jax's default float dtype (float32 unless x64 is
+            enabled), as :func:`jax.nn.initializers.variance_scaling`.
+
+    Returns:
+        A :class:`jax.nn.initializers.Initializer` ``init(key, shape,
+        dtype=dtype)``, usable as ``kernel_init`` in flax linen and nnx.
+
+    Raises:
+        ValueError: for an unknown ``mode`` or a non-finite ``negative_slope``.
+
+    Example:
+        >>> import jax, leakyjax.initializers as li
+        >>> init = li.he_truncated_normal(negative_slope=0.2)
+        >>> w = init(jax.random.key(0), (512, 256))
+        >>> w.shape, w.dtype
+        ((512, 256), dtype('float32'))
+
+    References:
+        He, Zhang, Ren, Sun. Delving Deep into Rectifiers. ICCV 2015.
+    """
+    return _he(
+        "truncated_normal",
+        "he_truncated_normal",
+        negative_slope,
+        mode,
+        in_axis,
+        out_axis,
+        batch_axis,
+        dtype,
+    )
+
 
 #: Alias of :func:`he_normal` (PyTorch's name).
 kaiming_normal = he_normal

@@ -135,6 +135,7 @@ def records_of(result: TrainResult) -> list[dict]:
                     "diverged": run.diverged,
                     "stopped_early": run.stopped_early,
                     "dead_fraction": run.dead_fraction,
+                    "recycled_units": run.recycled,
                     "wall_time": result.wall_time,
                     "wall_time_per_seed": result.wall_time / n,
                     "compile_time": result.compile_time,

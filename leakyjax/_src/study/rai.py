@@ -360,7 +360,7 @@ def render_markdown(res: dict) -> str:
             for d in cfg["train_depths"]:
                 cell = [tr[(s, t, w, d)] for s in res["schemes"]]
                 out.append(
-                    f"| {res['targets'][t]} | {w} | {d} | "
+                    f"| {res['targets'][t].replace('|', chr(92) + '|')} | {w} | {d} | "
                     + " / ".join(f"{c['p_collapse']:.2f}" for c in cell)
                     + " | "
                     + " / ".join(f"{c['median_final_rel_mse']:.3f}" for c in cell)

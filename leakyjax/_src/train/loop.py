@@ -34,6 +34,7 @@ from jax.sharding import PartitionSpec as P
 
 from leakyjax._src import diagnostics as _dg
 from leakyjax._src import optim as _optim
+from leakyjax._src.train import recycling as _cure
 from leakyjax._src.train.data import DATASETS, Dataset, as_dataset, load_dataset
 from leakyjax._src.train.models import MODELS, activation_factory, make_model
 from leakyjax._src.train.net import Net, as_net
@@ -72,6 +73,13 @@ class TrainConfig(NamedTuple):
         num_train: training examples before the validation split (None: default).
         num_test: test examples (None: default).
         data_seed: seed of the data set itself (None: the data set's default).
+        init: initialisation of the built-in models' hidden layers: ``"he"``
+            (He-normal with the activation's gain) or ``"rai"`` (randomized
+            asymmetric initialisation, Lu et al. 2020).
+        recycle_every: recycle τ-dormant hidden units every this many steps
+            (ReDo, Sokar et al. 2023, :func:`leakyjax.recycle_dormant`, scored on
+            the current batch; linen models); None disables.
+        recycle_tau: the dormancy threshold τ of the recycling.
     """
 
     activation: str = "relu"
@@ -95,13 +103,18 @@ class TrainConfig(NamedTuple):
     num_train: int | None = None
     num_test: int | None = None
     data_seed: int | None = None
+    init: str = "he"
+    recycle_every: int | None = None
+    recycle_tau: float = 0.1
 
 
 class History(NamedTuple):
     """Learning curves of one seed, one entry per evaluation.
 
     ``train_loss`` is the mean training loss over the steps since the previous
-    evaluation (nan at step 0). ``*_acc`` is accuracy, or R² for regression.
+    evaluation (nan at step 0); ``train_eval_loss`` and ``train_acc`` are the
+    loss and score on the whole training split in evaluation mode. ``*_acc`` is
+    accuracy, or R² for regression.
     ``dead_fraction`` is ``(evals, layers)``: per hidden layer, the fraction
     of units whose pre-activation is <= 0 on every training example (layers:
     the leakyjax activation modules; 0 columns if the model has none).
@@ -115,6 +128,8 @@ class History(NamedTuple):
     val_acc: np.ndarray
     test_loss: np.ndarray
     test_acc: np.ndarray
+    train_eval_loss: np.ndarray
+    train_acc: np.ndarray
     dead_fraction: np.ndarray
 
 
@@ -137,6 +152,8 @@ class RunResult(NamedTuple):
             pre-activation is negative on every training example
             (``leakyjax.diagnostics``), or None where it cannot be measured.
         history: the learning curves.
+        recycled: per hidden layer, the units recycled over training
+            (``TrainConfig.recycle_every``); None when recycling is off.
     """
 
     seed: int
@@ -150,6 +167,7 @@ class RunResult(NamedTuple):
     stopped_early: bool
     dead_fraction: tuple[float, ...] | None
     history: History
+    recycled: tuple[int, ...] | None = None
 
 
 class TrainResult(NamedTuple):
@@ -190,6 +208,7 @@ class _State(NamedTuple):
     active: Any
     diverged: Any
     steps: Any
+    recycled: Any
 
 
 def check_config(
@@ -251,6 +270,12 @@ def check_config(
     if config.clip_norm is not None and not config.clip_norm > 0:
         raise ValueError(
             f"TrainConfig.clip_norm must be > 0 or None, got {config.clip_norm!r}."
+        )
+    _cure.check(config.init, config.recycle_every, config.recycle_tau)
+    if model and config.init != "he":
+        raise ValueError(
+            "TrainConfig.init applies to the built-in models; give your own model "
+            "its initialisers (e.g. kernel_init=leakyjax.initializers.rai())."
         )
     return config._replace(activation=activation_factory(config.activation).spec)
 
@@ -425,6 +450,21 @@ def _program(
             return hit
     rep = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
+    recycler = None
+    if config.recycle_every:
+        if net.api != "linen":
+            raise ValueError(
+                "TrainConfig.recycle_every: recycling in the training loop needs a "
+                "linen model; for nnx call leakyjax.recycle_dormant(model, acts, "
+                "..., opt_state=optimizer) yourself."
+            )
+        recycler = _cure.make_recycler(
+            net,
+            config.activation,
+            config.init,
+            config.recycle_every,
+            config.recycle_tau,
+        )
 
     def loss_of(out, y):
         if classification:
@@ -433,6 +473,7 @@ def _program(
 
     def init_one(key, x0):
         params, extra = net.init(key, x0)
+        n_layers = len(net.capture(params, extra, x0)[1]) if recycler else 0
         return _State(
             params,
             extra,
@@ -441,6 +482,7 @@ def _program(
             jnp.bool_(True),
             jnp.bool_(False),
             jnp.int32(0),
+            jnp.zeros((n_layers,), jnp.int32),
         )
 
     def step_one(state: _State, idx, step, x, y):
@@ -457,6 +499,12 @@ def _program(
         params = optax.apply_updates(state.params, updates)
         finite = jnp.isfinite(loss) & _all_finite(grads)
         ok = state.active & finite
+        recycled = state.recycled
+        if recycler is not None:
+            params, opt_state, counts = recycler(
+                step, params, extra, opt_state, xb, jax.random.fold_in(k, 0x5ED0)
+            )
+            recycled = recycled + jnp.where(ok, counts, 0)
         new = _State(
             _tree_where(ok, params, state.params),
             _tree_where(ok, extra, state.extra),
@@ -465,6 +513,7 @@ def _program(
             state.active & finite,
             state.diverged | (state.active & ~finite),
             state.steps + ok.astype(jnp.int32),
+            recycled,
         )
         return new, jnp.where(ok, loss, jnp.nan)
 
@@ -473,17 +522,20 @@ def _program(
             lambda s, i: step_one(s, i[0], i[1], x, y), state, (idx, steps)
         )
 
-    def eval_one(state: _State, ex, ey, dx):
-        # val + test in one forward; the dead-unit statistics of the training
-        # set in the same program
-        out, _ = net.apply(state.params, state.extra, ex, False, state.key)
+    def terms(out, y):  # per-example loss and score terms
         if classification:
-            loss = optax.softmax_cross_entropy_with_integer_labels(out, ey)
-            term = (jnp.argmax(out, -1) == ey).astype(jnp.float32)
-        else:
-            se = jnp.sum((out - ey) ** 2, -1)
-            loss, term = se / ey.shape[-1], se
-        _, acts = net.capture(state.params, state.extra, dx)
+            loss = optax.softmax_cross_entropy_with_integer_labels(out, y)
+            return loss, (jnp.argmax(out, -1) == y).astype(jnp.float32)
+        se = jnp.sum((out - y) ** 2, -1)
+        return se / y.shape[-1], se
+
+    def eval_one(state: _State, ex, ey, dx, dy):
+        # val + test in one forward; the training split's loss, score and
+        # dead-unit statistics in the same program
+        out, _ = net.apply(state.params, state.extra, ex, False, state.key)
+        loss, term = terms(out, ey)
+        out_tr, acts = net.capture(state.params, state.extra, dx)
+        loss_tr, term_tr = terms(out_tr, dy)
         names = sorted(acts, key=_layer_order)
         if names:
             acts = {n: acts[n] for n in names}
@@ -491,7 +543,7 @@ def _program(
             dead = jnp.stack([stats[n].dead_fraction for n in names])
         else:
             dead = jnp.zeros((0,), jnp.float32)
-        return loss, term, dead
+        return loss, term, loss_tr.mean(), term_tr.sum(), dead
 
     prog = _Program(
         init=jax.jit(jax.vmap(init_one, in_axes=(0, None)), out_shardings=rep),
@@ -505,7 +557,7 @@ def _program(
             donate_argnums=0,
             out_shardings=rep,
         ),
-        evaluate=jax.jit(jax.vmap(eval_one, in_axes=(0, None, None, None))),
+        evaluate=jax.jit(jax.vmap(eval_one, in_axes=(0, None, None, None, None))),
         rep=rep,
         compiled={},
     )
@@ -546,6 +598,7 @@ def _model_and_key(config: TrainConfig, model: Any, ds: Dataset):
             width=config.width,
             dropout=config.dropout,
             batch_norm=config.batch_norm,
+            init=config.init,
         )
         return as_net(m), (None, ds.num_outputs)
     return as_net(model, act), (model, ds.num_outputs)
@@ -650,6 +703,8 @@ def train(
         eval_parts["val"] = (x_va, y_va)
     eval_x = put(np.concatenate([x for x, _ in eval_parts.values()]))
     eval_y = put(np.concatenate([y for _, y in eval_parts.values()]))
+    y_tr64 = np.asarray(y_tr, np.float64)
+    tr_ss = np.sum((y_tr64 - y_tr64.mean(0)) ** 2)
     eval_slices, start = {}, 0
     for name, (_, y) in eval_parts.items():
         eval_slices[name] = (slice(start, start + len(y)), np.asarray(y, np.float64))
@@ -673,7 +728,15 @@ def train(
     n_evals = len(bounds)
     hist = {
         k: np.full((num_seeds, n_evals), np.nan)
-        for k in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
+        for k in (
+            "train_loss",
+            "val_loss",
+            "val_acc",
+            "test_loss",
+            "test_acc",
+            "train_eval_loss",
+            "train_acc",
+        )
     }
     dead_hist: list = []
     best_score = np.full(num_seeds, -np.inf)
@@ -684,9 +747,16 @@ def train(
     last_eval = 0
 
     def do_eval(e: int, alive: np.ndarray):
-        loss, term, dead = run("evaluate", state, eval_x, eval_y, data_x)
-        loss, term = np.asarray(loss, np.float64), np.asarray(term, np.float64)
-        dead = np.asarray(dead, np.float64)
+        loss, term, loss_tr, term_tr, dead = (
+            np.asarray(a, np.float64)
+            for a in run("evaluate", state, eval_x, eval_y, data_x, data_y)
+        )
+        hist["train_eval_loss"][alive, e] = loss_tr[alive]
+        if classification:
+            score_tr = term_tr / len(y_tr)
+        else:
+            score_tr = 1.0 - term_tr / tr_ss
+        hist["train_acc"][alive, e] = score_tr[alive]
         if not dead_hist:
             dead_hist.append(np.full((num_seeds, n_evals, dead.shape[1]), np.nan))
         dead_hist[0][alive, e] = dead[alive]
@@ -749,6 +819,7 @@ def train(
 
     diverged = np.asarray(state.diverged)
     steps_done = np.asarray(state.steps)
+    recycled = np.asarray(state.recycled)
     variables = {"params": state.params}
     if net.api == "nnx":
         variables["state"] = state.extra
@@ -785,6 +856,9 @@ def train(
                 if diverged[i] or not len(dead)
                 else tuple(float(v) for v in dead),
                 history=history,
+                recycled=(
+                    tuple(int(v) for v in recycled[i]) if config.recycle_every else None
+                ),
             )
         )
     return TrainResult(

@@ -12,6 +12,7 @@ family). User models receive the same factory (see
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -19,6 +20,7 @@ import flax.linen as nn
 
 from leakyjax._src import initializers as _init
 from leakyjax._src import registry as _registry
+from leakyjax._src.train import recycling as _cure
 
 MODELS = ("mlp", "cnn")
 
@@ -117,6 +119,8 @@ class MLP(nn.Module):
         width: units per hidden layer (int, or a sequence of ``depth`` ints).
         dropout: dropout rate after each activation (0 disables).
         batch_norm: BatchNorm before each activation.
+        init_scheme: ``"he"`` or ``"rai"`` for the hidden layers (see
+            :func:`make_model`).
     """
 
     act: ActivationFactory
@@ -125,6 +129,7 @@ class MLP(nn.Module):
     width: int | Sequence[int] = 100
     dropout: float = 0.0
     batch_norm: bool = False
+    init_scheme: str = "he"
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
@@ -132,9 +137,13 @@ class MLP(nn.Module):
         widths = (
             [self.width] * self.depth if isinstance(self.width, int) else self.width
         )
-        init = _init.for_activation(self.act.spec)
         for w in widths:
-            x = nn.Dense(w, kernel_init=init, use_bias=not self.batch_norm)(x)
+            kinit, binit = _cure.initializers(
+                self.init_scheme, self.act.spec, x.shape[-1]
+            )
+            x = nn.Dense(
+                w, kernel_init=kinit, bias_init=binit, use_bias=not self.batch_norm
+            )(x)
             if self.batch_norm:
                 x = nn.BatchNorm(use_running_average=not train)(x)
             x = self.act(train=train)(x)
@@ -160,6 +169,8 @@ class CNN(nn.Module):
         width: channels per conv layer.
         dropout: dropout rate after each activation (0 disables).
         batch_norm: BatchNorm before each activation.
+        init_scheme: ``"he"`` or ``"rai"`` for the hidden layers (see
+            :func:`make_model`).
     """
 
     act: ActivationFactory
@@ -168,23 +179,26 @@ class CNN(nn.Module):
     width: int = 25
     dropout: float = 0.0
     batch_norm: bool = False
+    init_scheme: str = "he"
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         x = x[..., None]  # channels last
         one_d = x.ndim == 3
-        init = _init.for_activation(self.act.spec)
         for i in range(self.depth):
             if one_d:
                 kernel, strides, padding = ((5,) if i == 0 else (3,)), (2,), 1
             else:
                 kernel, strides, padding = (3, 3), (1, 1), "SAME"
+            fan_in = x.shape[-1] * math.prod(kernel)
+            kinit, binit = _cure.initializers(self.init_scheme, self.act.spec, fan_in)
             x = nn.Conv(
                 self.width,
                 kernel,
                 strides=strides,
                 padding=padding,
-                kernel_init=init,
+                kernel_init=kinit,
+                bias_init=binit,
                 use_bias=not self.batch_norm,
             )(x)
             if self.batch_norm:
@@ -208,6 +222,7 @@ def make_model(
     width: int | None = None,
     dropout: float = 0.0,
     batch_norm: bool = False,
+    init: str = "he",
 ) -> nn.Module:
     """Build a model by name.
 
@@ -220,6 +235,9 @@ def make_model(
         width: units / channels (default 100 for mlp, 25 for cnn).
         dropout: dropout rate after each activation.
         batch_norm: BatchNorm before each activation.
+        init: ``"he"`` (He-normal with the activation's gain, zero biases) or
+            ``"rai"`` (randomized asymmetric initialisation of the hidden
+            layers, :func:`leakyjax.initializers.rai` and ``rai_bias``).
 
     Returns:
         A flax.linen module called as ``model.apply(variables, x, train=...)``.
@@ -253,6 +271,7 @@ def make_model(
         width=width,
         dropout=dropout,
         batch_norm=batch_norm,
+        init_scheme=init,
     )
 
 
