@@ -491,10 +491,9 @@ def resolved_config(base: Any) -> dict[str, Any]:
             cfg["num_test"] = sizes[1]
     if cfg.get("data_seed") is None and base.dataset in _data._DEFAULT_SEED:
         cfg["data_seed"] = _data._DEFAULT_SEED[base.dataset]
-    for k in ("clip_norm", "patience"):
-        if k in cfg and cfg[k] is None:
-            cfg[k] = "off"
-    return cfg
+    # what is left as None is an optional feature switched off (clip_norm,
+    # patience, recycle_every, ...)
+    return {k: "off" if v is None else v for k, v in cfg.items()}
 
 
 class _quiet:
