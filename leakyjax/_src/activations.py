@@ -25,10 +25,14 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
+
+RReLUConvention = Literal["pytorch", "xu"]
+"""How :func:`rrelu` draws its slopes: ``"pytorch"`` U(lower, upper), ``"xu"`` 1/U."""
 
 Array = jax.Array
 ArrayLike = Any  # jax.typing.ArrayLike, kept loose for older jax versions
@@ -359,7 +363,7 @@ def rrelu(
     *,
     lower: float | None = None,
     upper: float | None = None,
-    convention: Literal["pytorch", "xu"] = "pytorch",
+    convention: RReLUConvention = "pytorch",
 ) -> Array:
     r"""Randomized leaky rectified linear unit (Xu et al., 2015).
 
@@ -688,7 +692,9 @@ tanh = _comparator(
     r"\tanh(x) = (e^{x} - e^{-x}) / (e^{x} + e^{-x})",
     "Array([-0.7615942,  0.       ,  0.7615942], dtype=float32)",
 )
-tanh.__doc__ = tanh.__doc__.replace(":func:`jax.nn.tanh`", ":func:`jax.numpy.tanh`")
+tanh.__doc__ = (tanh.__doc__ or "").replace(
+    ":func:`jax.nn.tanh`", ":func:`jax.numpy.tanh`"
+)
 gelu = _comparator(
     jax.nn.gelu,
     "gelu",

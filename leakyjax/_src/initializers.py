@@ -138,7 +138,7 @@ def _check(negative_slope: Any, mode: str, fn: str) -> float:
     return a
 
 
-def _he(distribution: str, fn: str):
+def _he(distribution: Literal["truncated_normal", "normal", "uniform"], fn: str):
     def init(
         *,
         negative_slope: float = 0.0,

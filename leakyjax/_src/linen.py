@@ -247,7 +247,9 @@ class Activation(_Elementwise):
 
 
 for _cls in (ReLU, LeakyReLU, ELU, CELU, SELU, Activation):
-    _cls.__doc__ = _cls.__doc__.replace("\n    Example:", _SOW_DOC + "\n    Example:")
+    _cls.__doc__ = (_cls.__doc__ or "").replace(
+        "\n    Example:", _SOW_DOC + "\n    Example:"
+    )
 
 
 class PReLU(nn.Module):
@@ -356,7 +358,7 @@ class RReLU(nn.Module):
 
     lower: float | None = None
     upper: float | None = None
-    convention: str = "pytorch"
+    convention: _act.RReLUConvention = "pytorch"
     deterministic: bool | None = None
     rng_collection: str = "rrelu"
 
@@ -383,16 +385,21 @@ class RReLU(nn.Module):
             "deterministic", self.deterministic, deterministic
         )
         self.sow("intermediates", "pre_activation", x)
-        kwargs = dict(lower=self.lower, upper=self.upper, convention=self.convention)
         if deterministic:
-            return _act.rrelu(x, **kwargs)
+            return _act.rrelu(
+                x, lower=self.lower, upper=self.upper, convention=self.convention
+            )
         if key is None:
             key = self.make_rng(self.rng_collection)
-        return _act.rrelu(x, key, **kwargs)
+        return _act.rrelu(
+            x, key, lower=self.lower, upper=self.upper, convention=self.convention
+        )
 
 
-RReLU.__doc__ = RReLU.__doc__.replace("\n    Example:", _SOW_DOC + "\n    Example:")
-PReLU.__doc__ = PReLU.__doc__.replace(
+RReLU.__doc__ = (RReLU.__doc__ or "").replace(
+    "\n    Example:", _SOW_DOC + "\n    Example:"
+)
+PReLU.__doc__ = (PReLU.__doc__ or "").replace(
     "\n    Attributes:", _SOW_DOC + "\n    Attributes:"
 )
 

@@ -227,7 +227,9 @@ class Activation(_Elementwise):
 
 
 for _cls in (ReLU, LeakyReLU, ELU, CELU, SELU, Activation):
-    _cls.__doc__ = _cls.__doc__.replace("\n    Example:", _SOW_DOC + "\n    Example:")
+    _cls.__doc__ = (_cls.__doc__ or "").replace(
+        "\n    Example:", _SOW_DOC + "\n    Example:"
+    )
 
 
 class PReLU(nnx.Module):
@@ -353,7 +355,7 @@ class RReLU(nnx.Module):
         lower: float | None = None,
         upper: float | None = None,
         *,
-        convention: str = "pytorch",
+        convention: _act.RReLUConvention = "pytorch",
         deterministic: bool = False,
         rng_collection: str = "rrelu",
         record_pre_activation: bool = False,
@@ -361,7 +363,7 @@ class RReLU(nnx.Module):
     ):
         self.lower = lower
         self.upper = upper
-        self.convention = convention
+        self.convention: _act.RReLUConvention = convention
         self.deterministic = deterministic
         self.rng_collection = rng_collection
         self.record_pre_activation = record_pre_activation
@@ -407,9 +409,10 @@ class RReLU(nnx.Module):
             deterministic = self.deterministic
         if self.record_pre_activation:
             self.sow(nnx.Intermediate, "pre_activation", x)
-        kwargs = dict(lower=self.lower, upper=self.upper, convention=self.convention)
         if deterministic:
-            return _act.rrelu(x, **kwargs)
+            return _act.rrelu(
+                x, lower=self.lower, upper=self.upper, convention=self.convention
+            )
         rngs = self.rngs if rngs is None else rngs
         if rngs is None:
             raise ValueError(
@@ -423,7 +426,9 @@ class RReLU(nnx.Module):
             key = rngs()
         else:
             key = rngs
-        return _act.rrelu(x, key, **kwargs)
+        return _act.rrelu(
+            x, key, lower=self.lower, upper=self.upper, convention=self.convention
+        )
 
     def set_view(self, deterministic: bool | None = None):
         """Used by ``nnx.view(model, deterministic=...)``.
@@ -436,7 +441,9 @@ class RReLU(nnx.Module):
 
 
 for _cls in (PReLU, RReLU):
-    _cls.__doc__ = _cls.__doc__.replace("\n    Example:", _SOW_DOC + "\n    Example:")
+    _cls.__doc__ = (_cls.__doc__ or "").replace(
+        "\n    Example:", _SOW_DOC + "\n    Example:"
+    )
 
 
 def get(spec: str | Callable | type) -> Callable[..., nnx.Module]:

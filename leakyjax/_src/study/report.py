@@ -140,7 +140,7 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
     for ax, (key, label) in zip(axes, panels):
         for act in acts:
             step, vals = _curves(records, act, key)
-            if step is None:
+            if step is None or vals is None:
                 continue
             with np.errstate(invalid="ignore"), _quiet():
                 mean, std = np.nanmean(vals, 0), np.nanstd(vals, 0)

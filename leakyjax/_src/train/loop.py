@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -426,7 +426,7 @@ def _program(config: TrainConfig, ds: Dataset, x0: np.ndarray, mesh: Mesh):
         variables = {"params": state.params}
         if config.batch_norm:
             variables["batch_stats"] = state.batch_stats
-        out = model.apply(variables, x, train=False)
+        out = cast(jax.Array, model.apply(variables, x, train=False))  # not mutable
         if classification:
             loss = optax.softmax_cross_entropy_with_integer_labels(out, y)
             return loss, (jnp.argmax(out, -1) == y).astype(jnp.float32)

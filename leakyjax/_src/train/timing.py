@@ -84,7 +84,7 @@ def time_seeds(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--act", default="leaky_relu:0.2")
     p.add_argument("--dataset", default="mnist1d")
     p.add_argument("--steps", type=int, default=1000)
