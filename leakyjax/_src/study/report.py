@@ -6,7 +6,7 @@ import math
 import platform
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -298,7 +298,7 @@ def write_report(
         "|---|---|",
     ]
     lines += [f"| {k} | {v} |" for k, v in versions().items()]
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines += ["", f"Written {stamp}; raw results: `results.jsonl`.", ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))
