@@ -42,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     new = render()
     if "--check" in argv:
         if not TARGET.exists() or TARGET.read_text() != new:
-            print("docs/PYPI.md is out of date: python -m tools.pypi_readme", file=sys.stderr)
+            print(
+                "docs/PYPI.md is out of date: python -m tools.pypi_readme",
+                file=sys.stderr,
+            )
             return 1
         return 0
     TARGET.write_text(new)
