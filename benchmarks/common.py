@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import itertools
+import math
 import os
 import platform
 import time
@@ -12,6 +14,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 
 class StepMemory(NamedTuple):
@@ -41,7 +44,8 @@ def mlp_train_step(
     ``(step, params, x, y)`` with ``step`` jitted.
     """
     keys = jax.random.split(jax.random.key(0), depth + 1)
-    scale = 1.0 / np.sqrt(width)
+    # A Python float: a float64 numpy scale would promote bf16 weights to f32.
+    scale = float(1.0 / np.sqrt(width))
 
     def slopes():  # a new buffer per layer: params are donated
         if slope_init is None:
@@ -64,6 +68,7 @@ def mlp_train_step(
     )
     x = jax.random.normal(jax.random.key(1), (batch, width), dtype)
     y = jax.random.randint(jax.random.key(2), (batch,), 0, classes)
+    assert_param_dtype(params, dtype, slope_init is not None)
 
     def loss(p, x, y):
         h = x
@@ -168,3 +173,411 @@ def prelu_mlp_train_step(
         classes=classes,
         slope_init=alpha_init,
     )
+
+
+def assert_param_dtype(params, dtype, allow_f32_slopes: bool = False) -> None:
+    """Every weight really has ``dtype`` (float32 PReLU slopes excepted)."""
+    for leaf in jax.tree.leaves(params):
+        if not hasattr(leaf, "dtype") or not jnp.issubdtype(leaf.dtype, jnp.floating):
+            continue
+        if allow_f32_slopes and leaf.dtype == jnp.float32 and leaf.ndim <= 1:
+            continue
+        if leaf.dtype != jnp.dtype(dtype):
+            raise AssertionError(
+                f"a parameter of shape {leaf.shape} is {leaf.dtype}, not {dtype}"
+            )
+
+
+# --------------------------------------------------------------------------- #
+# The model zoo: train steps whose compiled memory the tests assert
+# --------------------------------------------------------------------------- #
+class Act(NamedTuple):
+    """An activation as the zoo applies it.
+
+    ``fn(h)``, or ``fn(h, slope)`` with ``learnable``: a float32 scalar slope
+    per layer (init 0.25), trained with the weights (a PReLU).
+    """
+
+    label: str
+    fn: Callable
+    learnable: bool = False
+
+
+class ZooModel(NamedTuple):
+    """``build(act, dtype, **shape) -> (step, params, x, y, act_elements)``.
+
+    ``act_elements``: the number of activation outputs of one step (the
+    one-bit bound is ``act_elements / 8`` bytes above the identity's memory).
+    """
+
+    name: str
+    build: Callable
+    test_shape: dict
+    bench_shape: dict
+    supports_learnable: bool = True
+
+
+def _normal(key, shape, dtype, fan_in):
+    return jax.random.normal(key, shape, dtype) * jnp.asarray(
+        1.0 / math.sqrt(fan_in), dtype
+    )
+
+
+def _slope():
+    return jnp.asarray(0.25, jnp.float32)
+
+
+def _apply(act: Act, h, layer: dict):
+    return act.fn(h, layer["slope"]) if act.learnable else act.fn(h)
+
+
+def _ce(logits, y):
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32))
+    return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+
+def _sgd_step(loss, donate=True):
+    def step(p, x, y):
+        g = jax.grad(loss)(p, x, y)
+        return jax.tree.map(lambda a, b: a - jnp.asarray(0.01, a.dtype) * b, p, g)
+
+    return jax.jit(step, donate_argnums=0 if donate else ())
+
+
+def _dense_layers(key, sizes, dtype, learnable):
+    keys = jax.random.split(key, len(sizes) - 1)
+    layers = []
+    for k, (i, o) in zip(keys, itertools.pairwise(sizes)):
+        layer = {"w": _normal(k, (i, o), dtype, i), "b": jnp.zeros((o,), dtype)}
+        if learnable:
+            layer["slope"] = _slope()
+        layers.append(layer)
+    return layers
+
+
+def _mlp_data(batch, width, classes, dtype):
+    x = jax.random.normal(jax.random.key(1), (batch, width), dtype)
+    y = jax.random.randint(jax.random.key(2), (batch,), 0, classes)
+    return x, y
+
+
+def build_mlp(act, dtype, *, batch, width, depth, classes=10, mode="unrolled"):
+    """MLP: ``depth`` Dense+act layers and a Dense head; ``mode``: "unrolled",
+    "scan" (stacked layers under lax.scan) or "remat" (jax.checkpoint per layer)."""
+    hidden = _dense_layers(
+        jax.random.key(0), [width] * (depth + 1), dtype, act.learnable
+    )
+    head = _dense_layers(jax.random.key(3), [width, classes], dtype, False)[0]
+    if mode == "scan":
+        hidden = jax.tree.map(lambda *a: jnp.stack(a), *hidden)
+    params = {"hidden": hidden, "head": head}
+    x, y = _mlp_data(batch, width, classes, dtype)
+
+    def layer_fn(h, layer):
+        return _apply(act, h @ layer["w"] + layer["b"], layer)
+
+    def loss(p, x, y):
+        h = x
+        if mode == "scan":
+            h, _ = lax.scan(lambda c, layer: (layer_fn(c, layer), None), h, p["hidden"])
+        else:
+            f = jax.checkpoint(layer_fn) if mode == "remat" else layer_fn
+            for layer in p["hidden"]:
+                h = f(h, layer)
+        return _ce(h @ p["head"]["w"] + p["head"]["b"], y)
+
+    return _sgd_step(loss), params, x, y, depth * batch * width
+
+
+def _conv(x, w):
+    return lax.conv_general_dilated(
+        x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+
+def _batchnorm(x, scale, bias, eps=1e-5):
+    # Training-mode BatchNorm over (N, H, W), statistics in float32.
+    xf = x.astype(jnp.float32)
+    mean = jnp.mean(xf, axis=(0, 1, 2))
+    var = jnp.mean(jnp.square(xf - mean), axis=(0, 1, 2))
+    out = (xf - mean) * lax.rsqrt(var + eps) * scale.astype(jnp.float32)
+    return (out + bias.astype(jnp.float32)).astype(x.dtype)
+
+
+def build_resnet(act, dtype, *, batch, size, channels, blocks, classes=10):
+    """ResNet-style CNN, NHWC: stem conv, then ``blocks`` x
+    (conv-BN-act-conv-BN + skip, act), global average pool, Dense head."""
+    keys = iter(jax.random.split(jax.random.key(0), 2 * blocks + 2))
+    c = channels
+
+    def bn():
+        return {"scale": jnp.ones((c,), dtype), "bias": jnp.zeros((c,), dtype)}
+
+    params = {"stem": _normal(next(keys), (3, 3, 3, c), dtype, 27), "blocks": []}
+    for _ in range(blocks):
+        blk = {
+            "w1": _normal(next(keys), (3, 3, c, c), dtype, 9 * c),
+            "bn1": bn(),
+            "w2": _normal(next(keys), (3, 3, c, c), dtype, 9 * c),
+            "bn2": bn(),
+        }
+        if act.learnable:
+            blk["slope1"], blk["slope2"] = _slope(), _slope()
+        params["blocks"].append(blk)
+    params["head"] = {
+        "w": _normal(next(keys), (c, classes), dtype, c),
+        "b": jnp.zeros((classes,), dtype),
+    }
+    x = jax.random.normal(jax.random.key(1), (batch, size, size, 3), dtype)
+    y = jax.random.randint(jax.random.key(2), (batch,), 0, classes)
+
+    def a(h, blk, i):
+        return act.fn(h, blk[f"slope{i}"]) if act.learnable else act.fn(h)
+
+    def loss(p, x, y):
+        h = _conv(x, p["stem"])
+        for blk in p["blocks"]:
+            r = a(_batchnorm(_conv(h, blk["w1"]), **blk["bn1"]), blk, 1)
+            r = _batchnorm(_conv(r, blk["w2"]), **blk["bn2"])
+            h = a(h + r, blk, 2)
+        pooled = jnp.mean(h, axis=(1, 2))
+        return _ce(pooled @ p["head"]["w"] + p["head"]["b"], y)
+
+    return _sgd_step(loss), params, x, y, 2 * blocks * batch * size * size * c
+
+
+def _layernorm(x, scale, bias, eps=1e-6):
+    xf = x.astype(jnp.float32)
+    mean = jnp.mean(xf, -1, keepdims=True)
+    var = jnp.mean(jnp.square(xf - mean), -1, keepdims=True)
+    out = (xf - mean) * lax.rsqrt(var + eps)
+    return (out * scale.astype(jnp.float32) + bias.astype(jnp.float32)).astype(x.dtype)
+
+
+def build_transformer(act, dtype, *, batch, tokens, d, ff, blocks, classes=10):
+    """Pre-LayerNorm transformer MLP blocks: ``h + W2 act(W1 LN(h) + b1) + b2``,
+    ``blocks`` times, on (batch, tokens, d); mean-pooled Dense head."""
+    keys = iter(jax.random.split(jax.random.key(0), 2 * blocks + 1))
+    params = {"blocks": []}
+    for _ in range(blocks):
+        blk = {
+            "ln_scale": jnp.ones((d,), dtype),
+            "ln_bias": jnp.zeros((d,), dtype),
+            "w1": _normal(next(keys), (d, ff), dtype, d),
+            "b1": jnp.zeros((ff,), dtype),
+            "w2": _normal(next(keys), (ff, d), dtype, ff),
+            "b2": jnp.zeros((d,), dtype),
+        }
+        if act.learnable:
+            blk["slope"] = _slope()
+        params["blocks"].append(blk)
+    params["head"] = {
+        "w": _normal(next(keys), (d, classes), dtype, d),
+        "b": jnp.zeros((classes,), dtype),
+    }
+    x = jax.random.normal(jax.random.key(1), (batch, tokens, d), dtype)
+    y = jax.random.randint(jax.random.key(2), (batch,), 0, classes)
+
+    def loss(p, x, y):
+        h = x
+        for blk in p["blocks"]:
+            u = _layernorm(h, blk["ln_scale"], blk["ln_bias"]) @ blk["w1"] + blk["b1"]
+            h = h + _apply(act, u, blk) @ blk["w2"] + blk["b2"]
+        pooled = jnp.mean(h, axis=1)
+        return _ce(pooled @ p["head"]["w"] + p["head"]["b"], y)
+
+    return _sgd_step(loss), params, x, y, blocks * batch * tokens * ff
+
+
+def build_equinox_mlp(act, dtype, *, batch, width, depth, classes=10):
+    """``equinox.nn.MLP(activation=act)`` (applies act to scalars under vmap)."""
+    import equinox as eqx
+
+    model = eqx.nn.MLP(
+        width,
+        classes,
+        width,
+        depth,
+        activation=act.fn,
+        dtype=dtype,
+        key=jax.random.key(0),
+    )
+    params, static = eqx.partition(model, eqx.is_array)
+    x, y = _mlp_data(batch, width, classes, dtype)
+
+    def loss(p, x, y):
+        return _ce(jax.vmap(eqx.combine(p, static))(x), y)
+
+    return _sgd_step(loss), params, x, y, depth * batch * width
+
+
+def build_nnx_mlp(act, dtype, *, batch, width, depth, classes=10):
+    """A flax.nnx MLP (nnx.Linear layers, the activation between them), split
+    into (graphdef, state) and trained as a pure function."""
+    from flax import nnx
+
+    rngs = nnx.Rngs(0)
+    layers = []
+    for _ in range(depth):
+        layers += [
+            nnx.Linear(width, width, dtype=dtype, param_dtype=dtype, rngs=rngs),
+            act.fn,
+        ]
+    layers.append(nnx.Linear(width, classes, dtype=dtype, param_dtype=dtype, rngs=rngs))
+    graphdef, params = nnx.split(nnx.Sequential(*layers))
+    x, y = _mlp_data(batch, width, classes, dtype)
+
+    def loss(p, x, y):
+        return _ce(nnx.merge(graphdef, p)(x), y)
+
+    return _sgd_step(loss), params, x, y, depth * batch * width
+
+
+ZOO = [
+    ZooModel(
+        "mlp",
+        functools.partial(build_mlp, mode="unrolled"),
+        dict(batch=64, width=256, depth=4),
+        dict(batch=256, width=512, depth=8),
+    ),
+    ZooModel(
+        "mlp_scan",
+        functools.partial(build_mlp, mode="scan"),
+        dict(batch=64, width=256, depth=4),
+        dict(batch=256, width=512, depth=8),
+    ),
+    ZooModel(
+        "mlp_remat",
+        functools.partial(build_mlp, mode="remat"),
+        dict(batch=64, width=256, depth=4),
+        dict(batch=256, width=512, depth=8),
+    ),
+    ZooModel(
+        "resnet",
+        build_resnet,
+        dict(batch=8, size=16, channels=32, blocks=2),
+        dict(batch=64, size=32, channels=64, blocks=4),
+    ),
+    ZooModel(
+        "transformer",
+        build_transformer,
+        dict(batch=4, tokens=64, d=128, ff=512, blocks=2),
+        dict(batch=16, tokens=256, d=512, ff=2048, blocks=4),
+    ),
+    ZooModel(
+        "equinox_mlp",
+        build_equinox_mlp,
+        dict(batch=64, width=256, depth=4),
+        dict(batch=256, width=512, depth=8),
+        supports_learnable=False,
+    ),
+    ZooModel(
+        "nnx_mlp",
+        build_nnx_mlp,
+        dict(batch=64, width=256, depth=4),
+        dict(batch=256, width=512, depth=8),
+        supports_learnable=False,
+    ),
+]
+ZOO_BY_NAME = {m.name: m for m in ZOO}
+
+
+def zoo_activations() -> list[tuple[Act, str | None]]:
+    """(leakyjax activation, the label of its jax.nn / flax counterpart), plus
+    the identity and the counterparts themselves."""
+    import leakyjax as lj
+
+    def flax_prelu(h, slope):
+        import flax.linen as nn
+
+        return nn.PReLU(param_dtype=jnp.float32).apply(
+            {"params": {"negative_slope": slope}}, h
+        )
+
+    key = jax.random.key(7)
+    return [
+        (Act("identity", lambda h: h), None),
+        (Act("jax.nn.relu", jax.nn.relu), None),
+        (Act("jax.nn.leaky_relu", jax.nn.leaky_relu), None),
+        (Act("jax.nn.relu6", jax.nn.relu6), None),
+        (Act("jax.nn.hard_tanh", jax.nn.hard_tanh), None),
+        (Act("jax.nn.hard_sigmoid", jax.nn.hard_sigmoid), None),
+        (Act("jax.nn.elu", jax.nn.elu), None),
+        (Act("jax.nn.celu", jax.nn.celu), None),
+        (Act("jax.nn.selu", jax.nn.selu), None),
+        (Act("flax.linen.PReLU", flax_prelu, True), None),
+        (Act("leakyjax.relu", lj.relu), "jax.nn.relu"),
+        (Act("leakyjax.leaky_relu", lj.leaky_relu), "jax.nn.leaky_relu"),
+        (Act("leakyjax.rrelu", lambda h: lj.rrelu(h, key)), "jax.nn.leaky_relu"),
+        (Act("leakyjax.relu6", lj.relu6), "jax.nn.relu6"),
+        (Act("leakyjax.hard_tanh", lj.hard_tanh), "jax.nn.hard_tanh"),
+        (Act("leakyjax.hard_sigmoid", lj.hard_sigmoid), "jax.nn.hard_sigmoid"),
+        (Act("leakyjax.elu", lj.elu), "jax.nn.elu"),
+        (Act("leakyjax.celu", lj.celu), "jax.nn.celu"),
+        (Act("leakyjax.selu", lj.selu), "jax.nn.selu"),
+        (Act("leakyjax.prelu", lj.prelu, True), "flax.linen.PReLU"),
+    ]
+
+
+#: The piecewise-linear family: identity + n/8 bytes per activation.
+ONE_BIT = (
+    "leakyjax.relu",
+    "leakyjax.leaky_relu",
+    "leakyjax.rrelu",
+    "leakyjax.relu6",
+    "leakyjax.hard_tanh",
+    "leakyjax.hard_sigmoid",
+)
+
+
+class ZooMemory(NamedTuple):
+    temp: int
+    act_elements: int
+    compiled: object
+
+
+def zoo_memory(model: ZooModel, act: Act, dtype, shape: dict | None = None):
+    """Compiles one zoo train step; asserts the parameters' dtype."""
+    step, params, x, y, n = model.build(act, dtype, **(shape or model.test_shape))
+    assert_param_dtype(params, dtype, allow_f32_slopes=act.learnable)
+    assert x.dtype == jnp.dtype(dtype)
+    compiled = step.lower(params, x, y).compile()
+    return ZooMemory(int(compiled.memory_analysis().temp_size_in_bytes), n, compiled)
+
+
+def exit_status(checks: list[dict]) -> int:
+    """1 if a judged check failed that is not a documented miss, else 0."""
+    bad = [
+        c
+        for c in checks
+        if c.get("judged", True) and not c["passed"] and not c.get("expected")
+    ]
+    return 1 if bad else 0
+
+
+def report_checks(checks: list[dict], fmt: Callable[[dict], str] | None = None) -> int:
+    """Prints one line per check and returns the process exit status.
+
+    ``[PASS]``; ``[expected]`` for a miss the benchmarks README documents (the
+    check carries ``"expected": reason``); ``[not judged]`` for a check that
+    this run cannot judge (``"judged": False``: timing on a CPU or in
+    ``--quick`` mode); ``[FAIL]`` otherwise. Returns 1 if any check failed, so
+    ``make bench-quick`` fails on a real regression.
+    """
+    failed = 0
+    for c in checks:
+        text = fmt(c) if fmt is not None else c["check"]
+        if not c.get("judged", True):
+            status = "not judged"
+        elif c["passed"]:
+            status = "PASS"
+        elif c.get("expected"):
+            status = "expected"
+            text += f" (documented: {c['expected']})"
+        else:
+            status = "FAIL"
+            failed += 1
+        print(f"[{status}] {text}")
+    if failed:
+        print(f"{failed} check(s) failed")
+    return 1 if failed else 0

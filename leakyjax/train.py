@@ -21,11 +21,14 @@ from leakyjax._src.train import CNN as CNN
 from leakyjax._src.train import DATASETS as DATASETS
 from leakyjax._src.train import MLP as MLP
 from leakyjax._src.train import MODELS as MODELS
+from leakyjax._src.train import ActivationFactory as ActivationFactory
 from leakyjax._src.train import Dataset as Dataset
 from leakyjax._src.train import History as History
 from leakyjax._src.train import RunResult as RunResult
 from leakyjax._src.train import TrainConfig as TrainConfig
 from leakyjax._src.train import TrainResult as TrainResult
+from leakyjax._src.train import activation_factory as activation_factory
+from leakyjax._src.train import as_dataset as as_dataset
 from leakyjax._src.train import load_dataset as load_dataset
 from leakyjax._src.train import make_model as make_model
 from leakyjax._src.train import make_optimizer as make_optimizer
@@ -33,6 +36,9 @@ from leakyjax._src.train import train as train
 
 __all__ = [
     "CNN",
+    "ActivationFactory",
+    "activation_factory",
+    "as_dataset",
     "DATASETS",
     "DEFAULT_ACTS",
     "MLP",

@@ -48,6 +48,27 @@ def ref_leaky(x, a):
         return np.where(x >= 0, x, a * x), np.where(x >= 0, 1.0, a)
 
 
+def ref_relu6(x):
+    """jax.nn.relu6 / torch ReLU6: derivative 0 at both kinks (0 and 6)."""
+    return np.minimum(np.maximum(x, 0.0), 6.0), np.where((x > 0) & (x < 6), 1.0, 0.0)
+
+
+def ref_hard_tanh(x):
+    """jax.nn.hard_tanh: derivative 1 on [-1, 1] (torch Hardtanh: 0 at +-1)."""
+    with np.errstate(invalid="ignore"):
+        inside = ~((x > 1) | (x < -1))
+    return np.clip(x, -1.0, 1.0), np.where(inside, 1.0, 0.0)
+
+
+def ref_hard_sigmoid(x, dtype=np.float64):
+    """jax.nn.hard_sigmoid = relu6(x + 3) / 6; the kink test is on x + 3 rounded
+    to ``dtype`` (as jax.nn computes it)."""
+    u = np.asarray(np.asarray(x + 3.0).astype(dtype), np.float64)
+    return np.minimum(np.maximum(x + 3.0, 0.0), 6.0) / 6.0, np.where(
+        (u > 0) & (u < 6), 1.0 / 6.0, 0.0
+    )
+
+
 def ref_elu(x, a):
     with np.errstate(over="ignore"):
         e = np.expm1(np.minimum(x, 0.0))
@@ -92,3 +113,69 @@ def special_values(dtype) -> np.ndarray:
         ],
         dtype=np.float64,
     )
+
+
+# --- references of every registry entry, by name ----------------------------- #
+# ref(x, **params) -> (value, derivative in x), float64, params named as in the
+# activation table. tests/test_table.py checks every entry against these; a new
+# entry needs its formula here.
+def _erf(x):
+    import math
+
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def ref_gelu(x, approximate=True):
+    if approximate:
+        c = np.sqrt(2.0 / np.pi)
+        with np.errstate(over="ignore", invalid="ignore"):
+            u = c * (x + 0.044715 * x**3)
+            t = np.tanh(u)
+            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x**2)
+        return 0.5 * x * (1 + t), d
+    cdf = 0.5 * (1 + _erf(x / np.sqrt(2.0)))
+    with np.errstate(over="ignore", invalid="ignore"):
+        pdf = np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+        return x * cdf, cdf + x * pdf
+
+
+def ref_sigmoid(x):
+    with np.errstate(over="ignore"):
+        s = 1.0 / (1.0 + np.exp(-x))
+    return s, s * (1 - s)
+
+
+def ref_softplus(x):
+    with np.errstate(over="ignore"):
+        return np.logaddexp(x, 0.0), ref_sigmoid(x)[0]
+
+
+def rrelu_eval_slope(lower=None, upper=None, convention="pytorch"):
+    """The evaluation slope, written independently of the library."""
+    if convention == "pytorch":
+        lo, hi = 1 / 8 if lower is None else lower, 1 / 3 if upper is None else upper
+        return (lo + hi) / 2
+    lo, hi = 3.0 if lower is None else lower, 8.0 if upper is None else upper
+    return 2 / (lo + hi)
+
+
+REFERENCES = {
+    "relu": ref_relu,
+    "leaky_relu": lambda x, negative_slope: ref_leaky(x, negative_slope),
+    "prelu": lambda x, negative_slope: ref_leaky(x, negative_slope),
+    "rrelu": lambda x, lower, upper, convention: ref_leaky(
+        x, rrelu_eval_slope(lower, upper, convention)
+    ),
+    "elu": lambda x, alpha: ref_elu(x, alpha),
+    "celu": lambda x, alpha: ref_celu(x, alpha),
+    "selu": ref_selu,
+    "sigmoid": ref_sigmoid,
+    "tanh": lambda x: (np.tanh(x), 1 - np.tanh(x) ** 2),
+    "gelu": ref_gelu,
+    "silu": lambda x: (
+        x * ref_sigmoid(x)[0],
+        ref_sigmoid(x)[0] * (1 + x * (1 - ref_sigmoid(x)[0])),
+    ),
+    "softplus": ref_softplus,
+    "identity": lambda x: (np.asarray(x, np.float64), np.ones_like(x, np.float64)),
+}

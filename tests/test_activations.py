@@ -21,8 +21,11 @@ from tests.helpers import (
     cast_param,
     ref_celu,
     ref_elu,
+    ref_hard_sigmoid,
+    ref_hard_tanh,
     ref_leaky,
     ref_relu,
+    ref_relu6,
     ref_selu,
     special_values,
     tol,
@@ -75,6 +78,13 @@ CASES = {
         lambda x, dt: ref_celu(x, 0.5),
     ),
     "selu": (lj.selu, lambda x, dt: ref_selu(x)),
+    "relu6": (lj.relu6, lambda x, dt: ref_relu6(x)),
+    "hard_tanh": (lj.hard_tanh, lambda x, dt: ref_hard_tanh(x)),
+    "hard_sigmoid": (lj.hard_sigmoid, lambda x, dt: ref_hard_sigmoid(x, dt)),
+    "leaky_relu_steep": (
+        lambda x: lj.leaky_relu(x, 3.0),
+        lambda x, dt: ref_leaky(x, 3.0),
+    ),
 }
 
 # The same functions with the parameter traced (the x-based derivative path).
@@ -188,6 +198,8 @@ KINK = {
     "elu_traced_0.5": (lambda x: lj.elu(x, jnp.float32(0.5)), 0.5),
     "celu": (lambda x: lj.celu(x, 0.5), 1.0),
     "selu": (lj.selu, SELU_SCALE * SELU_ALPHA),
+    "relu6": (lj.relu6, 0.0),
+    "hard_tanh": (lj.hard_tanh, 1.0),
 }
 
 
@@ -264,11 +276,8 @@ def test_infinities_and_nan(dtype):
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
 def test_denormals_follow_jax_nn(dtype):
-    """XLA may treat subnormals as zero; leakyjax makes the same call as jax.nn.
-
-    The one documented difference: a negative x so small that ``a*x`` underflows
-    to -0.0 gets the kink's derivative 1 from the output-based rule.
-    """
+    """XLA may treat subnormals as zero; leakyjax makes the same call as jax.nn,
+    in the value and (the sign bit is taken from x) in the derivative."""
     fi = jnp.finfo(dtype)
     sub = float(fi.smallest_subnormal)
     x = jnp.asarray([sub, -sub, float(fi.tiny), -float(fi.tiny)], dtype)
@@ -276,14 +285,17 @@ def test_denormals_follow_jax_nn(dtype):
         (lambda v: lj.leaky_relu(v, 0.25), lambda v: jax.nn.leaky_relu(v, 0.25)),
         (lj.relu, jax.nn.relu),
         (lj.elu, jax.nn.elu),
+        (lj.relu6, jax.nn.relu6),
+        (lj.hard_tanh, jax.nn.hard_tanh),
+        (lj.hard_sigmoid, jax.nn.hard_sigmoid),
     ]:
         np.testing.assert_array_equal(np.float32(ours(x)), np.float32(theirs(x)))
         g_ours = np.float32(_grad_elementwise(ours)(x))
         g_theirs = np.float32(_grad_elementwise(theirs)(x))
-        y = np.asarray(ours(x))
-        underflow = (np.asarray(x) < 0) & (y == 0) & (g_theirs != 0)
-        np.testing.assert_array_equal(g_ours[~underflow], g_theirs[~underflow])
-        np.testing.assert_array_equal(g_ours[underflow], 1.0)
+        if ours is lj.elu:  # y-based: exact to an ulp of alpha (documented)
+            np.testing.assert_allclose(g_ours, g_theirs, rtol=float(fi.eps))
+        else:
+            np.testing.assert_array_equal(g_ours, g_theirs)
 
 
 # --------------------------------------------------------------------------- #
@@ -308,6 +320,9 @@ def test_denormals_follow_jax_nn(dtype):
         ),
         (lj.silu, jax.nn.silu),
         (lj.softplus, jax.nn.softplus),
+        (lj.relu6, jax.nn.relu6),
+        (lj.hard_tanh, jax.nn.hard_tanh),
+        (lj.hard_sigmoid, jax.nn.hard_sigmoid),
     ],
 )
 def test_parity_with_jax_nn(ours, theirs):
@@ -332,6 +347,10 @@ SMOOTH = {
     "celu": lambda x: lj.celu(x, 0.5),
     "celu_traced": lambda x: lj.celu(x, jnp.asarray(0.5)),
     "selu": lj.selu,
+    "relu6": lj.relu6,
+    "hard_tanh": lj.hard_tanh,
+    "hard_sigmoid": lj.hard_sigmoid,
+    "rrelu_key": lambda x: lj.rrelu(x, jax.random.key(2)),
 }
 
 
@@ -453,15 +472,15 @@ def test_slope_sweep_compiles_once():
 def test_new_float_slope_does_not_recompile():
     x = jnp.linspace(-2, 2, 9)
     lj.leaky_relu(x, 0.05)
-    n = A._leaky_primal._cache_size()
+    n = A._leaky_jit._cache_size()
     for a in (0.1, 0.2, 0.3, 0.015):
         lj.leaky_relu(x, a)
-    assert A._leaky_primal._cache_size() == n
+    assert A._leaky_jit._cache_size() == n
     lj.elu(x, 0.5)
-    n = A._elu_primal._cache_size()
+    n = A._elu_from_y_jit._cache_size()
     lj.elu(x, 0.9)
     lj.elu(x, 1.3)
-    assert A._elu_primal._cache_size() == n
+    assert A._elu_from_y_jit._cache_size() == n
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
@@ -585,9 +604,9 @@ def test_bad_parameters_raise():
         lj.celu(x, 0.0)
     with pytest.raises(ValueError, match="alpha must be > 0"):
         lj.celu(x, -1.0)
-    with pytest.raises(ValueError, match=r"alpha of shape \(4,\) does not broadcast"):
+    with pytest.raises(ValueError, match=r"slope of shape \(4,\) does not broadcast"):
         lj.prelu(jnp.ones((2, 3)), jnp.ones(4))
-    with pytest.raises(ValueError, match=r"alpha of shape \(2, 3\) does not broadcast"):
+    with pytest.raises(ValueError, match=r"slope of shape \(2, 3\) does not broadcast"):
         lj.prelu(jnp.ones((3,)), jnp.ones((2, 3)))
     with pytest.raises(ValueError, match="convention"):
         lj.rrelu(x, convention="keras")
@@ -641,3 +660,189 @@ def test_property_elu_bounds(x):
     y = np.asarray(lj.elu(jnp.asarray(x)))
     assert np.all(y >= -1.0)
     assert np.all((y > 0) == (x > 0))
+
+
+# --------------------------------------------------------------------------- #
+# The new piecewise-linear functions: kinks exactly, bit-for-bit jax.nn
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize(
+    "ours,theirs,kinks",
+    [
+        (lj.relu6, jax.nn.relu6, [(0.0, 0.0), (-0.0, 0.0), (6.0, 0.0)]),
+        (lj.hard_tanh, jax.nn.hard_tanh, [(1.0, 1.0), (-1.0, 1.0), (0.0, 1.0)]),
+        (lj.hard_sigmoid, jax.nn.hard_sigmoid, [(3.0, 0.0), (-3.0, 0.0), (0.0, 1 / 6)]),
+    ],
+    ids=["relu6", "hard_tanh", "hard_sigmoid"],
+)
+def test_clipped_family_kinks_and_jax_nn(ours, theirs, kinks, dtype):
+    for x0, d0 in kinks:
+        x = jnp.asarray(x0, dtype)
+        g = jax.grad(ours)(x)
+        assert g.dtype == jnp.dtype(dtype)
+        assert float(g) == float(jnp.asarray(d0, dtype)), (x0, float(g))
+        assert float(g) == float(jax.grad(theirs)(x))
+        _, t = jax.jvp(ours, (x,), (jnp.ones_like(x),))
+        assert float(t) == float(g)
+    x = jnp.asarray(
+        np.concatenate(
+            [np.random.default_rng(8).normal(0, 4, 300), special_values(dtype)]
+        ),
+        dtype,
+    )
+    np.testing.assert_array_equal(np.float32(ours(x)), np.float32(theirs(x)))
+    np.testing.assert_array_equal(
+        np.float32(_grad_elementwise(ours)(x)),
+        np.float32(_grad_elementwise(theirs)(x)),
+    )
+
+
+def test_hard_tanh_torch_convention_differs_at_the_kinks():
+    """Documented: torch.nn.Hardtanh has derivative 0 at +-1; ours (jax.nn's) 1."""
+    _, d = ref_hard_tanh(np.array([-1.0, 1.0]))
+    np.testing.assert_array_equal(d, [1.0, 1.0])
+    np.testing.assert_array_equal(
+        _grad_elementwise(lj.hard_tanh)(jnp.array([-1.0, 1.0])), [1.0, 1.0]
+    )
+
+
+# --------------------------------------------------------------------------- #
+# One-bit residuals for any slope; parameters decided on the cast value
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("shape", [(), (1,), (3,), (5, 8), (2, 3, 13)])
+def test_bit_residual_exact_for_any_slope_and_shape(shape):
+    rng = np.random.default_rng(9)
+    x = jnp.asarray(rng.normal(size=shape), jnp.float32)
+    ct = jnp.asarray(rng.normal(size=shape), jnp.float32)
+    for a in (-0.5, 0.0, 0.01, 1.0, 3.0):
+        _, vjp = jax.vjp(lambda v, a=a: lj.leaky_relu(v, a), x)
+        (g,) = vjp(ct)
+        np.testing.assert_array_equal(g, np.where(x >= 0, ct, np.float32(a) * ct))
+    _, vjp = jax.vjp(lj.relu6, x * 4)
+    np.testing.assert_array_equal(
+        vjp(ct)[0], np.where((x * 4 > 0) & (x * 4 < 6), ct, 0)
+    )
+
+
+def test_float16_slope_that_rounds_to_zero_is_zero():
+    x = jnp.asarray([-2.0, 3.0], jnp.float16)
+    g = jax.vmap(jax.grad(lambda v: lj.leaky_relu(v, 1e-8)))(x)
+    assert g.dtype == jnp.float16
+    np.testing.assert_array_equal(np.float32(g), [0.0, 1.0])
+    np.testing.assert_array_equal(
+        np.float32(g),
+        np.float32(jax.vmap(jax.grad(lambda v: jax.nn.leaky_relu(v, 1e-8)))(x)),
+    )
+    np.testing.assert_array_equal(np.float32(lj.leaky_relu(x, 1e-8)), [-0.0, 3.0])
+
+
+def test_parameter_that_overflows_in_the_cast_raises():
+    with pytest.raises(ValueError, match=r"negative_slope=1e\+40 overflows float32"):
+        lj.leaky_relu(jnp.ones(3), 1e40)
+    with pytest.raises(ValueError, match=r"negative_slope=100000.0 overflows float16"):
+        lj.leaky_relu(jnp.ones(3, jnp.float16), 1e5)
+    with pytest.raises(ValueError, match="negative_slope overflows float16"):
+        lj.prelu(jnp.ones(3, jnp.float16), np.array([0.1, 1e5, 0.1]))
+    with pytest.raises(ValueError, match="alpha=1e\\+40 overflows float32"):
+        lj.elu(jnp.ones(3), 1e40)
+    assert lj.leaky_relu(jnp.ones(3, jnp.float16), 6e4).dtype == jnp.float16
+
+
+def test_celu_alpha_that_rounds_to_zero_raises():
+    with pytest.raises(ValueError, match="alpha=1e-10 rounds to 0 in float16"):
+        lj.celu(jnp.ones(3, jnp.float16), 1e-10)
+    with pytest.raises(ValueError, match="rounds to 0 in bfloat16"):
+        lj.celu(jnp.ones(3, jnp.bfloat16), np.float64(1e-45))
+    # fine in float32, and its gradient is finite
+    g = jax.grad(lambda v: lj.celu(v, 1e-10).sum())(-jnp.ones(3))
+    assert np.all(np.isfinite(g))
+
+
+@pytest.mark.parametrize("bad", [1 + 2j, np.complex64(1), jnp.ones(3, jnp.complex64)])
+def test_complex_parameter_raises(bad):
+    for f, name in ((lj.leaky_relu, "negative_slope"), (lj.elu, "alpha")):
+        with pytest.raises(TypeError, match=f"{name} must be a real"):
+            f(jnp.ones(3), bad)
+    with pytest.raises(TypeError, match="negative_slope must be a real"):
+        jax.jit(lj.prelu)(jnp.ones(3), jnp.ones(3, jnp.complex64))
+
+
+@pytest.mark.parametrize("bad", [None, "0.1", object(), True])
+def test_non_numeric_parameter_raises(bad):
+    with pytest.raises(TypeError, match="negative_slope must be a real"):
+        lj.leaky_relu(jnp.ones(3), bad)
+    with pytest.raises(TypeError, match="alpha must be a real"):
+        lj.celu(jnp.ones(3), bad)
+
+
+@pytest.mark.parametrize("bad", [None, "abc", object(), {"a": 1}])
+@pytest.mark.parametrize(
+    "f", [lj.relu, lj.leaky_relu, lj.relu6, lj.hard_tanh, lj.elu, lj.selu, lj.rrelu]
+)
+def test_non_array_input_raises_naming_x(f, bad):
+    with pytest.raises(TypeError, match=r"x must be a floating-point array"):
+        f(bad)
+
+
+@pytest.mark.parametrize(
+    "bad", [0, 1.5, "key", jnp.ones(2), jnp.ones((2, 2), jnp.uint32), object()]
+)
+def test_rrelu_key_must_be_a_prng_key(bad):
+    with pytest.raises(TypeError, match="rrelu: key must be a PRNG key"):
+        lj.rrelu(jnp.ones(3), bad)
+
+
+def test_rrelu_saves_the_key_not_the_slopes():
+    x = jnp.asarray(np.random.default_rng(1).normal(size=(4, 64)), jnp.float32)
+    _, vjp = jax.vjp(lambda v: lj.rrelu(v, jax.random.key(0)), x)
+    float_leaves = [
+        leaf
+        for leaf in jax.tree.leaves(vjp)
+        if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.floating)
+    ]
+    assert all(leaf.size < x.size for leaf in float_leaves), float_leaves
+
+
+def test_prelu_old_alpha_keyword_still_accepted():
+    x = jnp.asarray([-2.0, 1.0])
+    with pytest.warns(DeprecationWarning, match="negative_slope"):
+        y = lj.prelu(x, alpha=0.25)
+    np.testing.assert_array_equal(y, lj.prelu(x, negative_slope=0.25))
+    np.testing.assert_array_equal(y, lj.prelu(x, 0.25))
+    with pytest.raises(TypeError, match="both negative_slope and alpha"):
+        lj.prelu(x, 0.25, alpha=0.25)
+    with pytest.raises(TypeError, match="missing the slope"):
+        lj.prelu(x)
+
+
+def test_per_channel_parameters_under_rank_promotion_raise():
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(4, 3)), jnp.float32)
+    a = jnp.asarray([0.1, 0.2, 0.3])
+    with jax.numpy_rank_promotion("raise"):
+        y = lj.prelu(x, a)
+        ga = jax.grad(lambda s: lj.prelu(x, s).sum())(a)
+        gx = jax.grad(lambda v: lj.prelu(v, a).sum())(x)
+        jax.jit(lambda v, s: lj.leaky_relu(v, s))(x, a)
+        lj.elu(x, np.asarray([0.5, 1.0, 2.0]))
+        lj.celu(x, a)
+        jax.grad(lambda s: lj.celu(x, s).sum())(a)
+    np.testing.assert_allclose(y, np.where(x >= 0, x, a * x), rtol=1e-6)
+    np.testing.assert_allclose(ga, np.minimum(x, 0).sum(0), rtol=1e-6)
+    np.testing.assert_allclose(gx, np.where(x >= 0, 1.0, a * np.ones_like(x)))
+
+
+def test_eager_and_jit_agree_for_every_function():
+    x = jnp.asarray(np.random.default_rng(3).normal(0, 4, 33), jnp.float32)
+    for f in (
+        lj.relu,
+        lj.leaky_relu,
+        lj.relu6,
+        lj.hard_tanh,
+        lj.hard_sigmoid,
+        lj.elu,
+        lj.selu,
+        lambda v: lj.celu(v, 0.5),
+        lambda v: lj.prelu(v, 0.2),
+        lambda v: lj.rrelu(v, jax.random.key(1)),
+    ):
+        np.testing.assert_array_equal(f(x), jax.jit(f)(x))

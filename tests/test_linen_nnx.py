@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -373,3 +374,32 @@ def test_sow_pre_activation_linen_and_nnx():
         act = N.ELU(record_pre_activation=True)
         act(X)
     np.testing.assert_array_equal(act.pre_activation.get_value()[0], X)
+
+
+def test_leakyjax_nnx_does_not_import_flax_linen():
+    """flax.nnx itself imports flax.linen (flax 0.12); leakyjax.nnx adds no linen
+    import of its own: not leakyjax's linen module, and not flax.linen when
+    flax.nnx does not need it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from flax import nnx\n"
+        "before = 'flax.linen' in sys.modules\n"
+        "import leakyjax.nnx\n"
+        "assert 'leakyjax._src.linen' not in sys.modules\n"
+        "assert 'leakyjax.linen' not in sys.modules\n"
+        "assert before or 'flax.linen' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 0, r.stderr
+    src = (Path(__file__).resolve().parents[1] / "leakyjax/_src/nnx.py").read_text()
+    assert "linen" not in "".join(
+        line
+        for line in src.splitlines()
+        if line.lstrip().startswith(("import", "from"))
+    )

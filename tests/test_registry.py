@@ -13,30 +13,16 @@ from hypothesis import strategies as st
 
 import leakyjax as lj
 from leakyjax._src.registry import Spec, parse
+from leakyjax._src.table import TABLE
 
 X = jnp.linspace(-3.0, 3.0, 13, dtype=jnp.float32)
 
-ALL_NAMES = (
-    "relu",
-    "leaky_relu",
-    "prelu",
-    "rrelu",
-    "elu",
-    "celu",
-    "selu",
-    "sigmoid",
-    "tanh",
-    "gelu",
-    "silu",
-    "softplus",
-    "identity",
-    "linear",
-)
 
-
-def test_available_lists_every_name():
-    assert lj.available() == ALL_NAMES
+def test_available_lists_every_table_name():
+    names = tuple(n for e in TABLE for n in (e.name, *e.aliases))
+    assert lj.available() == names
     assert isinstance(lj.available(), tuple)
+    assert lj.available()[:4] == ("relu", "leaky_relu", "prelu", "rrelu")
 
 
 # spec -> the function it must equal
@@ -87,7 +73,7 @@ def test_get_values(spec):
 def test_numeric_specs_round_trip(a, keyword, name):
     if name == "celu":
         a = abs(a) + 0.1  # alpha > 0
-    pname = {"leaky_relu": "negative_slope", "prelu": "negative_slope_init"}.get(
+    pname = {"leaky_relu": "negative_slope", "prelu": "negative_slope"}.get(
         name, "alpha"
     )
     spec = f"{name}:{pname}={a!r}" if keyword else f"{name}:{a!r}"
@@ -104,6 +90,10 @@ def test_parse_fills_defaults_and_canonical_string():
     )
     assert str(parse("rrelu:convention=xu")) == "rrelu:convention=xu"
     assert str(parse("elu")) == "elu:alpha=1.0"
+    # prelu's slope is negative_slope (as the function); the modules' attribute
+    # name negative_slope_init is accepted too
+    assert parse("prelu:negative_slope_init=0.1") == parse("prelu:negative_slope=0.1")
+    assert parse("prelu:0.1") == Spec("prelu", {"negative_slope": 0.1})
     assert parse("linear").name == "identity"
     assert lj.get("leaky_relu:0.2").__name__ == "leaky_relu"
 
@@ -124,7 +114,7 @@ def test_get_is_jittable_and_differentiable():
     "spec, match",
     [
         ("leaky_rleu", r"unknown activation 'leaky_rleu'\. Did you mean 'leaky_relu'"),
-        ("relu6", r"Did you mean 'relu'.*Valid names: relu, leaky_relu"),
+        ("relu7", r"Did you mean 'relu.*Valid names: relu, leaky_relu"),
         ("ELLU", r"Did you mean 'elu'"),
         ("elu:alpah=0.5", r"no parameter 'alpah'\. Did you mean 'alpha'.*alpha"),
         ("leaky_relu:slope=0.2", r"Did you mean 'negative_slope'"),
@@ -251,7 +241,7 @@ def test_registry_initializers_and_mask_need_only_jax():
 
         class _Block(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in ("flax", "optax"):
+                if name.split(".")[0] in ("flax", "optax", "equinox"):
                     raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
         sys.meta_path.insert(0, _Block())
@@ -265,11 +255,15 @@ def test_registry_initializers_and_mask_need_only_jax():
         assert abs(lj.gain("relu") - 2 ** 0.5) < 1e-12
         li.he_normal(negative_slope=0.2)(jax.random.key(0), (4, 4))
         assert lj.decay_mask({"negative_slope": 1.0}) == {"negative_slope": False}
-        for mod in ("leakyjax.linen", "leakyjax.nnx"):
+        for mod, extra in [
+            ("leakyjax.linen", "flax"),
+            ("leakyjax.nnx", "flax"),
+            ("leakyjax.equinox", "equinox"),
+        ]:
             try:
                 __import__(mod)
             except ImportError as e:
-                assert 'pip install "leakyjax[flax]"' in str(e), e
+                assert f'pip install "leakyjax[{extra}]"' in str(e), e
             else:
                 raise AssertionError(mod + " imported without flax")
         print("ok")

@@ -211,14 +211,17 @@ def staleness(src: Source, data: dict) -> str | None:
     if _git("cat-file", "-e", f"{commit}^{{commit}}") is None:
         return f"commit {commit[:8]} is not in this history"
     changed = (
-        _git("log", "--format=%h", f"{commit}..HEAD", "--", *src.code) or ""
+        _git("log", "--reverse", "--format=%h", f"{commit}..HEAD", "--", *src.code)
+        or ""
     ).split()
     if digest is None and not changed:
         return None
     if not changed:
         return "uncommitted changes to the measured code"
-    more = f", +{len(changed) - 3} more" if len(changed) > 3 else ""
-    return f"the measured code changed since (in {', '.join(changed[:3])}{more})"
+    # the oldest change: stable while later commits pile up
+    return f"the measured code changed in {changed[0]}" + (
+        " and later" if changed[1:] else ""
+    )
 
 
 def provenance_line(src: Source, data: dict) -> str:
@@ -239,8 +242,8 @@ def provenance_line(src: Source, data: dict) -> str:
     stale = staleness(src, data)
     if stale:
         line += (
-            f"\n\n> **Stale:** these numbers predate the code they measure ({stale}); "
-            f"rerun with `python -m tools.render_results --run {src.name}`."
+            f"\n\n> **Stale:** measured before the code changed ({stale}); "
+            f"rerun: `python -m tools.render_results --run {src.name}`."
         )
     return line
 

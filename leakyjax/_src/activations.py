@@ -1,26 +1,49 @@
 """Activation functions of the rectifier family, with hand-written derivatives.
 
-Every nonlinear function of the leaky family is a :func:`jax.custom_jvp` over a
-:func:`jax.jit`-compiled primal. The JVP rules are themselves differentiable, so
-``jax.hessian``, ``jax.jacfwd`` and jvp-of-grad work.
+How the derivatives work
+------------------------
+Every nonlinear function is a :func:`jax.custom_jvp`. Its JVP rule computes a
+small *residual* from the primal input and calls a tangent map wrapped in
+:func:`jax.checkpoint` over ``(residual, tangent, parameters)``. Forward mode
+(``jax.jvp``, ``jax.jacfwd``) runs the map directly. Reverse mode linearizes
+the rule: everything outside the checkpoint is primal work, and the checkpoint
+makes the residual -- not anything derived from it -- the one thing saved for
+the backward pass, where the map is recomputed and transposed. The maps are
+ordinary jax code, so ``jax.hessian`` and jvp-of-grad work too.
 
-Output-only residuals
----------------------
-For a positive slope the sign of ``x`` equals the sign of ``y = leaky_relu(x)``,
-and for the exponential family the derivative is a function of ``y`` (elu:
-``y + alpha`` for ``y <= 0``). When the parameter is a concrete value for which
-this holds (the common case: ``leaky_relu(x, 0.01)``, ``elu(x)``), the JVP rule
-reads ``y`` instead of ``x`` and is wrapped in :func:`jax.checkpoint`, so reverse
-mode saves exactly ``y`` -- the array the next layer's matmul keeps anyway. A
-train step then needs no more memory than with ``relu`` or the identity.
-When the parameter is traced (vmapped slopes, a learnable PReLU slope) or outside
-that domain (``negative_slope <= 0``), the rule reads ``x``: always correct, with
-the same memory as :func:`jax.nn.leaky_relu`.
+The piecewise-linear family (:func:`relu`, :func:`leaky_relu`, :func:`rrelu`,
+:func:`relu6`, :func:`hard_tanh`, :func:`hard_sigmoid` and the ``x``-derivative
+of :func:`prelu`) needs only *which piece* ``x`` was on: its derivative takes two
+values. The residual is that one bit per element, packed eight to a byte along
+the last axis (``uint8``, ``ceil(C / 8)`` bytes per row of ``C``). The choice is
+made at trace time from the shape: a scalar or a last axis of size 1 (e.g.
+``equinox.nn.MLP`` applies its activation to scalars under ``vmap``) keeps a
+``bool`` mask instead, since packing cannot make it smaller there. A train step
+then needs the identity's memory plus ``n / 8`` bytes per activation of ``n``
+elements. The bit is exact for every parameter value (negative, zero, > 1,
+traced, or one that rounds to 0 in the input's dtype). :func:`rrelu` with a
+``key`` saves the bits and the key and redraws its slopes in the backward.
+A learnable :func:`prelu` slope needs ``min(x, 0)`` for its gradient; then that
+array (``where(x >= 0, 0, x)``) is the only residual, and it also gives the
+``x``-derivative.
+
+The exponential family (:func:`elu`, :func:`celu`, :func:`selu`) needs a full
+array for an exact derivative. It reads the derivative from the output ``y``
+(elu: ``y + alpha`` for ``y <= 0``), which the next layer's matmul usually
+keeps anyway, when the parameter is concrete and in the domain where ``y``
+determines the piece; otherwise from ``x``.
+
+Parameters are cast to the input's dtype first and every decision (the ``y``
+rule, the checks) is taken on the cast value, so a float16 slope of ``1e-8`` is
+the slope 0 it becomes. Called outside ``jit`` with concrete arrays, each
+function dispatches one cached :func:`jax.jit` program (a new float parameter
+value does not recompile).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -42,6 +65,9 @@ __all__ = [
     "leaky_relu",
     "prelu",
     "rrelu",
+    "relu6",
+    "hard_tanh",
+    "hard_sigmoid",
     "elu",
     "celu",
     "selu",
@@ -58,32 +84,55 @@ __all__ = [
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
+_FLOATS = frozenset(
+    np.dtype(d) for d in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
+)
+_MAX = {d: float(jnp.finfo(d).max) for d in _FLOATS}
+_Tracer = jax.core.Tracer
+
 
 # --------------------------------------------------------------------------- #
 # Input and parameter checks
 # --------------------------------------------------------------------------- #
 def _float_input(x: ArrayLike, fn: str) -> Array:
-    """Returns ``x`` as a jax array, or raises TypeError for non-float input."""
+    """Returns ``x`` as an array of a float dtype, or raises TypeError."""
+    dtype = getattr(x, "dtype", None)
+    if isinstance(x, (jax.Array, np.ndarray)) and dtype in _FLOATS:
+        return jnp.asarray(x)  # fast path: a jax/numpy float array (or a tracer)
     if isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{fn}: x must be a floating-point array, got a bool.")
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return jnp.asarray(x, dtype=float)  # a Python scalar: jax's default float
+    if x is None or isinstance(x, (str, bytes, complex)) or dtype is None:
+        try:
+            x = jnp.asarray(x)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{fn}: x must be a floating-point array, got {type(x).__name__} "
+                f"{x!r:.60}. Pass a jax or numpy array, e.g. {fn}(jnp.asarray(x))."
+            ) from None
+        dtype = x.dtype
+    if np.dtype(dtype) not in _FLOATS:
         raise TypeError(
             f"{fn}: x must be a floating-point array (float16, bfloat16, float32 or "
-            f"float64), got dtype {x.dtype}. Cast it first, e.g. "
+            f"float64), got dtype {dtype}. Cast it first, e.g. "
             f"{fn}(x.astype(jnp.float32))."
         )
-    return x
+    return jnp.asarray(x)
 
 
-def _concrete(value: ArrayLike) -> np.ndarray | None:
-    """The value as a float64 numpy array, or None when it is traced."""
-    if isinstance(value, jax.core.Tracer):
-        return None
-    try:
-        return np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
-        return None
+def _bad_param_type(value: Any, name: str, fn: str) -> TypeError:
+    what = f"dtype {value.dtype}" if hasattr(value, "dtype") else type(value).__name__
+    return TypeError(
+        f"{fn}: {name} must be a real number or a real floating-point array, got "
+        f"{what}. Pass a Python float or a float array (complex, bool and "
+        "non-numeric values are not parameters)."
+    )
+
+
+def _real_dtype(dtype: Any) -> bool:
+    d = np.dtype(dtype)
+    return d in _FLOATS or d.kind in "iu"
 
 
 def _param(
@@ -93,50 +142,152 @@ def _param(
     fn: str,
     *,
     positive: bool = False,
-) -> tuple[Any, np.ndarray | None]:
+) -> tuple[Any, np.ndarray | np.floating | None]:
     """Validates a parameter and casts it to ``x.dtype``.
 
-    Returns the parameter in ``x.dtype`` -- a numpy constant when the value is
-    concrete (so jit does not retrace for a new value and reverse mode can use
-    the output-based rule), else a traced array -- and its concrete float64 value
-    (or None when traced).
+    Returns ``(a, cast)``: ``a`` is the parameter in ``x.dtype`` with ``x.ndim``
+    dimensions (size-1 leading axes added, so per-channel parameters work under
+    ``jax_numpy_rank_promotion="raise"``) -- a numpy constant when the value is
+    concrete, else a traced array -- and ``cast`` is the cast value as float64
+    numpy (None when traced). Checks are made on the cast value.
     """
-    shape = np.shape(value)
+    dt = x.dtype
+    if type(value) is float or type(value) is int:  # the common case, fast
+        if not math.isfinite(value):
+            raise ValueError(f"{fn}: {name} must be finite, got {value!r}.")
+        if abs(value) > _MAX[dt]:
+            with np.errstate(over="ignore"):
+                a = dt.type(value)
+            if not np.isfinite(a):
+                raise ValueError(
+                    f"{fn}: {name}={value!r} overflows {dt} (the dtype of x, to "
+                    f"which parameters are cast); its largest value is {_MAX[dt]:.6g}."
+                )
+        else:
+            a = dt.type(value)
+        c = float(a)
+        if positive and not c > 0:
+            raise _not_positive(value, c, name, fn, dt)
+        return a, np.float64(c)
+    if isinstance(value, (bool, np.bool_, complex, str, bytes)) or value is None:
+        raise _bad_param_type(value, name, fn)
+    if isinstance(value, _Tracer):
+        if not _real_dtype(value.dtype):
+            raise _bad_param_type(value, name, fn)
+        _check_broadcast(np.shape(value), x, name, fn)
+        a = lax.convert_element_type(value, dt)
+        return _expand(a, x.ndim), None
     try:
-        out_shape = jnp.broadcast_shapes(shape, x.shape)
-    except ValueError:
-        out_shape = None
-    if out_shape != x.shape:
-        raise ValueError(
-            f"{fn}: {name} of shape {shape} does not broadcast to x of shape "
-            f"{x.shape}. Give a scalar, or an array whose shape broadcasts to "
-            f"x.shape (e.g. shape ({x.shape[-1] if x.ndim else 1},) for one value "
-            "per channel on the last axis)."
-        )
-    concrete = _concrete(value)
-    if concrete is None:
-        if not jnp.issubdtype(jnp.result_type(value), jnp.floating):
-            value = jnp.asarray(value, jnp.float32)
-        return lax.convert_element_type(value, x.dtype), None
-    if not np.all(np.isfinite(concrete)):
+        arr = np.asarray(value)
+    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
+        raise _bad_param_type(value, name, fn) from None
+    if not _real_dtype(arr.dtype):
+        raise _bad_param_type(value, name, fn)
+    _check_broadcast(arr.shape, x, name, fn)
+    f64 = arr.astype(np.float64)
+    if not np.all(np.isfinite(f64)):
         raise ValueError(f"{fn}: {name} must be finite, got {value!r}.")
-    if positive and not np.all(concrete > 0):
-        raise ValueError(f"{fn}: {name} must be > 0, got {value!r}.")
-    return np.asarray(concrete, dtype=x.dtype), concrete
+    with np.errstate(over="ignore"):
+        a = f64.astype(dt)
+    c = a.astype(np.float64)
+    if not np.all(np.isfinite(c)):
+        raise ValueError(
+            f"{fn}: {name} overflows {dt} (the dtype of x, to which parameters "
+            f"are cast); its largest value is {_MAX[dt]:.6g}, got {value!r}."
+        )
+    if positive and not np.all(c > 0):
+        raise _not_positive(value, c, name, fn, dt)
+    return _expand(a, x.ndim), c
+
+
+def _not_positive(value, cast, name, fn, dt) -> ValueError:
+    if np.all(np.asarray(value, np.float64) > 0):
+        return ValueError(
+            f"{fn}: {name}={value!r} rounds to 0 in {dt} (the dtype of x, to which "
+            f"parameters are cast); it must be > 0 there. Use a larger {name} or "
+            "a wider dtype."
+        )
+    return ValueError(f"{fn}: {name} must be > 0, got {value!r}.")
+
+
+def _check_broadcast(shape: tuple, x: Array, name: str, fn: str) -> None:
+    if len(shape) <= x.ndim and all(
+        s in (1, d) for s, d in zip(shape[::-1], x.shape[::-1])
+    ):
+        return
+    raise ValueError(
+        f"{fn}: {name} of shape {tuple(shape)} does not broadcast to x of shape "
+        f"{x.shape}. Give a scalar, or an array whose shape broadcasts to "
+        f"x.shape (e.g. shape ({x.shape[-1] if x.ndim else 1},) for one value "
+        "per channel on the last axis)."
+    )
+
+
+def _expand(a: Any, ndim: int) -> Any:
+    """``a`` with size-1 leading axes up to ``ndim`` (no implicit rank promotion)."""
+    if a.ndim in (0, ndim):
+        return a
+    return a.reshape((1,) * (ndim - a.ndim) + tuple(a.shape))
+
+
+def _eager(*args: Any) -> bool:
+    """True when no argument is traced: call the cached jitted program."""
+    return not any(isinstance(a, _Tracer) for a in args)
 
 
 def _is_zero(t: Any) -> bool:
     return isinstance(t, SymbolicZero)
 
 
-# --------------------------------------------------------------------------- #
-# Factories: one custom_jvp shape for every function of the family
-# --------------------------------------------------------------------------- #
-def _unary(primal: Callable, tangent_from_y: Callable) -> Callable:
-    """A parameter-free activation whose derivative is read from its output.
+def _zeros(t: Any) -> Array:
+    return jnp.zeros(t.shape, t.dtype) if _is_zero(t) else t
 
-    ``primal`` is already jit-compiled.
+
+# --------------------------------------------------------------------------- #
+# The one-bit residual
+# --------------------------------------------------------------------------- #
+def _pack(mask: Array) -> Array:
+    """The residual of a bool mask, chosen at trace time from its shape.
+
+    Bits packed eight to a ``uint8`` along the last axis (bit ``j`` of byte
+    ``k`` is element ``8k + j``); the bool mask itself for a scalar or a last
+    axis of size 1, where packing saves nothing.
     """
+    if mask.ndim == 0 or mask.shape[-1] == 1:
+        return mask
+    c = mask.shape[-1]
+    m = mask.astype(jnp.uint8)
+    if c % 8:
+        m = lax.pad(m, np.uint8(0), [(0, 0, 0)] * (m.ndim - 1) + [(0, 8 - c % 8, 0)])
+    m = m.reshape((*m.shape[:-1], m.shape[-1] // 8, 8))
+    shifts = lax.broadcasted_iota(jnp.uint8, m.shape, m.ndim - 1)
+    return jnp.sum(lax.shift_left(m, shifts), axis=-1, dtype=jnp.uint8)
+
+
+def _unpack(bits: Array, shape: tuple[int, ...]) -> Array:
+    """Inverse of :func:`_pack`: the bool mask of ``shape``."""
+    if bits.dtype == jnp.bool_:
+        return bits
+    full = (*bits.shape, 8)
+    shifts = lax.broadcasted_iota(jnp.uint8, full, bits.ndim)
+    m = lax.shift_right_logical(
+        lax.broadcast_in_dim(bits, full, range(bits.ndim)), shifts
+    )
+    m = (m & np.uint8(1)).reshape((*bits.shape[:-1], bits.shape[-1] * 8))
+    return m[..., : shape[-1]] != 0
+
+
+def _pwl(primal: Callable, piece: Callable, tangent: Callable) -> Callable:
+    """A parameter-free piecewise-linear activation with a one-bit residual.
+
+    ``primal(x)``; ``piece(x)``: the bool mask of the piece the derivative
+    depends on; ``tangent(m, t)``: the tangent ``t * f'(x)`` from that mask.
+    """
+
+    def tangent_map(bits, t):
+        return tangent(_unpack(bits, t.shape), t)
+
+    ckpt = jax.checkpoint(tangent_map)
 
     @jax.custom_jvp
     def f(x):
@@ -145,85 +296,73 @@ def _unary(primal: Callable, tangent_from_y: Callable) -> Callable:
     @f.defjvp
     def _jvp(primals, tangents):
         (x,), (t,) = primals, tangents
-        y = f(x)
-        return y, jax.checkpoint(tangent_from_y)(y, t)
+        x = jnp.asarray(x)  # the primal of a Python scalar is a Python scalar
+        return primal(x), ckpt(_pack(piece(x)), t)
 
     return f
 
 
-def _parametric(
-    primal: Callable,
-    tangent_from_x: Callable,
-    tangent_from_y: Callable,
-    param_tangent: Callable,
-) -> tuple[Callable, Callable]:
-    """Two custom_jvp versions of ``primal(x, a)``.
-
-    Returns ``(from_y, from_x)``. Both differentiate in ``x`` and ``a``. ``from_y``
-    reads the output ``y`` for the ``x`` derivative and is valid only for
-    parameters where ``tangent_from_y`` is exact; ``from_x`` is always valid.
-    Every tangent map is wrapped in :func:`jax.checkpoint`, so reverse mode saves
-    only its array inputs (``y``, or ``x``), never derived masks or factors.
-    ``primal`` is already jit-compiled.
-    """
-
-    def build(use_y: bool) -> Callable:
-        @jax.custom_jvp
-        def f(x, a):
-            return primal(x, a)
-
-        def _jvp(primals, tangents):
-            (x, a), (tx, ta) = primals, tangents
-            y = f(x, a)
-            out = None
-            if not _is_zero(tx):
-                if use_y:
-                    out = jax.checkpoint(tangent_from_y)(y, tx, a)
-                else:
-                    out = jax.checkpoint(tangent_from_x)(x, tx, a)
-            if not _is_zero(ta):
-                dt = jax.checkpoint(param_tangent)(x, ta, a)
-                out = dt if out is None else out + dt
-            return y, jnp.zeros_like(y) if out is None else out
-
-        f.defjvp(_jvp, symbolic_zeros=True)
-        return f
-
-    return build(True), build(False)
-
-
 # --------------------------------------------------------------------------- #
-# The leaky rectifier (leaky_relu, prelu, rrelu share it)
+# The leaky rectifier (leaky_relu, prelu share it; rrelu draws its slopes)
 # --------------------------------------------------------------------------- #
-@jax.jit
-def _leaky_primal(x, a):
+def _leaky_value(x, a):
     return jnp.where(x >= 0, x, a * x)
 
 
-_leaky_from_y, _leaky_from_x = _parametric(
-    _leaky_primal,
-    tangent_from_x=lambda x, t, a: t * jnp.where(x >= 0, jnp.ones_like(x), a),
-    tangent_from_y=lambda y, t, a: t * jnp.where(y >= 0, jnp.ones_like(y), a),
-    param_tangent=lambda x, ta, a: jnp.where(x >= 0, jnp.zeros_like(x), x) * ta,
-)
+def _leaky_bits_tangent(bits, t, a):
+    return jnp.where(_unpack(bits, t.shape), t, a * t)
 
 
-def _leaky(x: Array, a: Any, concrete: np.ndarray | None) -> Array:
-    if concrete is not None and np.all(concrete > 0):
-        return _leaky_from_y(x, a)
-    return _leaky_from_x(x, a)
+def _leaky_neg_tangent(neg, tx, ta, a):
+    # neg = where(x >= 0, 0, x): d/da = neg; the x-derivative's piece is neg == 0
+    # (x >= 0 <=> neg == 0, also for -0.0 and nan).
+    out = neg * ta
+    if tx is not None:
+        out = out + jnp.where(neg == 0, tx, a * tx)
+    return out
+
+
+_leaky_bits_ckpt = jax.checkpoint(_leaky_bits_tangent)
+_leaky_neg_ckpt = jax.checkpoint(_leaky_neg_tangent)
+
+
+@jax.custom_jvp
+def _leaky(x, a):
+    return _leaky_value(x, a)
+
+
+def _leaky_jvp(primals, tangents):
+    (x, a), (tx, ta) = primals, tangents
+    x = jnp.asarray(x)
+    y = _leaky_value(x, a)
+    if _is_zero(ta):  # a constant slope: the sign bit is all the backward needs
+        if _is_zero(tx):
+            return y, jnp.zeros_like(y)
+        return y, _leaky_bits_ckpt(_pack(x >= 0), tx, a)
+    # A learnable slope: its gradient needs min(x, 0); that one array also
+    # gives the x-derivative, so it is the only residual.
+    neg = jnp.where(x >= 0, jnp.zeros_like(x), x)
+    return y, _leaky_neg_ckpt(neg, None if _is_zero(tx) else tx, ta, a)
+
+
+_leaky.defjvp(_leaky_jvp, symbolic_zeros=True)
+_leaky_jit = jax.jit(_leaky)
+
+
+def _leaky_call(x: Array, a: Any) -> Array:
+    return (_leaky_jit if _eager(x, a) else _leaky)(x, a)
 
 
 # --------------------------------------------------------------------------- #
-# Public functions
+# Public functions: the piecewise-linear family
 # --------------------------------------------------------------------------- #
-_relu = _unary(
-    # `where`, not `maximum`: XLA duplicates a `max(h @ w + b, 0)` fusion into the
-    # backward pass, which keeps the matmul output alive (+1 array per layer).
-    # Same values: nan propagates, -0.0 maps to +0.0.
-    jax.jit(lambda x: jnp.where(x <= 0, jnp.zeros((), x.dtype), x)),
-    lambda y, t: jnp.where(y > 0, t, jnp.zeros_like(t)),
+_relu = _pwl(
+    # `where`, not `maximum`: same values (nan propagates, -0.0 maps to +0.0).
+    lambda x: jnp.where(x <= 0, jnp.zeros((), x.dtype), x),
+    lambda x: x > 0,
+    lambda m, t: jnp.where(m, t, jnp.zeros_like(t)),
 )
+_relu_jit = jax.jit(_relu)
 
 
 def relu(x: ArrayLike) -> Array:
@@ -233,9 +372,9 @@ def relu(x: ArrayLike) -> Array:
         \mathrm{relu}(x) = \max(x, 0)
 
     Derivative: 1 for :math:`x > 0`, 0 for :math:`x \le 0`; at the kink
-    ``relu'(+0.0) = relu'(-0.0) = 0``, as in :func:`jax.nn.relu`. The derivative
-    is read from the output (``y > 0``), so reverse mode saves only ``y``.
-    ``nan`` propagates in the value; its derivative is 0, as in jax.nn.
+    ``relu'(+0.0) = relu'(-0.0) = 0``, as in :func:`jax.nn.relu`. ``nan``
+    propagates in the value; its derivative is 0, as in jax.nn. Reverse mode
+    saves one bit per element (``x > 0``, packed).
 
     Args:
         x: floating-point input array.
@@ -254,7 +393,8 @@ def relu(x: ArrayLike) -> Array:
         >>> leakyjax.relu(jnp.array([-2.0, 0.0, 3.0]))
         Array([0., 0., 3.], dtype=float32)
     """
-    return _relu(_float_input(x, "relu"))
+    x = _float_input(x, "relu")
+    return (_relu_jit if _eager(x) else _relu)(x)
 
 
 def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
@@ -268,17 +408,14 @@ def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
     kink ``leaky_relu'(+0.0) = leaky_relu'(-0.0) = 1`` (the jax.nn convention;
     PyTorch and TensorFlow give :math:`a`). Derivative in ``a``: :math:`\min(x, 0)`.
 
-    For a concrete slope :math:`a > 0` (a Python float or a concrete array) the
-    derivative is read from the output -- ``y >= 0`` exactly when ``x >= 0`` --
-    so reverse mode saves only ``y`` and a train step needs no more memory than
-    with the identity. (The one difference: a negative ``x`` so small that
-    ``a*x`` underflows to ``-0.0`` gets the kink's derivative 1.) For a traced
-    slope (under ``jax.vmap`` or ``jax.grad`` in the slope) or :math:`a \le 0`
-    the derivative is read from ``x``.
+    Reverse mode saves one bit per element (the sign of ``x``, packed), exact for
+    any slope: negative, zero, above 1, traced, or one that rounds to 0 in the
+    dtype of ``x`` (then the derivative for negative ``x`` is that 0). When the
+    slope itself is differentiated it saves ``min(x, 0)`` instead.
 
     Args:
         x: floating-point input array.
-        negative_slope: the slope :math:`a` for negative inputs; a scalar or an
+        negative_slope: the slope :math:`a` for negative inputs; a real scalar or
             array that broadcasts to ``x.shape``; may be traced (``jax.vmap``
             over slopes compiles once).
 
@@ -286,9 +423,10 @@ def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
         ``leaky_relu(x)``, with the dtype and shape of ``x``.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
-        ValueError: if a concrete ``negative_slope`` is not finite or does not
-            broadcast to ``x.shape``.
+        TypeError: if ``x`` is not a floating-point array, or ``negative_slope``
+            is complex, bool or not a number.
+        ValueError: if a concrete ``negative_slope`` is not finite, overflows
+            the dtype of ``x``, or does not broadcast to ``x.shape``.
 
     dtype: the output has the dtype of ``x``; the slope is cast to ``x.dtype``
     (bfloat16 in, bfloat16 out, also with a float32 slope array).
@@ -301,40 +439,52 @@ def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
         Array(1., dtype=float32, weak_type=True)
     """
     x = _float_input(x, "leaky_relu")
-    a, concrete = _param(negative_slope, x, "negative_slope", "leaky_relu")
-    return _leaky(x, a, concrete)
+    a, _ = _param(negative_slope, x, "negative_slope", "leaky_relu")
+    return _leaky_call(x, a)
 
 
-def prelu(x: ArrayLike, alpha: ArrayLike) -> Array:
+_NO_ARG = object()
+
+
+def prelu(
+    x: ArrayLike, negative_slope: ArrayLike = _NO_ARG, *, alpha: ArrayLike = _NO_ARG
+) -> Array:
     r"""Parametric rectified linear unit (He et al., 2015).
 
     .. math::
         \mathrm{prelu}(x) = \begin{cases} x, & x \ge 0 \\
-        \alpha\,x, & x < 0 \end{cases}
+        a\,x, & x < 0 \end{cases} \qquad a = \text{negative\_slope}
 
-    ``alpha`` is usually a learnable parameter: a scalar shared by all units, or
-    one value per channel (an array that broadcasts to ``x``, e.g. shape
-    ``(C,)`` for channels last). The function is differentiable in ``x`` and in
-    ``alpha``; :math:`\partial/\partial\alpha = \min(x, 0)`, summed over the
+    ``negative_slope`` is usually a learnable parameter: a scalar shared by all
+    units, or one value per channel (an array that broadcasts to ``x``, e.g.
+    shape ``(C,)`` for channels last). The function is differentiable in ``x``
+    and in the slope; :math:`\partial/\partial a = \min(x, 0)`, summed over the
     broadcast axes.
 
     Derivative in ``x`` at the kink: 1 at ``+0.0`` and ``-0.0`` (as
-    :func:`leaky_relu`).
+    :func:`leaky_relu`). Reverse mode saves one bit per element when the slope
+    is not differentiated, and ``min(x, 0)`` alone (in the dtype of ``x``) when
+    it is: the one array its gradient needs, no more than ``flax.linen.PReLU``.
 
     Args:
         x: floating-point input array.
-        alpha: the negative slopes; an array that broadcasts to ``x.shape``.
+        negative_slope: the slopes; a real array that broadcasts to ``x.shape``.
+            (Named like :func:`leaky_relu`'s; :func:`elu`'s ``alpha`` is a
+            saturation scale, not a slope.)
+        alpha: the old name of ``negative_slope``, still accepted as a keyword
+            (deprecated: it emits a DeprecationWarning).
 
     Returns:
-        ``prelu(x, alpha)``, with the dtype and shape of ``x``.
+        ``prelu(x, negative_slope)``, with the dtype and shape of ``x``.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
-        ValueError: if ``alpha`` does not broadcast to ``x.shape`` or a concrete
-            ``alpha`` is not finite.
+        TypeError: if ``x`` is not a floating-point array, the slope is complex,
+            bool or not a number, or it is given twice or not at all.
+        ValueError: if the slope does not broadcast to ``x.shape``, or a concrete
+            slope is not finite or overflows the dtype of ``x``.
 
-    dtype: the output has the dtype of ``x``; ``alpha`` is cast to ``x.dtype`` in
-    the computation and its gradient has the dtype of ``alpha`` (a float32 slope
+    dtype: the output has the dtype of ``x``; the slope is cast to ``x.dtype`` in
+    the computation and its gradient has the dtype of the slope (a float32 slope
     stays float32 under optax updates with bfloat16 activations).
 
     Example:
@@ -349,12 +499,79 @@ def prelu(x: ArrayLike, alpha: ArrayLike) -> Array:
     References:
         He, Zhang, Ren, Sun. Delving Deep into Rectifiers. ICCV 2015.
     """
+    if alpha is not _NO_ARG:
+        if negative_slope is not _NO_ARG:
+            raise TypeError(
+                "prelu: got both negative_slope and alpha (its old name); pass "
+                "negative_slope only."
+            )
+        import warnings
+
+        warnings.warn(
+            "prelu(x, alpha=...) is deprecated: the slope is now called "
+            "negative_slope (as in leaky_relu); pass prelu(x, negative_slope=...) "
+            "or positionally.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        negative_slope = alpha
+    if negative_slope is _NO_ARG:
+        raise TypeError(
+            "prelu: missing the slope, e.g. prelu(x, negative_slope=0.25) or "
+            "prelu(x, slopes) with one value per channel."
+        )
     x = _float_input(x, "prelu")
-    a, concrete = _param(alpha, x, "alpha", "prelu")
-    return _leaky(x, a, concrete)
+    a, _ = _param(negative_slope, x, "negative_slope", "prelu")
+    return _leaky_call(x, a)
 
 
 _RRELU_DEFAULTS = {"pytorch": (1.0 / 8.0, 1.0 / 3.0), "xu": (3.0, 8.0)}
+
+
+def _rrelu_slopes(key, shape, dtype, lo, hi, xu):
+    draw = jax.random.uniform(key, shape, jnp.float32, lo, hi)
+    return (1.0 / draw if xu else draw).astype(dtype)
+
+
+def _rrelu_tangent(bits, t, key, lo, hi, xu):
+    slopes = _rrelu_slopes(key, t.shape, t.dtype, lo, hi, xu)
+    return jnp.where(_unpack(bits, t.shape), t, slopes * t)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+def _rrelu(x, key, lo, hi, xu):
+    return _leaky_value(x, _rrelu_slopes(key, x.shape, x.dtype, lo, hi, xu))
+
+
+@_rrelu.defjvp
+def _rrelu_jvp(lo, hi, xu, primals, tangents):
+    (x, key), (tx, _) = primals, tangents
+    x = jnp.asarray(x)
+    y = _rrelu(x, key, lo, hi, xu)
+    # Save the bits and the key; the backward redraws the slopes from the key.
+    tangent = jax.checkpoint(functools.partial(_rrelu_tangent, lo=lo, hi=hi, xu=xu))
+    return y, tangent(_pack(x >= 0), tx, key)
+
+
+_rrelu_jit = jax.jit(_rrelu, static_argnums=(2, 3, 4))
+
+
+def _check_key(key: Any) -> None:
+    dtype = getattr(key, "dtype", None)
+    if isinstance(key, (jax.Array, np.ndarray)) and dtype is not None:
+        if jnp.issubdtype(dtype, jax.dtypes.prng_key) and key.ndim == 0:
+            return
+        if np.dtype(dtype) == np.uint32 and key.ndim == 1:
+            return  # a legacy jax.random.PRNGKey
+    what = (
+        f"an array of dtype {dtype} and shape {np.shape(key)}"
+        if dtype is not None
+        else type(key).__name__
+    )
+    raise TypeError(
+        f"rrelu: key must be a PRNG key, e.g. jax.random.key(0) (or a legacy "
+        f"jax.random.PRNGKey(0)), or None for the evaluation slope; got {what}."
+    )
 
 
 def rrelu(
@@ -388,7 +605,8 @@ def rrelu(
 
     Derivative in ``x``: 1 for :math:`x \ge 0`, the (drawn) slope for
     :math:`x < 0`; 1 at ``+0.0`` and ``-0.0``. The drawn slopes are not
-    differentiated.
+    differentiated. Reverse mode saves the sign bits and the key, not the
+    slopes: the backward redraws them from the key.
 
     Args:
         x: floating-point input array.
@@ -403,7 +621,8 @@ def rrelu(
         ``rrelu(x)``, with the dtype and shape of ``x``.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
+        TypeError: if ``x`` is not a floating-point array, or ``key`` is neither
+            None nor a PRNG key.
         ValueError: for an unknown ``convention``, or bounds that are not finite,
             not positive (``"xu"``), negative (``"pytorch"``) or not
             ``lower <= upper``.
@@ -433,7 +652,9 @@ def rrelu(
     lo = lo if lower is None else lower
     hi = hi if upper is None else upper
     for name, v in (("lower", lo), ("upper", hi)):
-        if not np.isfinite(v):
+        if isinstance(v, (bool, complex)) or not isinstance(v, (int, float)):
+            raise TypeError(f"rrelu: {name} must be a real number, got {v!r}.")
+        if not math.isfinite(v):
             raise ValueError(f"rrelu: {name} must be finite, got {v!r}.")
     if convention == "xu" and lo <= 0:
         raise ValueError(f"rrelu: lower (a divisor) must be > 0, got {lo!r}.")
@@ -443,10 +664,210 @@ def rrelu(
         raise ValueError(f"rrelu: need lower <= upper, got {lo!r} > {hi!r}.")
     if key is None:
         slope = (lo + hi) / 2 if convention == "pytorch" else 2 / (lo + hi)
-        return leaky_relu(x, slope)
-    draw = jax.random.uniform(key, x.shape, jnp.float32, lo, hi)
-    slopes = draw if convention == "pytorch" else 1.0 / draw
-    return _leaky_from_x(x, lax.stop_gradient(slopes.astype(x.dtype)))
+        return leaky_relu(x, float(slope))
+    _check_key(key)
+    xu = convention == "xu"
+    fn = _rrelu_jit if _eager(x, key) else _rrelu
+    return fn(x, key, float(lo), float(hi), xu)
+
+
+_relu6 = _pwl(
+    lambda x: jnp.minimum(
+        jnp.maximum(x, jnp.zeros((), x.dtype)), jnp.full((), 6, x.dtype)
+    ),
+    lambda x: (x > 0) & (x < 6),
+    lambda m, t: jnp.where(m, t, jnp.zeros_like(t)),
+)
+_relu6_jit = jax.jit(_relu6)
+
+
+def relu6(x: ArrayLike) -> Array:
+    r"""Rectified linear unit capped at 6 (Krizhevsky, 2010; MobileNet).
+
+    .. math::
+        \mathrm{relu6}(x) = \min(\max(x, 0), 6)
+
+    Derivative: 1 for :math:`0 < x < 6`, else 0; at both kinks it is 0:
+    ``relu6'(±0.0) = relu6'(6) = 0``, as :func:`jax.nn.relu6` and
+    ``torch.nn.ReLU6``. ``nan`` propagates in the value, with derivative 0.
+    Reverse mode saves one bit per element (``0 < x < 6``, packed).
+
+    Args:
+        x: floating-point input array.
+
+    Returns:
+        ``relu6(x)``, with the dtype and shape of ``x``.
+
+    Raises:
+        TypeError: if ``x`` is not a floating-point array.
+
+    dtype: the output has the dtype of ``x``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, leakyjax
+        >>> leakyjax.relu6(jnp.array([-2.0, 3.0, 8.0]))
+        Array([0., 3., 6.], dtype=float32)
+        >>> jax.grad(leakyjax.relu6)(6.0)  # derivative at the upper kink
+        Array(0., dtype=float32, weak_type=True)
+    """
+    x = _float_input(x, "relu6")
+    return (_relu6_jit if _eager(x) else _relu6)(x)
+
+
+_hard_tanh = _pwl(
+    lambda x: jnp.where(
+        x > 1, jnp.ones((), x.dtype), jnp.where(x < -1, jnp.full((), -1, x.dtype), x)
+    ),
+    lambda x: ~((x > 1) | (x < -1)),
+    lambda m, t: jnp.where(m, t, jnp.zeros_like(t)),
+)
+_hard_tanh_jit = jax.jit(_hard_tanh)
+
+
+def hard_tanh(x: ArrayLike) -> Array:
+    r"""Hard hyperbolic tangent: the identity clipped to :math:`[-1, 1]`.
+
+    .. math::
+        \mathrm{hard\_tanh}(x) = \max(-1, \min(x, 1))
+
+    Derivative: 1 for :math:`-1 \le x \le 1`, else 0. At the kinks
+    ``hard_tanh'(±1) = 1``: the convention of :func:`jax.nn.hard_tanh` (and of
+    nan: derivative 1, as jax.nn). PyTorch's ``torch.nn.Hardtanh`` gives 0 at
+    ±1 (it tests ``-1 < x < 1``). Reverse mode saves one bit per element.
+
+    Args:
+        x: floating-point input array.
+
+    Returns:
+        ``hard_tanh(x)``, with the dtype and shape of ``x``.
+
+    Raises:
+        TypeError: if ``x`` is not a floating-point array.
+
+    dtype: the output has the dtype of ``x``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, leakyjax
+        >>> leakyjax.hard_tanh(jnp.array([-2.0, 0.5, 3.0]))
+        Array([-1. ,  0.5,  1. ], dtype=float32)
+        >>> jax.grad(leakyjax.hard_tanh)(1.0)  # jax.nn's kink convention
+        Array(1., dtype=float32, weak_type=True)
+    """
+    x = _float_input(x, "hard_tanh")
+    return (_hard_tanh_jit if _eager(x) else _hard_tanh)(x)
+
+
+def _hard_sigmoid_value(x):
+    u = x + jnp.full((), 3, x.dtype)
+    relu6_u = jnp.minimum(
+        jnp.maximum(u, jnp.zeros((), x.dtype)), jnp.full((), 6, x.dtype)
+    )
+    return relu6_u / jnp.full((), 6, x.dtype)
+
+
+def _hard_sigmoid_piece(x):
+    u = x + jnp.full((), 3, x.dtype)
+    return (u > 0) & (u < 6)
+
+
+_hard_sigmoid = _pwl(
+    _hard_sigmoid_value,
+    _hard_sigmoid_piece,
+    lambda m, t: jnp.where(m, t / jnp.full((), 6, t.dtype), jnp.zeros_like(t)),
+)
+_hard_sigmoid_jit = jax.jit(_hard_sigmoid)
+
+
+def hard_sigmoid(x: ArrayLike) -> Array:
+    r"""Hard sigmoid, as :func:`jax.nn.hard_sigmoid`: ``relu6(x + 3) / 6``.
+
+    .. math::
+        \mathrm{hard\_sigmoid}(x) = \frac{\min(\max(x + 3, 0), 6)}{6}
+
+    Derivative: :math:`1/6` for :math:`-3 < x < 3` (tested as
+    :math:`0 < x + 3 < 6` in the dtype of ``x``, as jax.nn), else 0; at the kinks
+    ``hard_sigmoid'(±3) = 0``, as :func:`jax.nn.hard_sigmoid` and
+    ``torch.nn.Hardsigmoid``. Reverse mode saves one bit per element.
+
+    Args:
+        x: floating-point input array.
+
+    Returns:
+        ``hard_sigmoid(x)``, with the dtype and shape of ``x``.
+
+    Raises:
+        TypeError: if ``x`` is not a floating-point array.
+
+    dtype: the output has the dtype of ``x``.
+
+    Example:
+        >>> import jax, jax.numpy as jnp, leakyjax
+        >>> leakyjax.hard_sigmoid(jnp.array([-4.0, 0.0, 1.5, 4.0]))
+        Array([0.  , 0.5 , 0.75, 1.  ], dtype=float32)
+        >>> jax.grad(leakyjax.hard_sigmoid)(0.0)
+        Array(0.16666667, dtype=float32, weak_type=True)
+    """
+    x = _float_input(x, "hard_sigmoid")
+    return (_hard_sigmoid_jit if _eager(x) else _hard_sigmoid)(x)
+
+
+# --------------------------------------------------------------------------- #
+# Factories of the exponential family (read y or x)
+# --------------------------------------------------------------------------- #
+def _unary(primal: Callable, tangent_from_y: Callable) -> Callable:
+    """A parameter-free activation whose derivative is read from its output."""
+
+    @jax.custom_jvp
+    def f(x):
+        return primal(x)
+
+    @f.defjvp
+    def _jvp(primals, tangents):
+        (x,), (t,) = primals, tangents
+        y = f(x)
+        return y, jax.checkpoint(tangent_from_y)(y, t)
+
+    return f
+
+
+def _parametric(
+    primal: Callable,
+    tangent_from_x: Callable,
+    tangent_from_y: Callable,
+    param_tangent: Callable,
+) -> tuple[Callable, Callable]:
+    """Two custom_jvp versions of ``primal(x, a)``.
+
+    Returns ``(from_y, from_x)``. Both differentiate in ``x`` and ``a``. ``from_y``
+    reads the output ``y`` for the ``x`` derivative and is valid only for
+    parameters where ``tangent_from_y`` is exact; ``from_x`` is always valid.
+    Every tangent map is wrapped in :func:`jax.checkpoint`, so reverse mode saves
+    only its array inputs (``y``, or ``x``), never derived masks or factors.
+    """
+
+    def build(use_y: bool) -> Callable:
+        @jax.custom_jvp
+        def f(x, a):
+            return primal(x, a)
+
+        def _jvp(primals, tangents):
+            (x, a), (tx, ta) = primals, tangents
+            y = f(x, a)
+            out = None
+            if not _is_zero(tx):
+                if use_y:
+                    out = jax.checkpoint(tangent_from_y)(y, tx, a)
+                else:
+                    out = jax.checkpoint(tangent_from_x)(x, tx, a)
+            if not _is_zero(ta):
+                dt = jax.checkpoint(param_tangent)(x, ta, a)
+                out = dt if out is None else out + dt
+            return y, jnp.zeros_like(y) if out is None else out
+
+        f.defjvp(_jvp, symbolic_zeros=True)
+        return f
+
+    return build(True), build(False)
 
 
 # --------------------------------------------------------------------------- #
@@ -457,7 +878,6 @@ def _neg_part(x):
     return jnp.where(x > 0, jnp.zeros_like(x), x)
 
 
-@jax.jit
 def _elu_primal(x, a):
     return jnp.where(x > 0, x, a * jnp.expm1(_neg_part(x)))
 
@@ -470,6 +890,9 @@ _elu_from_y, _elu_from_x = _parametric(
         jnp.where(x > 0, jnp.zeros_like(x), jnp.expm1(_neg_part(x))) * ta
     ),
 )
+
+
+_elu_from_y_jit, _elu_from_x_jit = jax.jit(_elu_from_y), jax.jit(_elu_from_x)
 
 
 def elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
@@ -515,13 +938,13 @@ def elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
         by Exponential Linear Units (ELUs). ICLR 2016.
     """
     x = _float_input(x, "elu")
-    a, concrete = _param(alpha, x, "alpha", "elu")
-    if concrete is not None and np.all(concrete >= 0):
-        return _elu_from_y(x, a)
-    return _elu_from_x(x, a)
+    a, cast = _param(alpha, x, "alpha", "elu")
+    use_y = cast is not None and bool(np.all(cast >= 0))
+    if _eager(x, a):
+        return (_elu_from_y_jit if use_y else _elu_from_x_jit)(x, a)
+    return (_elu_from_y if use_y else _elu_from_x)(x, a)
 
 
-@jax.jit
 def _celu_primal(x, a):
     return jnp.where(x > 0, x, a * jnp.expm1(_neg_part(x) / a))
 
@@ -539,6 +962,9 @@ _celu_from_y, _celu_from_x = _parametric(
         * ta
     ),
 )
+
+
+_celu_from_y_jit, _celu_from_x_jit = jax.jit(_celu_from_y), jax.jit(_celu_from_x)
 
 
 def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
@@ -577,13 +1003,12 @@ def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
         arXiv:1704.07483, 2017.
     """
     x = _float_input(x, "celu")
-    a, concrete = _param(alpha, x, "alpha", "celu", positive=True)
-    if concrete is not None:
-        return _celu_from_y(x, a)
-    return _celu_from_x(x, a)
+    a, cast = _param(alpha, x, "alpha", "celu", positive=True)
+    if _eager(x, a):
+        return (_celu_from_y_jit if cast is not None else _celu_from_x_jit)(x, a)
+    return (_celu_from_y if cast is not None else _celu_from_x)(x, a)
 
 
-@jax.jit
 def _selu_primal(x):
     # One constant per branch, so that y -> -scale*alpha exactly as x -> -inf and
     # the output-based derivative y + scale*alpha is exactly 0 there.
@@ -599,6 +1024,7 @@ def _selu_tangent(y, t):
 
 
 _selu = _unary(_selu_primal, _selu_tangent)
+_selu_jit = jax.jit(_selu)
 
 
 def selu(x: ArrayLike) -> Array:
@@ -636,7 +1062,8 @@ def selu(x: ArrayLike) -> Array:
         Klambauer, Unterthiner, Mayr, Hochreiter. Self-Normalizing Neural
         Networks. NeurIPS 2017.
     """
-    return _selu(_float_input(x, "selu"))
+    x = _float_input(x, "selu")
+    return (_selu_jit if _eager(x) else _selu)(x)
 
 
 # --------------------------------------------------------------------------- #

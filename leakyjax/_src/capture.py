@@ -24,8 +24,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-SOW_NAME = "pre_activation"
-RECORD_FLAG = "record_pre_activation"
+from leakyjax._src.names import RECORD_FLAG, SOW_NAME
 
 
 def _import_flax(what: str) -> Any:

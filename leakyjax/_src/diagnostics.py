@@ -645,7 +645,12 @@ def _as_layer_dict(acts: Any, where: str) -> dict:
 
 
 def _model_kind(obj: Any) -> str:
-    """'linen', 'nnx' or 'function' -- without importing flax."""
+    """'linen', 'nnx', 'equinox' or 'function' -- without importing flax/equinox."""
+    if sys.modules.get("leakyjax._src.equinox") is not None:  # leakyjax.equinox used
+        import equinox
+
+        if isinstance(obj, equinox.Module):
+            return "equinox"
     if sys.modules.get("flax") is not None:  # a flax model needs flax imported
         try:
             from flax import linen, nnx
@@ -712,7 +717,12 @@ def dead_units(
     * a ``flax.nnx`` module: ``record_pre_activation`` is switched on for every
       leakyjax activation module while it runs (see :func:`capture_nnx`). The
       model's state is updated as by calling it (call ``model.eval()`` first
-      for inference-mode statistics).
+      for inference-mode statistics);
+    * an ``equinox`` module built from :mod:`leakyjax.equinox` activation
+      modules, taking one example as equinox models do: it is mapped over the
+      batch's leading axis and each activation's input is recorded (see
+      :func:`leakyjax.equinox.capture`; use ``equinox.nn.inference_mode``
+      first for RReLU's evaluation slope, or pass ``key=``).
 
     Layers are named by module path (``"Dense_0/LeakyReLU_0"``); a module
     called several times gives ``path[0]``, ``path[1]``, ....
@@ -772,6 +782,10 @@ def dead_units(
 
         pure, carry, finish, graphdef = _nnx_pure(fn, apply_kwargs)
         cache_key = ("nnx", graphdef)
+    elif kind == "equinox":
+        from leakyjax._src.equinox import _dead_units_pure
+
+        pure, carry, cache_key = _dead_units_pure(fn, apply_kwargs)
     else:
         if apply_kwargs:
             raise TypeError(

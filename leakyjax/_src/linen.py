@@ -1,9 +1,13 @@
 """flax.linen modules of the leaky rectifier family.
 
-Every module calls the leakyjax function (:func:`leakyjax.leaky_relu`,
-:func:`leakyjax.prelu`, ...), so values, derivatives at the kink, the dtype rule
-(output dtype = input dtype; f32 parameters are cast to a bf16 input's dtype)
-and the output-only residuals are those of the functions.
+One generic stateless module, :class:`Activation` (any registry spec or
+function), thin named modules for the table's entries (:class:`LeakyReLU`,
+:class:`ELU`, ...: attributes named as the function's parameters), and the two
+modules with state: :class:`PReLU` (a learnable slope) and :class:`RReLU`
+(random slopes). Every module calls the leakyjax function, so values,
+derivatives at the kink, the dtype rule (output dtype = input dtype; f32
+parameters are cast to a bf16 input's dtype) and the small residuals are those
+of the functions.
 
 Diagnostics hook: every module calls ``self.sow("intermediates",
 "pre_activation", x)`` before applying its function. This is free unless the
@@ -26,10 +30,10 @@ except ImportError as e:  # pragma: no cover - exercised without flax only
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from leakyjax._src import activations as _act
-from leakyjax._src import registry as _registry
+from leakyjax._src import modules as _m
+from leakyjax._src.names import SOW_COLLECTION, SOW_NAME
 
 Array = jax.Array
 Dtype = Any
@@ -47,73 +51,11 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- #
-# PReLU parameter helpers (shared with leakyjax.nnx)
-# --------------------------------------------------------------------------- #
-def _check_num_parameters(num_parameters: Any, module: str) -> int:
-    if isinstance(num_parameters, bool) or not isinstance(
-        num_parameters, (int, np.integer)
-    ):
-        raise TypeError(
-            f"{module}: num_parameters must be an int (1 for one shared slope, C "
-            f"for one slope per channel), got {num_parameters!r}."
-        )
-    if num_parameters < 1:
-        raise ValueError(
-            f"{module}: num_parameters must be >= 1 (1 for one shared slope, C "
-            f"for one per channel), got {num_parameters}."
-        )
-    return int(num_parameters)
+class _Stateless(nn.Module):
+    """Base of the parameter-free modules: sow the input, apply the function."""
 
-
-def _slope_shape(num_parameters: int) -> tuple[int, ...]:
-    return () if num_parameters == 1 else (num_parameters,)
-
-
-def _slope_for(
-    slope: Array, x: Array, num_parameters: int, axis: int, module: str
-) -> Array:
-    """Checks the slope parameter against ``x`` and reshapes it to broadcast."""
-    expected = _slope_shape(num_parameters)
-    if tuple(jnp.shape(slope)) != expected:
-        raise ValueError(
-            f"{module}: the negative_slope parameter has shape "
-            f"{tuple(jnp.shape(slope))}, expected {expected} for "
-            f"num_parameters={num_parameters} (shape () for one shared slope, "
-            "(C,) for one per channel). Re-initialise the module or fix the "
-            "parameter."
-        )
-    if num_parameters == 1:
-        return slope
-    ndim = jnp.ndim(x)
-    if not -ndim <= axis < ndim:
-        raise ValueError(
-            f"{module}: axis={axis} is out of range for an input of shape "
-            f"{jnp.shape(x)}."
-        )
-    ax = axis % ndim
-    if x.shape[ax] != num_parameters:
-        raise ValueError(
-            f"{module}: num_parameters={num_parameters} but the input has "
-            f"{x.shape[ax]} channels on axis {axis} (shape {x.shape}). Set "
-            f"num_parameters={x.shape[ax]}, or pick the feature axis with axis=."
-        )
-    shape = [1] * ndim
-    shape[ax] = num_parameters
-    return jnp.reshape(slope, shape)
-
-
-_SOW_DOC = """
-    Diagnostics: calls ``self.sow("intermediates", "pre_activation", x)`` before
-    the activation (free unless ``"intermediates"`` is mutable).
-"""
-
-
-class _Elementwise(nn.Module):
-    """Base of the parameter-free modules: sow the input, apply ``_fn``."""
-
-    def _fn(self, x: Array) -> Array:
-        raise NotImplementedError
+    def _apply(self, x: Array) -> Array:
+        return _m.apply_entry(self, x)
 
     @nn.compact
     def __call__(self, x: Array) -> Array:
@@ -125,29 +67,63 @@ class _Elementwise(nn.Module):
         Returns:
             The activation of ``x``, with the dtype and shape of ``x``.
         """
-        self.sow("intermediates", "pre_activation", x)
-        return self._fn(x)
+        self.sow(SOW_COLLECTION, SOW_NAME, x)
+        return self._apply(x)
 
 
-class ReLU(_Elementwise):
-    """:func:`leakyjax.relu` as a linen module (``relu'(0) = 0``).
+class Activation(_Stateless):
+    """Any activation as a linen module: a registry spec or a function.
+
+    ``Activation("leaky_relu:0.2")`` applies ``leakyjax.get("leaky_relu:0.2")``;
+    ``Activation(fn)`` applies ``fn``. This is what :func:`get` makes for the
+    names without a named module (sigmoid, gelu, ...). Stateless: PReLU and
+    RReLU, as modules, are :class:`PReLU` and :class:`RReLU` (as a spec here they
+    are the fixed initial / evaluation slope, like :func:`leakyjax.get`).
+
+    Diagnostics: calls ``self.sow("intermediates", "pre_activation", x)`` before
+    the function (free unless ``"intermediates"`` is mutable).
+
+    Attributes:
+        function: a registry spec such as ``"gelu"`` or ``"elu:alpha=0.5"``, or
+            a function of ``x``.
 
     Example:
-        >>> import jax, jax.numpy as jnp
+        >>> import jax.numpy as jnp, leakyjax
+        >>> from leakyjax.linen import Activation
+        >>> Activation("leaky_relu:0.2").apply({}, jnp.array([-1.0, 2.0]))
+        Array([-0.2,  2. ], dtype=float32)
+        >>> Activation(leakyjax.sigmoid).apply({}, jnp.array([0.0]))
+        Array([0.5], dtype=float32)
+    """
+
+    function: str | Callable[[Array], Array]
+
+    def _apply(self, x: Array) -> Array:
+        return _m.resolve(self.function, "Activation")(x)
+
+
+class ReLU(_Stateless):
+    """:func:`leakyjax.relu` as a linen module: ``max(x, 0)``, ``relu'(0) = 0``.
+
+    Diagnostics: sows its input as ``"pre_activation"`` (see
+    :class:`Activation`).
+
+    Example:
+        >>> import jax.numpy as jnp
         >>> from leakyjax.linen import ReLU
         >>> ReLU().apply({}, jnp.array([-1.0, 2.0]))
         Array([0., 2.], dtype=float32)
     """
 
-    def _fn(self, x):
-        return _act.relu(x)
+    _entry = "relu"
 
 
-class LeakyReLU(_Elementwise):
+class LeakyReLU(_Stateless):
     """:func:`leakyjax.leaky_relu` as a linen module.
 
     ``y = x`` for ``x >= 0``, ``negative_slope * x`` otherwise; derivative 1 at
-    ``x = 0`` (the jax.nn convention). Output dtype = input dtype.
+    ``x = 0`` (the jax.nn convention). Output dtype = input dtype. Diagnostics:
+    sows its input as ``"pre_activation"`` (see :class:`Activation`).
 
     Attributes:
         negative_slope: the slope for negative inputs (default 0.01, as
@@ -160,17 +136,17 @@ class LeakyReLU(_Elementwise):
         Array([-0.2,  2. ], dtype=float32)
     """
 
+    _entry = "leaky_relu"
     negative_slope: float = 0.01
 
-    def _fn(self, x):
-        return _act.leaky_relu(x, self.negative_slope)
 
-
-class ELU(_Elementwise):
+class ELU(_Stateless):
     """:func:`leakyjax.elu` as a linen module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise; derivative
     ``alpha`` at ``x = 0`` (as :func:`jax.nn.elu`). Output dtype = input dtype.
+    Diagnostics: sows its input as ``"pre_activation"`` (see
+    :class:`Activation`).
 
     Attributes:
         alpha: the negative saturation value (default 1.0).
@@ -182,17 +158,16 @@ class ELU(_Elementwise):
         Array([-0.63212055,  2.        ], dtype=float32)
     """
 
+    _entry = "elu"
     alpha: float = 1.0
 
-    def _fn(self, x):
-        return _act.elu(x, self.alpha)
 
-
-class CELU(_Elementwise):
+class CELU(_Stateless):
     """:func:`leakyjax.celu` as a linen module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha > 0.
-    Derivative 1 at ``x = 0``. Output dtype = input dtype.
+    Derivative 1 at ``x = 0``. Output dtype = input dtype. Diagnostics: sows its
+    input as ``"pre_activation"`` (see :class:`Activation`).
 
     Attributes:
         alpha: positive scale (default 1.0).
@@ -204,17 +179,17 @@ class CELU(_Elementwise):
         Array([-0.43233237,  2.        ], dtype=float32)
     """
 
+    _entry = "celu"
     alpha: float = 1.0
 
-    def _fn(self, x):
-        return _act.celu(x, self.alpha)
 
-
-class SELU(_Elementwise):
+class SELU(_Stateless):
     """:func:`leakyjax.selu` as a linen module (Klambauer et al. 2017).
 
     ``y = scale * elu(x, alpha)`` with the constants of :func:`jax.nn.selu`;
     derivative ``scale * alpha`` at ``x = 0``. Output dtype = input dtype.
+    Diagnostics: sows its input as ``"pre_activation"`` (see
+    :class:`Activation`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -223,48 +198,25 @@ class SELU(_Elementwise):
         Array([-1.1113307,  2.101402 ], dtype=float32)
     """
 
-    def _fn(self, x):
-        return _act.selu(x)
-
-
-class Activation(_Elementwise):
-    """Any elementwise function as a linen module (what ``get("gelu")`` makes).
-
-    Attributes:
-        function: the function of ``x`` to apply, e.g. ``leakyjax.get("gelu")``.
-
-    Example:
-        >>> import jax.numpy as jnp, leakyjax
-        >>> from leakyjax.linen import Activation
-        >>> Activation(leakyjax.sigmoid).apply({}, jnp.array([0.0]))
-        Array([0.5], dtype=float32)
-    """
-
-    function: Callable[[Array], Array]
-
-    def _fn(self, x):
-        return self.function(x)
-
-
-for _cls in (ReLU, LeakyReLU, ELU, CELU, SELU, Activation):
-    _cls.__doc__ = (_cls.__doc__ or "").replace(
-        "\n    Example:", _SOW_DOC + "\n    Example:"
-    )
+    _entry = "selu"
 
 
 class PReLU(nn.Module):
     """Parametric ReLU with a learnable slope (He et al. 2015), as a linen module.
 
-    ``y = x`` for ``x >= 0``, ``alpha * x`` otherwise, where ``alpha`` is the
-    parameter ``"negative_slope"`` (the name :class:`flax.linen.PReLU` uses): shape
-    ``()`` for one slope shared by all units (``num_parameters=1``) or ``(C,)``
-    for one per channel on ``axis``. Computed by :func:`leakyjax.prelu`: the slope
-    is cast to the input dtype (bf16 in, bf16 out with f32 parameters) and gets
-    gradient ``sum(min(x, 0))``. Derivative in ``x`` at 0: 1.
+    ``y = x`` for ``x >= 0``, ``a * x`` otherwise, where ``a`` is the parameter
+    ``"negative_slope"`` (the name :class:`flax.linen.PReLU` uses): shape ``()``
+    for one slope shared by all units (``num_parameters=1``) or ``(C,)`` for one
+    per channel on ``axis``. Computed by :func:`leakyjax.prelu`: the slope is cast
+    to the input dtype (bf16 in, bf16 out with f32 parameters) and gets gradient
+    ``sum(min(x, 0))``. Derivative in ``x`` at 0: 1.
 
     Differences from :class:`flax.linen.PReLU`: the slope starts at 0.25 (He et
     al., PyTorch) instead of 0.01, and per-channel slopes are supported. He et al.
     train the slopes without weight decay: see :func:`leakyjax.decay_mask`.
+
+    Diagnostics: calls ``self.sow("intermediates", "pre_activation", x)`` before
+    the activation (free unless ``"intermediates"`` is mutable).
 
     Attributes:
         num_parameters: 1 (one shared slope, default) or the number of channels
@@ -289,6 +241,7 @@ class PReLU(nn.Module):
         Array([[-0.25, -0.5, 3]], dtype=bfloat16)
     """
 
+    _entry = "prelu"
     num_parameters: int = 1
     axis: int = -1
     negative_slope_init: float = 0.25
@@ -305,18 +258,18 @@ class PReLU(nn.Module):
         Returns:
             ``prelu(x, negative_slope)``, with the dtype and shape of ``x``.
         """
-        n = _check_num_parameters(self.num_parameters, "PReLU")
+        n = _m.check_num_parameters(self.num_parameters, "PReLU")
         init = self.negative_slope_init
         slope = self.param(
             "negative_slope",
             lambda key, shape, dtype: jnp.full(shape, init, dtype),
-            _slope_shape(n),
+            _m.slope_shape(n),
             self.param_dtype,
         )
         x = jnp.asarray(x)
-        alpha = _slope_for(slope, x, n, self.axis, "PReLU")
-        self.sow("intermediates", "pre_activation", x)
-        return _act.prelu(x, alpha)
+        a = _m.slope_for(slope, x, n, self.axis, "PReLU")
+        self.sow(SOW_COLLECTION, SOW_NAME, x)
+        return _act.prelu(x, a)
 
 
 class RReLU(nn.Module):
@@ -334,6 +287,9 @@ class RReLU(nn.Module):
     collection ``"rrelu"`` by default -- pass ``rngs={"rrelu": key}`` to
     ``apply`` (or set ``rng_collection="dropout"`` to share dropout's stream),
     or give ``key=`` to the call.
+
+    Diagnostics: calls ``self.sow("intermediates", "pre_activation", x)`` before
+    the activation (free unless ``"intermediates"`` is mutable).
 
     Attributes:
         lower: lower bound of the slope (or divisor for ``"xu"``); None for the
@@ -356,6 +312,7 @@ class RReLU(nn.Module):
         True
     """
 
+    _entry = "rrelu"
     lower: float | None = None
     upper: float | None = None
     convention: _act.RReLUConvention = "pytorch"
@@ -384,7 +341,7 @@ class RReLU(nn.Module):
         deterministic = nn.merge_param(
             "deterministic", self.deterministic, deterministic
         )
-        self.sow("intermediates", "pre_activation", x)
+        self.sow(SOW_COLLECTION, SOW_NAME, x)
         if deterministic:
             return _act.rrelu(
                 x, lower=self.lower, upper=self.upper, convention=self.convention
@@ -396,32 +353,7 @@ class RReLU(nn.Module):
         )
 
 
-RReLU.__doc__ = (RReLU.__doc__ or "").replace(
-    "\n    Example:", _SOW_DOC + "\n    Example:"
-)
-PReLU.__doc__ = (PReLU.__doc__ or "").replace(
-    "\n    Attributes:", _SOW_DOC + "\n    Attributes:"
-)
-
-
-# --------------------------------------------------------------------------- #
-# Registry
-# --------------------------------------------------------------------------- #
-def _module_for(parsed: _registry.Spec) -> tuple[str, dict[str, Any]]:
-    """The module class name and keyword arguments of a parsed spec (both APIs)."""
-    kw = dict(parsed.kwargs)
-    name = parsed.name
-    if name in ("relu", "selu"):
-        return {"relu": "ReLU", "selu": "SELU"}[name], {}
-    if name == "leaky_relu":
-        return "LeakyReLU", kw
-    if name == "prelu":
-        return "PReLU", kw
-    if name == "rrelu":
-        return "RReLU", kw
-    if name in ("elu", "celu"):
-        return name.upper(), kw
-    return "Activation", {"function": _registry.get(str(parsed))}
+_NAMED = _m.named_modules(ReLU, LeakyReLU, ELU, CELU, SELU, PReLU, RReLU)
 
 
 def get(spec: str | Callable | type) -> Callable[..., nn.Module]:
@@ -431,9 +363,9 @@ def get(spec: str | Callable | type) -> Callable[..., nn.Module]:
     parameters (PReLU). ``"prelu"`` gives :class:`PReLU` (``"prelu:0.1"`` sets
     ``negative_slope_init``), ``"rrelu"`` :class:`RReLU` (``deterministic`` is
     then given in the call), ``"leaky_relu:0.2"`` ``LeakyReLU(0.2)``, and names
-    without a dedicated module (sigmoid, gelu, ...) an :class:`Activation` that
-    wraps the function. The factory is a :func:`functools.partial`, so keyword
-    arguments override the spec's, e.g. ``get("prelu")(num_parameters=64)``.
+    without a named module (sigmoid, gelu, ...) an :class:`Activation` of the
+    spec. The factory is a :func:`functools.partial`, so keyword arguments
+    override the spec's, e.g. ``get("prelu")(num_parameters=64)``.
 
     Args:
         spec: a registry spec, a function (wrapped in :class:`Activation`) or a
@@ -461,5 +393,5 @@ def get(spec: str | Callable | type) -> Callable[..., nn.Module]:
         return spec
     if callable(spec) and not isinstance(spec, str):
         return functools.partial(Activation, spec)
-    cls_name, kwargs = _module_for(_registry.parse(spec))
-    return functools.partial(globals()[cls_name], **kwargs)
+    cls, kwargs = _m.factory_args(spec, _NAMED, Activation)
+    return functools.partial(cls, **kwargs)

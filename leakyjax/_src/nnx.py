@@ -28,13 +28,8 @@ import jax
 import jax.numpy as jnp
 
 from leakyjax._src import activations as _act
-from leakyjax._src import registry as _registry
-from leakyjax._src.linen import (
-    _check_num_parameters,
-    _module_for,
-    _slope_for,
-    _slope_shape,
-)
+from leakyjax._src import modules as _m
+from leakyjax._src.names import SOW_NAME
 
 Array = jax.Array
 Dtype = Any
@@ -51,23 +46,14 @@ __all__ = [
     "get",
 ]
 
-_SOW_DOC = """
-    Diagnostics: with ``record_pre_activation=True`` the module calls
-    ``self.sow(nnx.Intermediate, "pre_activation", x)`` before the activation.
-"""
 
-
-class _Elementwise(nnx.Module):
-    """Base of the parameter-free modules: optionally sow the input, apply ``_fn``."""
+class _Stateless(nnx.Module):
+    """Base of the parameter-free modules: optionally sow the input, apply."""
 
     record_pre_activation: bool
 
-    def _fn(self, x: Array) -> Array:
-        raise NotImplementedError
-
-    def _record(self, x: Array) -> None:
-        if self.record_pre_activation:
-            self.sow(nnx.Intermediate, "pre_activation", x)
+    def _apply(self, x: Array) -> Array:
+        return _m.apply_entry(self, x)
 
     def __call__(self, x: Array) -> Array:
         """Applies the activation.
@@ -78,15 +64,56 @@ class _Elementwise(nnx.Module):
         Returns:
             The activation of ``x``, with the dtype and shape of ``x``.
         """
-        self._record(x)
-        return self._fn(x)
+        if self.record_pre_activation:
+            self.sow(nnx.Intermediate, SOW_NAME, x)
+        return self._apply(x)
 
 
-class ReLU(_Elementwise):
-    """:func:`leakyjax.relu` as an nnx module (``relu'(0) = 0``).
+class Activation(_Stateless):
+    """Any activation as an nnx module: a registry spec or a function.
+
+    ``Activation("leaky_relu:0.2")`` applies ``leakyjax.get("leaky_relu:0.2")``;
+    ``Activation(fn)`` applies ``fn``. This is what :func:`get` makes for the
+    names without a named module (sigmoid, gelu, ...). Stateless: PReLU and
+    RReLU, as modules, are :class:`PReLU` and :class:`RReLU` (as a spec here they
+    are the fixed initial / evaluation slope, like :func:`leakyjax.get`).
+
+    Diagnostics: with ``record_pre_activation=True`` the module calls
+    ``self.sow(nnx.Intermediate, "pre_activation", x)`` before the function.
 
     Args:
+        function: a registry spec such as ``"gelu"`` or ``"elu:alpha=0.5"``, or
+            a function of ``x``.
         record_pre_activation: sow the input (see the module docstring).
+
+    Example:
+        >>> import jax.numpy as jnp, leakyjax
+        >>> from leakyjax.nnx import Activation
+        >>> Activation("leaky_relu:0.2")(jnp.array([-1.0, 2.0]))
+        Array([-0.2,  2. ], dtype=float32)
+        >>> Activation(leakyjax.sigmoid)(jnp.array([0.0]))
+        Array([0.5], dtype=float32)
+    """
+
+    def __init__(
+        self,
+        function: str | Callable[[Array], Array],
+        *,
+        record_pre_activation: bool = False,
+    ):
+        _m.resolve(function, "Activation")  # check the spec now
+        self.function = function
+        self.record_pre_activation = record_pre_activation
+
+    def _apply(self, x: Array) -> Array:
+        return _m.resolve(self.function, "Activation")(x)
+
+
+class ReLU(_Stateless):
+    """:func:`leakyjax.relu` as an nnx module: ``max(x, 0)``, ``relu'(0) = 0``.
+
+    Args:
+        record_pre_activation: sow the input (see :class:`Activation`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -95,14 +122,13 @@ class ReLU(_Elementwise):
         Array([0., 2.], dtype=float32)
     """
 
+    _entry = "relu"
+
     def __init__(self, *, record_pre_activation: bool = False):
         self.record_pre_activation = record_pre_activation
 
-    def _fn(self, x):
-        return _act.relu(x)
 
-
-class LeakyReLU(_Elementwise):
+class LeakyReLU(_Stateless):
     """:func:`leakyjax.leaky_relu` as an nnx module.
 
     ``y = x`` for ``x >= 0``, ``negative_slope * x`` otherwise; derivative 1 at
@@ -110,7 +136,7 @@ class LeakyReLU(_Elementwise):
 
     Args:
         negative_slope: the slope for negative inputs (default 0.01).
-        record_pre_activation: sow the input (see the module docstring).
+        record_pre_activation: sow the input (see :class:`Activation`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -119,17 +145,16 @@ class LeakyReLU(_Elementwise):
         Array([-0.2,  2. ], dtype=float32)
     """
 
+    _entry = "leaky_relu"
+
     def __init__(
         self, negative_slope: float = 0.01, *, record_pre_activation: bool = False
     ):
         self.negative_slope = negative_slope
         self.record_pre_activation = record_pre_activation
 
-    def _fn(self, x):
-        return _act.leaky_relu(x, self.negative_slope)
 
-
-class ELU(_Elementwise):
+class ELU(_Stateless):
     """:func:`leakyjax.elu` as an nnx module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise; derivative
@@ -137,7 +162,7 @@ class ELU(_Elementwise):
 
     Args:
         alpha: the negative saturation value (default 1.0).
-        record_pre_activation: sow the input (see the module docstring).
+        record_pre_activation: sow the input (see :class:`Activation`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -146,15 +171,14 @@ class ELU(_Elementwise):
         Array([-0.63212055,  2.        ], dtype=float32)
     """
 
+    _entry = "elu"
+
     def __init__(self, alpha: float = 1.0, *, record_pre_activation: bool = False):
         self.alpha = alpha
         self.record_pre_activation = record_pre_activation
 
-    def _fn(self, x):
-        return _act.elu(x, self.alpha)
 
-
-class CELU(_Elementwise):
+class CELU(_Stateless):
     """:func:`leakyjax.celu` as an nnx module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha > 0.
@@ -162,7 +186,7 @@ class CELU(_Elementwise):
 
     Args:
         alpha: positive scale (default 1.0).
-        record_pre_activation: sow the input (see the module docstring).
+        record_pre_activation: sow the input (see :class:`Activation`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -171,22 +195,21 @@ class CELU(_Elementwise):
         Array([-0.43233237,  2.        ], dtype=float32)
     """
 
+    _entry = "celu"
+
     def __init__(self, alpha: float = 1.0, *, record_pre_activation: bool = False):
         self.alpha = alpha
         self.record_pre_activation = record_pre_activation
 
-    def _fn(self, x):
-        return _act.celu(x, self.alpha)
 
-
-class SELU(_Elementwise):
+class SELU(_Stateless):
     """:func:`leakyjax.selu` as an nnx module (Klambauer et al. 2017).
 
     ``y = scale * elu(x, alpha)`` with the constants of :func:`jax.nn.selu`;
     derivative ``scale * alpha`` at ``x = 0``. Output dtype = input dtype.
 
     Args:
-        record_pre_activation: sow the input (see the module docstring).
+        record_pre_activation: sow the input (see :class:`Activation`).
 
     Example:
         >>> import jax.numpy as jnp
@@ -195,47 +218,16 @@ class SELU(_Elementwise):
         Array([-1.1113307,  2.101402 ], dtype=float32)
     """
 
+    _entry = "selu"
+
     def __init__(self, *, record_pre_activation: bool = False):
         self.record_pre_activation = record_pre_activation
-
-    def _fn(self, x):
-        return _act.selu(x)
-
-
-class Activation(_Elementwise):
-    """Any elementwise function as an nnx module (what ``get("gelu")`` makes).
-
-    Args:
-        function: the function of ``x`` to apply, e.g. ``leakyjax.get("gelu")``.
-        record_pre_activation: sow the input (see the module docstring).
-
-    Example:
-        >>> import jax.numpy as jnp, leakyjax
-        >>> from leakyjax.nnx import Activation
-        >>> Activation(leakyjax.sigmoid)(jnp.array([0.0]))
-        Array([0.5], dtype=float32)
-    """
-
-    def __init__(
-        self, function: Callable[[Array], Array], *, record_pre_activation: bool = False
-    ):
-        self.function = function
-        self.record_pre_activation = record_pre_activation
-
-    def _fn(self, x):
-        return self.function(x)
-
-
-for _cls in (ReLU, LeakyReLU, ELU, CELU, SELU, Activation):
-    _cls.__doc__ = (_cls.__doc__ or "").replace(
-        "\n    Example:", _SOW_DOC + "\n    Example:"
-    )
 
 
 class PReLU(nnx.Module):
     """Parametric ReLU with a learnable slope (He et al. 2015), as an nnx module.
 
-    ``y = x`` for ``x >= 0``, ``alpha * x`` otherwise, where ``alpha`` is the
+    ``y = x`` for ``x >= 0``, ``a * x`` otherwise, where ``a`` is the
     ``nnx.Param`` attribute ``negative_slope``: shape ``()`` for one slope shared
     by all units (``num_parameters=1``) or ``(C,)`` for one per channel on
     ``axis``. Computed by :func:`leakyjax.prelu`: the slope is cast to the input
@@ -247,6 +239,9 @@ class PReLU(nnx.Module):
     al., PyTorch) instead of 0.01, per-channel slopes are supported, and the
     output keeps the input dtype. He et al. train the slopes without weight
     decay: see :func:`leakyjax.decay_mask`.
+
+    Diagnostics: with ``record_pre_activation=True`` the module calls
+    ``self.sow(nnx.Intermediate, "pre_activation", x)`` before the activation.
 
     Args:
         num_parameters: 1 (one shared slope, default) or the number of channels
@@ -270,6 +265,8 @@ class PReLU(nnx.Module):
         Array([[-0.25, -0.5, 3]], dtype=bfloat16)
     """
 
+    _entry = "prelu"
+
     def __init__(
         self,
         num_parameters: int = 1,
@@ -279,14 +276,14 @@ class PReLU(nnx.Module):
         param_dtype: Dtype = jnp.float32,
         record_pre_activation: bool = False,
     ):
-        n = _check_num_parameters(num_parameters, "PReLU")
+        n = _m.check_num_parameters(num_parameters, "PReLU")
         self.num_parameters = n
         self.axis = axis
         self.negative_slope_init = negative_slope_init
         self.param_dtype = param_dtype
         self.record_pre_activation = record_pre_activation
         self.negative_slope = nnx.Param(
-            jnp.full(_slope_shape(n), negative_slope_init, param_dtype)
+            jnp.full(_m.slope_shape(n), negative_slope_init, param_dtype)
         )
 
     def __call__(self, x: Array) -> Array:
@@ -300,12 +297,12 @@ class PReLU(nnx.Module):
             ``prelu(x, negative_slope)``, with the dtype and shape of ``x``.
         """
         x = jnp.asarray(x)
-        alpha = _slope_for(
+        a = _m.slope_for(
             self.negative_slope[...], x, self.num_parameters, self.axis, "PReLU"
         )
         if self.record_pre_activation:
-            self.sow(nnx.Intermediate, "pre_activation", x)
-        return _act.prelu(x, alpha)
+            self.sow(nnx.Intermediate, SOW_NAME, x)
+        return _act.prelu(x, a)
 
 
 class RReLU(nnx.Module):
@@ -324,6 +321,9 @@ class RReLU(nnx.Module):
     ``rngs`` stream ``rng_collection`` (``"rrelu"``; an ``nnx.Rngs`` without
     that stream falls back to its ``default`` stream) given at construction, or
     from ``rngs=`` in the call (an ``nnx.Rngs``, an ``RngStream`` or a key).
+
+    Diagnostics: with ``record_pre_activation=True`` the module calls
+    ``self.sow(nnx.Intermediate, "pre_activation", x)`` before the activation.
 
     Args:
         lower: lower bound of the slope (or divisor for ``"xu"``); None for the
@@ -349,6 +349,8 @@ class RReLU(nnx.Module):
         >>> act(x)  # evaluation: (1/8 + 1/3) / 2
         Array([-0.22916667, -0.22916667,  2.        ], dtype=float32)
     """
+
+    _entry = "rrelu"
 
     def __init__(
         self,
@@ -378,11 +380,7 @@ class RReLU(nnx.Module):
                 f"RReLU: rngs must be an nnx.Rngs, an nnx.RngStream or None, got "
                 f"{type(rngs).__name__}."
             )
-        # Check lower/upper/convention now rather than at the first call.
-        jax.eval_shape(
-            lambda x: _act.rrelu(x, lower=lower, upper=upper, convention=convention),
-            jax.ShapeDtypeStruct((1,), jnp.float32),
-        )
+        _m.check_rrelu(lower, upper, convention)  # now, not at the first call
 
     def __call__(
         self,
@@ -408,7 +406,7 @@ class RReLU(nnx.Module):
         if deterministic is None:
             deterministic = self.deterministic
         if self.record_pre_activation:
-            self.sow(nnx.Intermediate, "pre_activation", x)
+            self.sow(nnx.Intermediate, SOW_NAME, x)
         if deterministic:
             return _act.rrelu(
                 x, lower=self.lower, upper=self.upper, convention=self.convention
@@ -440,10 +438,7 @@ class RReLU(nnx.Module):
             self.deterministic = deterministic
 
 
-for _cls in (PReLU, RReLU):
-    _cls.__doc__ = (_cls.__doc__ or "").replace(
-        "\n    Example:", _SOW_DOC + "\n    Example:"
-    )
+_NAMED = _m.named_modules(ReLU, LeakyReLU, ELU, CELU, SELU, PReLU, RReLU)
 
 
 def get(spec: str | Callable | type) -> Callable[..., nnx.Module]:
@@ -454,8 +449,7 @@ def get(spec: str | Callable | type) -> Callable[..., nnx.Module]:
     every layer gets its own parameters (PReLU). ``"prelu"`` gives
     :class:`PReLU` (``"prelu:0.1"`` sets ``negative_slope_init``), ``"rrelu"``
     :class:`RReLU`, ``"leaky_relu:0.2"`` ``LeakyReLU(0.2)``, and names without a
-    dedicated module (sigmoid, gelu, ...) an :class:`Activation` wrapping the
-    function.
+    named module (sigmoid, gelu, ...) an :class:`Activation` of the spec.
 
     Args:
         spec: a registry spec, a function (wrapped in :class:`Activation`) or
@@ -484,8 +478,7 @@ def get(spec: str | Callable | type) -> Callable[..., nnx.Module]:
     elif callable(spec) and not isinstance(spec, str):
         cls, kwargs, takes_rngs = Activation, {"function": spec}, False
     else:
-        name, kwargs = _module_for(_registry.parse(spec))
-        cls = globals()[name]
+        cls, kwargs = _m.factory_args(spec, _NAMED, Activation)
         takes_rngs = cls is RReLU
 
     def factory(*, rngs: nnx.Rngs | None = None, **overrides: Any) -> nnx.Module:

@@ -9,14 +9,16 @@ A *spec* names an activation and, optionally, its parameters::
 
 Names are case-insensitive and ``-`` may stand for ``_``. Float values accept a
 simple fraction (``"rrelu:1/8,1/3"``), bools accept ``true/false/1/0``. The
-registry is jax-only; :mod:`leakyjax.linen` and :mod:`leakyjax.nnx` build module
-factories from the same parsed specs (:func:`parse`).
+registry is jax-only and derived from the activation table
+(:mod:`leakyjax._src.table`); :mod:`leakyjax.linen`, :mod:`leakyjax.nnx` and
+:mod:`leakyjax.equinox` build module factories from the same parsed specs
+(:func:`parse`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -24,115 +26,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from leakyjax._src import activations as _act
+from leakyjax._src import table as _table
 
 Array = jax.Array
 
 __all__ = ["Spec", "available", "gain", "get", "parse"]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Param:
-    name: str
-    kind: type  # float, bool or str
-    default: Any
-    choices: tuple[str, ...] = ()
-
-
-@dataclasses.dataclass(frozen=True)
-class _Entry:
-    name: str
-    params: tuple[_Param, ...]
-    build: Callable[..., Callable[[Array], Array]]  # kwargs -> x -> y
-    gain: Callable[..., float]  # kwargs -> He gain
-    summary: str
-
-
-def _leaky_gain(a: float) -> float:
-    return math.sqrt(2.0 / (1.0 + a * a))
-
-
-def _rrelu_eval_slope(lower, upper, convention) -> float:
-    lo, hi = _act._RRELU_DEFAULTS[convention]
-    lo = lo if lower is None else lower
-    hi = hi if upper is None else upper
-    return (lo + hi) / 2 if convention == "pytorch" else 2 / (lo + hi)
-
-
-_SQRT2 = math.sqrt(2.0)
-
-
-def _identity(x):
-    return jnp.asarray(x)
-
-
-_ENTRIES: tuple[_Entry, ...] = (
-    _Entry(
-        "relu",
-        (),
-        lambda: _act.relu,
-        lambda: _SQRT2,
-        "max(x, 0)",
-    ),
-    _Entry(
-        "leaky_relu",
-        (_Param("negative_slope", float, 0.01),),
-        lambda negative_slope: lambda x: _act.leaky_relu(x, negative_slope),
-        lambda negative_slope: _leaky_gain(negative_slope),
-        "x if x >= 0 else negative_slope * x",
-    ),
-    _Entry(
-        "prelu",
-        (_Param("negative_slope_init", float, 0.25),),
-        lambda negative_slope_init: lambda x: _act.prelu(x, negative_slope_init),
-        lambda negative_slope_init: _leaky_gain(negative_slope_init),
-        "learnable slope; as a function: fixed at negative_slope_init",
-    ),
-    _Entry(
-        "rrelu",
-        (
-            _Param("lower", float, None),
-            _Param("upper", float, None),
-            _Param("convention", str, "pytorch", ("pytorch", "xu")),
-        ),
-        lambda lower, upper, convention: (
-            lambda x: _act.rrelu(x, lower=lower, upper=upper, convention=convention)
-        ),
-        lambda lower, upper, convention: _leaky_gain(
-            _rrelu_eval_slope(lower, upper, convention)
-        ),
-        "random slope in training; as a function: the evaluation slope",
-    ),
-    _Entry(
-        "elu",
-        (_Param("alpha", float, 1.0),),
-        lambda alpha: lambda x: _act.elu(x, alpha),
-        lambda alpha: _SQRT2,
-        "x if x > 0 else alpha * (exp(x) - 1)",
-    ),
-    _Entry(
-        "celu",
-        (_Param("alpha", float, 1.0),),
-        lambda alpha: lambda x: _act.celu(x, alpha),
-        lambda alpha: _SQRT2,
-        "x if x > 0 else alpha * (exp(x / alpha) - 1)",
-    ),
-    _Entry("selu", (), lambda: _act.selu, lambda: 0.75, "scale * elu(x, alpha)"),
-    _Entry("sigmoid", (), lambda: _act.sigmoid, lambda: 1.0, "1 / (1 + exp(-x))"),
-    _Entry("tanh", (), lambda: _act.tanh, lambda: 5.0 / 3.0, "tanh(x)"),
-    _Entry(
-        "gelu",
-        (_Param("approximate", bool, True),),
-        lambda approximate: lambda x: _act.gelu(x, approximate=approximate),
-        lambda approximate: _SQRT2,
-        "x * Phi(x)",
-    ),
-    _Entry("silu", (), lambda: _act.silu, lambda: _SQRT2, "x * sigmoid(x)"),
-    _Entry("softplus", (), lambda: _act.softplus, lambda: _SQRT2, "log(1 + exp(x))"),
-    _Entry("identity", (), lambda: _identity, lambda: 1.0, "x"),
-    _Entry("linear", (), lambda: _identity, lambda: 1.0, "x (alias of identity)"),
-)
-_REGISTRY: dict[str, _Entry] = {e.name: e for e in _ENTRIES}
 
 
 class Spec(NamedTuple):
@@ -157,9 +55,9 @@ def available() -> tuple[str, ...]:
     """Every name the registry knows, in a stable order.
 
     Returns:
-        The names accepted by :func:`get`, :func:`gain`,
-        ``leakyjax.linen.get`` and ``leakyjax.nnx.get`` (``"linear"`` is an
-        alias of ``"identity"``).
+        The names accepted by :func:`get`, :func:`gain`, ``leakyjax.linen.get``,
+        ``leakyjax.nnx.get`` and ``leakyjax.equinox.get``, in the order of the
+        activation table (``"linear"`` is an alias of ``"identity"``).
 
     Example:
         >>> import leakyjax
@@ -168,10 +66,10 @@ def available() -> tuple[str, ...]:
         >>> "elu" in leakyjax.available()
         True
     """
-    return tuple(_REGISTRY)
+    return _table.names()
 
 
-def _options(entry: _Entry) -> str:
+def _options(entry: _table.Entry) -> str:
     if not entry.params:
         return f"{entry.name!r} takes no parameters"
     parts = []
@@ -188,7 +86,7 @@ def _closest(word: str, options) -> str:
     return f" Did you mean {match[0]!r}?" if match else ""
 
 
-def _value(raw: str, p: _Param, entry: _Entry, spec: str) -> Any:
+def _value(raw: str, p: _table.Param, entry: _table.Entry, spec: str) -> Any:
     raw = raw.strip()
     err = (
         f"leakyjax.get({spec!r}): bad value {raw!r} for {entry.name}'s "
@@ -254,14 +152,13 @@ def parse(spec: str) -> Spec:
         )
     name, sep, rest = spec.strip().partition(":")
     name = name.strip().lower().replace("-", "_")
-    if name not in _REGISTRY:
+    known = _table.names()
+    if name not in known:
         raise ValueError(
             f"leakyjax.get({spec!r}): unknown activation {name!r}."
-            f"{_closest(name, _REGISTRY)} Valid names: {', '.join(_REGISTRY)}."
+            f"{_closest(name, known)} Valid names: {', '.join(known)}."
         )
-    entry = _REGISTRY[name]
-    if name == "linear":
-        entry = _REGISTRY["identity"]
+    entry = _table.entry(name)
     kwargs: dict[str, Any] = {p.name: p.default for p in entry.params}
     if sep:
         if not rest.strip():
@@ -269,7 +166,8 @@ def parse(spec: str) -> Spec:
                 f"leakyjax.get({spec!r}): nothing after ':'. Drop the ':' or give "
                 f"parameters; {_options(entry)}."
             )
-        by_name = {p.name: p for p in entry.params}
+        # a module attribute name is accepted too (prelu:negative_slope_init=0.1)
+        by_name = {n: p for p in entry.params for n in {p.name, p.module_name}}
         seen: set[str] = set()
         keyword_seen = False
         for i, item in enumerate(rest.split(",")):
@@ -310,7 +208,7 @@ def parse(spec: str) -> Spec:
     # Let the function check its own domain now (celu alpha > 0, rrelu
     # lower <= upper, ...) instead of at the first call; abstract, so no compile.
     try:
-        jax.eval_shape(entry.build(**kwargs), jax.ShapeDtypeStruct((1,), jnp.float32))
+        jax.eval_shape(entry.bind(**kwargs), jax.ShapeDtypeStruct((1,), jnp.float32))
     except ValueError as e:
         raise ValueError(f"leakyjax.get({spec!r}): {e}") from None
     return parsed
@@ -319,33 +217,22 @@ def parse(spec: str) -> Spec:
 def get(spec: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
     r"""Looks up an activation function by name, with optional parameters.
 
-    Spec syntax: ``"name"``, ``"name:v1,v2"`` (positional, in the order listed
-    below) or ``"name:key=value,..."``; names are case-insensitive and ``-`` may
-    replace ``_``.
-
-    ============== ============================================ ================
-    name            parameters (positional order, default)       gain (:func:`gain`)
-    ============== ============================================ ================
-    relu                                                         √2
-    leaky_relu      negative_slope=0.01                          √(2/(1+a²))
-    prelu           negative_slope_init=0.25                     √(2/(1+a²))
-    rrelu           lower, upper, convention="pytorch"|"xu"      leaky, eval slope
-    elu, celu       alpha=1.0                                    √2
-    selu                                                         3/4
-    sigmoid                                                      1
-    tanh                                                         5/3
-    gelu            approximate=true                             √2
-    silu, softplus                                               √2
-    identity/linear                                              1
-    ============== ============================================ ================
+    Spec syntax: ``"name"``, ``"name:v1,v2"`` (positional, in the order of the
+    activation's parameters) or ``"name:key=value,..."``; names are
+    case-insensitive and ``-`` may replace ``_``. The names are
+    :func:`available`; their parameters, defaults and gains are listed in the
+    README's registry table, which is rendered from the activation table
+    (``python -m leakyjax._src.table``), as is everything this function knows.
 
     The result is a pure function of ``x`` only, with the dtype rule of the
     leakyjax functions (output dtype = input dtype). Two names are functions of
     what is otherwise stateful:
 
     * ``"prelu"`` is :func:`leakyjax.prelu` with the slope **fixed at its init
-      value** (0.25 unless given); a learnable slope needs the ``PReLU`` module
-      (``leakyjax.linen.get("prelu")``, ``leakyjax.nnx.get("prelu")``).
+      value** (``negative_slope``, 0.25 unless given); a learnable slope needs
+      the ``PReLU`` module (``leakyjax.linen.get("prelu")``,
+      ``leakyjax.nnx.get("prelu")``, ``leakyjax.equinox.get("prelu")``), whose
+      ``negative_slope_init`` the spec sets.
     * ``"rrelu"`` is the **deterministic evaluation** :func:`leakyjax.rrelu` (the
       mean slope, or ``2/(lower+upper)`` with ``convention=xu``); random slopes
       need a key (``leakyjax.rrelu(x, key)``) or the ``RReLU`` module.
@@ -379,17 +266,22 @@ def get(spec: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
     """
     if callable(spec) and not isinstance(spec, str):
         return spec
+    return _get_string(spec)
+
+
+@functools.lru_cache(maxsize=512)
+def _get_string(spec: str) -> Callable[[Array], Array]:
+    """:func:`get` of a string, cached: modules resolve their spec per call."""
     parsed = parse(spec)
-    inner = _REGISTRY[parsed.name].build(**parsed.kwargs)
+    entry = _table.entry(parsed.name)
+    inner = entry.bind(**parsed.kwargs)
     canonical = str(parsed)
 
     def activation(x):
         return inner(x)
 
     activation.__name__ = activation.__qualname__ = parsed.name
-    activation.__doc__ = (
-        f"leakyjax.get({canonical!r}): {_REGISTRY[parsed.name].summary}."
-    )
+    activation.__doc__ = f"leakyjax.get({canonical!r}): {entry.formula}."
     activation.spec = canonical  # type: ignore[attr-defined]
     return activation
 
@@ -438,8 +330,8 @@ def gain(spec: str | Callable[[Array], Array]) -> float:
         if not isinstance(inner_spec, str):
             raise ValueError(
                 f"gain: cannot tell the gain of the callable {spec!r}; pass a "
-                f"registry name instead (one of {', '.join(_REGISTRY)})."
+                f"registry name instead (one of {', '.join(_table.names())})."
             )
         spec = inner_spec
     parsed = parse(spec)
-    return float(_REGISTRY[parsed.name].gain(**parsed.kwargs))
+    return float(_table.entry(parsed.name).gain(**parsed.kwargs))

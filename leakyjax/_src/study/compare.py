@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from leakyjax._src import io as _io
 from leakyjax._src.train import TrainConfig, TrainResult, check_config, train
 
 DEFAULT_ACTS = (
@@ -31,6 +32,8 @@ DEFAULT_ACTS = (
     "tanh",
 )
 RESULTS = "results.jsonl"
+PLOTS = ("curves.png", "final_accuracy.png", "dead_fraction.png")
+OUTPUT_FILES = (RESULTS, "report.md", *PLOTS)
 
 
 class Summary(NamedTuple):
@@ -85,8 +88,11 @@ class CompareResult(NamedTuple):
 
 
 def config_key(config: TrainConfig) -> str:
-    """A canonical string identifying ``config`` (the resume key)."""
-    return json.dumps(config._asdict(), sort_keys=True)
+    """A canonical string identifying ``config`` (the resume key); the activation
+    is in the registry's canonical form, so ``ELU`` resumes ``elu``."""
+    fields = config._asdict()
+    fields["activation"] = canonical(config.activation)
+    return json.dumps(fields, sort_keys=True)
 
 
 def _clean(v: Any) -> Any:
@@ -129,6 +135,7 @@ def records_of(result: TrainResult) -> list[dict]:
                     "diverged": run.diverged,
                     "stopped_early": run.stopped_early,
                     "dead_fraction": run.dead_fraction,
+                    "recycled_units": run.recycled,
                     "wall_time": result.wall_time,
                     "wall_time_per_seed": result.wall_time / n,
                     "compile_time": result.compile_time,
@@ -141,40 +148,81 @@ def records_of(result: TrainResult) -> list[dict]:
     return out
 
 
+#: The fields every ``results.jsonl`` line must have, and their JSON types.
+RECORD_SCHEMA = {
+    "key": str,
+    "activation": str,
+    "seed": int,
+    "config": dict,
+    "metric": str,
+    "final_test_acc": (float, None),
+    "final_test_loss": (float, None),
+    "best_test_acc": (float, None),
+    "best_test_loss": (float, None),
+    "best_step": int,
+    "steps": int,
+    "diverged": bool,
+    "stopped_early": bool,
+    "dead_fraction": (list, None),
+    "wall_time": float,
+    "wall_time_per_seed": float,
+    "compile_time": float,
+    "seeds_in_program": int,
+    "num_devices": int,
+    "history": dict,
+}
+_HISTORY = ("step", "train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_record(rec: dict) -> str | None:
+    """Deeper checks than the schema: the history and the dead fractions."""
+    hist = rec["history"]
+    lengths = set()
+    for k in _HISTORY:
+        v = hist.get(k)
+        if not isinstance(v, list) or not all(x is None or _number(x) for x in v):
+            return f"history field {k!r} is not a list of numbers"
+        lengths.add(len(v))
+    if len(lengths) != 1:
+        return "history fields have different lengths"
+    dead = rec["dead_fraction"]
+    if dead is not None and not all(_number(x) for x in dead):
+        return "dead_fraction is not a list of numbers"
+    return None
+
+
 def read_results(path: str | os.PathLike) -> list[dict]:
-    """The records of a ``results.jsonl``; a torn last line (killed mid-write) is
-    skipped."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    out = []
-    with path.open() as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict) and "key" in rec and "seed" in rec:
-                out.append(rec)
-    return out
+    """The valid records of a ``results.jsonl``, in file order.
+
+    A line that is not UTF-8 JSON matching :data:`RECORD_SCHEMA` (a torn last
+    line of a killed write, a hand edit, ``"final_test_acc": "high"``), or that
+    repeats an earlier (configuration, seed), is skipped with a
+    :class:`leakyjax._src.io.RecordWarning` naming ``file:line``; its run counts
+    as not finished and trains again. The file itself is never rewritten.
+    """
+    return _io.read_records(
+        path,
+        RECORD_SCHEMA,
+        identity=lambda r: (r["key"], r["seed"]),
+        check=_check_record,
+    )
 
 
-def _append(path: Path, records: list[dict]) -> None:
-    torn = False
-    if path.exists() and path.stat().st_size:
-        with path.open("rb") as f:
-            f.seek(-1, os.SEEK_END)
-            torn = f.read(1) != b"\n"  # a killed write left half a line
-    with path.open("a") as f:
-        if torn:
-            f.write("\n")
-        for rec in records:
-            f.write(json.dumps(rec, allow_nan=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+def canonical(spec: str) -> str:
+    """The registry's canonical form of an activation spec, used to drop
+    duplicates and as the resume identity.
+
+    Example:
+        >>> canonical("ELU"), canonical("leaky_relu") == canonical("leaky_relu:0.01")
+        ('elu:alpha=1.0', True)
+    """
+    from leakyjax._src.registry import parse
+
+    return str(parse(spec))
 
 
 def _stats(values: list) -> tuple[float, float]:
@@ -231,6 +279,7 @@ def compare(
     command: str | None = None,
     plots: bool = True,
     echo: bool = False,
+    wait: bool = False,
 ) -> CompareResult:
     """Train ``activations`` side by side on the same task and seeds; report.
 
@@ -250,13 +299,18 @@ def compare(
         command: the command line recorded in the report.
         plots: write the PNG plots.
         echo: print the final table.
+        wait: when another process is working in ``out``, wait for it instead
+            of raising :class:`leakyjax._src.io.Locked`.
 
     Returns:
         A :class:`CompareResult`.
 
     Raises:
-        ValueError: for an unknown activation or an invalid configuration, before
-            anything trains.
+        ValueError: for an unknown activation, an invalid configuration or an
+            unusable ``out`` (a file, not writable), before anything trains.
+        leakyjax._src.io.Locked: another process holds ``out`` (see ``wait``).
+        OSError: writing failed (e.g. a full disk); finished runs stay in
+            ``results.jsonl``.
 
     Example:
         >>> import tempfile
@@ -285,13 +339,37 @@ def compare(
     seeds = tuple(int(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"compare: seeds must be distinct and non-empty: {seeds!r}.")
-    acts = list(dict.fromkeys(a.strip() for a in activations))
+    acts = _unique_activations(activations)
     if not acts:
         raise ValueError("compare: give at least one activation.")
     configs = {a: check_config(base._replace(activation=a)) for a in acts}
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _io.output_dir(out, files=OUTPUT_FILES)
+    with _io.lock(out, wait=wait):
+        return _compare_locked(
+            out, acts, configs, seeds, base, progress, command, plots, echo
+        )
+
+
+def _unique_activations(activations: Sequence[str]) -> list[str]:
+    """``activations`` stripped, duplicates (in canonical form) dropped; the first
+    spelling is kept as the label."""
+    seen: dict[str, str] = {}
+    for a in activations:
+        if not isinstance(a, str):
+            raise ValueError(
+                f"compare: an activation must be a spec string, got {a!r}."
+            )
+        a = a.strip()
+        try:
+            key = canonical(a)
+        except ValueError:
+            key = a  # check_config names the error
+        seen.setdefault(key, a)
+    return list(seen.values())
+
+
+def _compare_locked(out, acts, configs, seeds, base, progress, command, plots, echo):
     path = out / RESULTS
     previous = read_results(path)
     done = {(r["key"], r["seed"]): r for r in previous}
@@ -329,15 +407,17 @@ def compare(
                 progress=None if bar is None else bar.update,
             )
             recs = records_of(res)
-            _append(path, recs)
+            _io.append_records(path, recs)
             for r in recs:
                 done[(r["key"], r["seed"])] = r
     finally:
         if bar is not None:
             bar.close()
 
-    records = tuple(
-        done[(config_key(cfg), s)] for cfg in configs.values() for s in seeds
+    records = tuple(  # labelled as asked now (a resume may spell it differently)
+        {**done[(config_key(cfg), s)], "activation": act}
+        for act, cfg in configs.items()
+        for s in seeds
     )
     summaries = tuple(summarize(records, acts))
     from leakyjax._src.study import report as _report
@@ -354,5 +434,6 @@ def compare(
     )
     if echo:
         print(_report.format_table(summaries, metric=records[0]["metric"]))
+        print("\n" + _report.verdict(records, summaries).sentence.replace("**", ""))
         print(f"\nreport: {report}")
     return CompareResult(out, summaries, records, tuple(todo), report, plot_paths)

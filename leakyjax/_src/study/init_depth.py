@@ -154,7 +154,7 @@ def train_plain(
     ds = load_dataset("mnist1d", num_train=num_train, num_test=num_test)
     model = _model(depth, width, negative_slope, init, ds.num_outputs)
     tx = optax.sgd(learning_rate, momentum=momentum)
-    curves, _ = S.fit_classifier(
+    curves, _ = S.train_curves(
         model,
         ds,
         tx=tx,

@@ -13,7 +13,7 @@ channel-wise slopes (``leakyjax.linen.PReLU(num_parameters=C)``), with SGD +
 momentum, weight decay on the weights but not on the slopes
 (:func:`leakyjax.decay_mask`), and the learned slopes are reported per layer.
 The training stack's CNN has channel-shared PReLU only, so this module builds
-its own small model and uses :func:`~leakyjax._src.study.studies.fit_classifier`.
+its own small model and uses :func:`~leakyjax._src.study.studies.train_curves` (the one training loop).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def train_profile(*, channel_wise: bool, cfg: dict, dataset) -> dict:
     def layer_means(step, params):
         return {k: v.mean(axis=1) for k, v in slopes_of(params).items()}
 
-    curves, params = S.fit_classifier(
+    curves, params = S.train_curves(
         model,
         dataset,
         tx=tx,

@@ -1,4 +1,13 @@
-"""The ``compare`` report: ranked table (terminal and markdown) and PNG plots."""
+"""The ``compare`` report: ranked table, paired comparisons, a recommendation, plots.
+
+``report.md`` answers "which activation for my model?": the ranked table, then
+for every pair of activations the mean difference of their final test score
+over the seeds both finished (paired, so the seed-to-seed spread that both
+share cancels) with a two-sided 95% t interval, the set that cannot be told
+apart from the best, and one sentence: a recommendation, or how many seeds
+would separate the leaders (a paired t test's power at the observed
+difference and sd).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +17,11 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+
+from leakyjax._src import io as _io
 
 _METRIC = {"accuracy": "test acc", "r2": "test R²"}
 
@@ -74,6 +85,219 @@ def markdown_table(summaries: Sequence[Any], *, metric: str = "accuracy") -> str
     header, rows = table_rows(summaries, metric)
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------- paired statistics
+
+
+class Pair(NamedTuple):
+    """Paired comparison of two activations over the seeds both finished.
+
+    Attributes:
+        a: the higher-ranked activation.
+        b: the other one.
+        n: seeds both finished without diverging (the pairs).
+        mean: mean of ``score(a) - score(b)`` over those seeds.
+        sd: standard deviation of the differences (ddof=1; nan for n < 2).
+        low: lower end of the two-sided 95% t interval of the mean (nan for n < 2).
+        high: upper end.
+        separated: the interval excludes 0.
+    """
+
+    a: str
+    b: str
+    n: int
+    mean: float
+    sd: float
+    low: float
+    high: float
+    separated: bool
+
+
+class Verdict(NamedTuple):
+    """What the paired comparisons say.
+
+    Attributes:
+        best: the activation ranked first (highest mean), or None if none finished.
+        tied: activations that cannot be told apart from ``best`` (``best``
+            first): the 95% paired interval of their difference includes 0.
+        pairs: every pair, higher-ranked first.
+        seeds_needed: seeds per activation that would separate ``best`` from
+            the runner-up in ``tied`` (paired t test, two-sided 5%, 80% power,
+            at the observed mean and sd of the differences); None when
+            ``best`` is separated from all, or it cannot be estimated.
+        sentence: the recommendation in one plain sentence.
+    """
+
+    best: str | None
+    tied: tuple[str, ...]
+    pairs: tuple[Pair, ...]
+    seeds_needed: int | None
+    sentence: str
+
+
+_POWER, _ALPHA, _MAX_SEEDS = 0.8, 0.05, 1000
+
+
+def _scores(records: Sequence[dict], act: str) -> dict[int, float]:
+    return {
+        r["seed"]: float(r["final_test_acc"])
+        for r in records
+        if r["activation"] == act
+        and not r["diverged"]
+        and r["final_test_acc"] is not None
+        and math.isfinite(r["final_test_acc"])
+    }
+
+
+def paired(records: Sequence[dict], a: str, b: str) -> Pair:
+    """The paired comparison of ``a`` and ``b`` (final test score, same seeds)."""
+    from scipy import stats
+
+    sa, sb = _scores(records, a), _scores(records, b)
+    common = sorted(set(sa) & set(sb))
+    d = np.array([sa[s] - sb[s] for s in common], np.float64)
+    n = len(d)
+    if n == 0:
+        return Pair(a, b, 0, math.nan, math.nan, math.nan, math.nan, False)
+    mean = float(d.mean())
+    if n < 2:
+        return Pair(a, b, n, mean, math.nan, math.nan, math.nan, False)
+    sd = float(d.std(ddof=1))
+    half = float(stats.t.ppf(1 - _ALPHA / 2, n - 1)) * sd / math.sqrt(n)
+    low, high = mean - half, mean + half
+    return Pair(a, b, n, mean, sd, low, high, bool(low > 0 or high < 0))
+
+
+def seeds_needed(mean: float, sd: float) -> int | None:
+    """Seeds for a two-sided 5% paired t test to detect ``mean`` with 80% power.
+
+    The smallest n with ``P(reject) >= 0.8`` under the noncentral t
+    distribution (effect ``mean / sd``); None when ``mean`` is 0 or not finite,
+    or more than 1000 seeds would be needed.
+
+    Example:
+        >>> seeds_needed(1.0, 1.0)  # one sd: the textbook 10 pairs
+        10
+    """
+    from scipy import stats
+
+    if not (math.isfinite(mean) and math.isfinite(sd)) or mean == 0:
+        return None
+    if sd == 0:
+        return 2
+    effect = abs(mean) / sd
+    for n in range(2, _MAX_SEEDS + 1):
+        crit = stats.t.ppf(1 - _ALPHA / 2, n - 1)
+        power = stats.nct.sf(crit, n - 1, effect * math.sqrt(n))
+        if power >= _POWER:
+            return n
+    return None
+
+
+def verdict(records: Sequence[dict], summaries: Sequence[Any]) -> Verdict:
+    """Paired comparisons of every pair, the set tied with the best, a sentence.
+
+    Example:
+        >>> recs = [dict(activation=a, seed=s, diverged=False, final_test_acc=v)
+        ...         for a, vals in {"elu": [.91, .93, .92], "relu": [.81, .84, .82]}.items()
+        ...         for s, v in enumerate(vals)]
+        >>> S = NamedTuple("S", [("activation", str), ("final_acc_mean", float)])
+        >>> v = verdict(recs, [S("elu", .92), S("relu", .823)])
+        >>> v.best, v.tied
+        ('elu', ('elu',))
+    """
+    ranked = [
+        s.activation
+        for s in summaries
+        if math.isfinite(s.final_acc_mean) and _scores(records, s.activation)
+    ]
+    metric = records[0].get("metric", "accuracy") if records else "accuracy"
+    pct = metric == "accuracy"
+    pairs = tuple(
+        paired(records, a, b) for i, a in enumerate(ranked) for b in ranked[i + 1 :]
+    )
+    if not ranked:
+        return Verdict(None, (), (), None, "No run finished without diverging.")
+    best = ranked[0]
+    vs_best = {p.b: p for p in pairs if p.a == best}
+    tied = (best, *(b for b in ranked[1:] if not vs_best[b].separated))
+    name = _METRIC.get(metric, metric)
+    n_seeds = max((p.n for p in pairs), default=len(_scores(records, best)))
+    if len(ranked) == 1:
+        return Verdict(best, tied, pairs, None, f"Only **{best}** finished.")
+    if len(tied) == 1:
+        closest = min(vs_best.values(), key=lambda p: p.mean)
+        return Verdict(
+            best,
+            tied,
+            pairs,
+            None,
+            f"Recommendation: **{best}**. Its final {name} is higher than every "
+            f"other activation's on the same seeds; the closest, {closest.b}, is "
+            f"{_diff(closest, pct)} behind (95% interval {_ci(closest, pct)}).",
+        )
+    runner = vs_best[tied[1]]
+    need = seeds_needed(runner.mean, runner.sd)
+    names = ", ".join(f"**{a}**" for a in tied)
+    if runner.n < 2:
+        more = "run at least 2 seeds (3 or more to get an interval)"
+    elif need is None:
+        more = (
+            f"the difference between {best} and {tied[1]} "
+            f"({_diff(runner, pct)}) is small next to its seed-to-seed spread, so "
+            f"even {_MAX_SEEDS} seeds would likely not separate them: pick on "
+            "other grounds (speed, memory)"
+        )
+    else:
+        more = (
+            f"run more seeds: about {need} seeds would separate {best} from "
+            f"{tied[1]} (80% power at the observed difference "
+            f"{_diff(runner, pct)}, paired sd {_num(runner.sd, pct)})"
+        )
+    return Verdict(
+        best,
+        tied,
+        pairs,
+        need,
+        f"{names} cannot be separated on this budget ({n_seeds} seeds); {more}.",
+    )
+
+
+def _num(v: float, pct: bool) -> str:
+    if not math.isfinite(v):
+        return "—"
+    return f"{100 * v:.2f} points" if pct else f"{v:.4f}"
+
+
+def _diff(p: Pair, pct: bool) -> str:
+    return f"{100 * p.mean:+.2f} points" if pct else f"{p.mean:+.4f}"
+
+
+def _ci(p: Pair, pct: bool) -> str:
+    if not math.isfinite(p.low):
+        return "— (fewer than 2 common seeds)"
+    k = 100 if pct else 1
+    f = ".2f" if pct else ".4f"
+    return f"[{k * p.low:+{f}}, {k * p.high:+{f}}]"
+
+
+def pairs_markdown(v: Verdict, *, metric: str = "accuracy") -> str:
+    """The paired comparisons as a markdown table."""
+    pct = metric == "accuracy"
+    unit = " (points)" if pct else ""
+    out = [
+        f"| A | B | mean A − B{unit} | 95% interval | seeds | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in v.pairs:
+        if p.separated:
+            say = f"{p.a} better" if p.mean > 0 else f"{p.b} better"
+        else:
+            say = "cannot be separated"
+        mean = _diff(p, pct) if math.isfinite(p.mean) else "—"
+        out.append(f"| {p.a} | {p.b} | {mean} | {_ci(p, pct)} | {p.n} | {say} |")
     return "\n".join(out)
 
 
@@ -151,13 +375,11 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
         ax.grid(alpha=0.3)
         if "loss" in key:
             ax.set_yscale("log")
-    if axes[-1].get_legend_handles_labels()[0]:
-        axes[-1].legend(fontsize=8, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right" if "acc" in key else "upper right")
     fig.suptitle("learning curves: mean over seeds, band = ±1 std")
     fig.tight_layout()
-    paths.append(out / "curves.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_io.save_figure(fig, out / "curves.png", dpi=110))
 
     # 2. final accuracy per activation: every seed + mean ± std
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(acts) + 2), 4))
@@ -168,7 +390,14 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
         vals = [v * scale for v in vals if v is not None]
         if vals:
             jitter = np.linspace(-0.15, 0.15, len(vals)) if len(vals) > 1 else [0.0]
-            ax.scatter(i + np.asarray(jitter), vals, color=colors[act], s=18, zorder=3)
+            ax.scatter(
+                i + np.asarray(jitter),
+                vals,
+                color=colors[act],
+                s=18,
+                zorder=3,
+                label="one seed" if i == 0 else None,
+            )
             ax.errorbar(
                 i,
                 np.mean(vals),
@@ -178,6 +407,7 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
                 ms=20,
                 capsize=6,
                 zorder=4,
+                label="mean ± std" if i == 0 else None,
             )
         n_div = sum(r["diverged"] for r in recs)
         if n_div:
@@ -194,12 +424,14 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
     ax.set_ylabel(f"final {name}" + (" (%)" if metric == "accuracy" else ""))
     ax.set_title("final test score per activation (dots: seeds; bar: mean ± std)")
     ax.grid(axis="y", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
     fig.tight_layout()
-    paths.append(out / "final_accuracy.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_io.save_figure(fig, out / "final_accuracy.png", dpi=110))
 
-    # 3. dead-unit fraction per layer
+    # 3. dead-unit fraction per layer, only when some unit died
+    if not dead_informative(summaries):
+        return tuple(paths)
     measured = [s for s in summaries if s.dead_fraction]
     fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(acts) + 2), 4))
     if measured:
@@ -228,10 +460,41 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
     ax.set_title("units never positive on the training set, after training")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    paths.append(out / "dead_fraction.png")
-    fig.savefig(paths[-1], dpi=110)
-    plt.close(fig)
+    paths.append(_io.save_figure(fig, out / "dead_fraction.png", dpi=110))
     return tuple(paths)
+
+
+def dead_informative(summaries: Sequence[Any]) -> bool:
+    """True when some activation has a dead unit in some layer (else the dead
+    fraction plot would be an empty chart and is not drawn)."""
+    return any(s.dead_fraction and max(s.dead_fraction) > 0 for s in summaries)
+
+
+def resolved_config(base: Any) -> dict[str, Any]:
+    """``base`` as a dict with the defaults that ``None`` stands for filled in
+    (depth and width of the model, sizes and data seed of the data set)."""
+    from leakyjax._src.train import data as _data
+    from leakyjax._src.train.models import make_model
+
+    cfg = base._asdict()
+    cfg.pop("activation", None)
+    try:
+        model = make_model(base.model, "relu", 1, depth=base.depth, width=base.width)
+        cfg["depth"], cfg["width"] = model.depth, model.width
+    except ValueError:
+        pass
+    sizes = _data._DEFAULT_SIZES.get(base.dataset)
+    if sizes is not None:
+        if cfg["num_train"] is None:
+            cfg["num_train"] = sizes[0]
+        if cfg["num_test"] is None:
+            cfg["num_test"] = sizes[1]
+    if cfg.get("data_seed") is None and base.dataset in _data._DEFAULT_SEED:
+        cfg["data_seed"] = _data._DEFAULT_SEED[base.dataset]
+    for k in ("clip_norm", "patience"):
+        if k in cfg and cfg[k] is None:
+            cfg[k] = "off"
+    return cfg
 
 
 class _quiet:
@@ -259,8 +522,8 @@ def write_report(
     """Write ``report.md`` and return its path."""
     out = Path(out)
     metric = records[0]["metric"] if records else "accuracy"
-    cfg = base._asdict()
-    cfg.pop("activation", None)
+    cfg = resolved_config(base)
+    v = verdict(records, summaries)
     lines = [
         "# leakyjax compare",
         "",
@@ -284,6 +547,38 @@ def write_report(
             + ", ".join(f"{s.activation} {s.diverged}/{s.seeds}" for s in div),
             "",
         ]
+    lines += [
+        "## Which activation?",
+        "",
+        v.sentence,
+        "",
+    ]
+    if len(v.tied) > 1:
+        lines += [
+            "Cannot be told apart from the best: "
+            + ", ".join(v.tied)
+            + " (their 95% paired interval against "
+            + f"{v.best} includes 0).",
+            "",
+        ]
+    if v.pairs:
+        lines += [
+            "### Paired comparisons",
+            "",
+            f"Difference of the final {_METRIC.get(metric, metric)} over the seeds "
+            "both activations finished (diverged seeds left out), with a two-sided "
+            "95% t interval; *separated* when the interval excludes 0 (each pair "
+            "on its own, not corrected for multiple comparisons).",
+            "",
+            pairs_markdown(v, metric=metric),
+            "",
+        ]
+    if not dead_informative(summaries):
+        lines += [
+            "No activation has a dead unit in any layer after training, so there "
+            "is no dead-fraction plot.",
+            "",
+        ]
     for p in plots:
         lines += [f"![{Path(p).stem}]({Path(p).name})", ""]
     lines += ["## Configuration", "", "| field | value |", "|---|---|"]
@@ -300,6 +595,4 @@ def write_report(
     lines += [f"| {k} | {v} |" for k, v in versions().items()]
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines += ["", f"Written {stamp}; raw results: `results.jsonl`.", ""]
-    path = out / "report.md"
-    path.write_text("\n".join(lines))
-    return path
+    return _io.write_text(out / "report.md", "\n".join(lines))

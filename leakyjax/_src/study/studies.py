@@ -17,13 +17,14 @@ import argparse
 import hashlib
 import importlib
 import json
-import math
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+
+from leakyjax._src import io as _io
 
 #: name -> (module, one-line description); the order is the order of docs/STUDY.md.
 STUDIES: dict[str, tuple[str, str]] = {
@@ -46,6 +47,14 @@ STUDIES: dict[str, tuple[str, str]] = {
     "dead-vs-lr": (
         "leakyjax._src.study.dead_vs_lr",
         "dead-unit fraction per layer vs learning rate, ReLU vs leaky ReLU",
+    ),
+    "rai": (
+        "leakyjax._src.study.rai",
+        "Lu et al. 2020: born dead and collapse, He vs randomized asymmetric init",
+    ),
+    "redo": (
+        "leakyjax._src.study.redo",
+        "Sokar et al. 2023: dormant units under shifting targets, ReLU/ReDo/leaky/RAI",
     ),
 }
 
@@ -89,31 +98,11 @@ def pyplot():
 
 
 def progress(iterable: Iterable, *, desc: str, total: int | None, enable: bool):
-    """A tqdm progress bar over ``iterable`` (a plain iterator when disabled)."""
-    if not enable:
-        return iterable
-    tqdm = _require("tqdm").tqdm
-    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+    """A tqdm progress bar over ``iterable`` (:func:`leakyjax._src.io.progress`)."""
+    return _io.progress(iterable, desc=desc, total=total, enable=enable, leave=False)
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Numpy/jax scalars and arrays to plain Python; non-finite floats to None."""
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_jsonable(v) for v in obj]
-    if hasattr(obj, "_asdict"):
-        return to_jsonable(obj._asdict())
-    if hasattr(obj, "shape") and hasattr(obj, "dtype"):
-        return to_jsonable(np.asarray(obj).tolist())
-    if isinstance(obj, (np.floating, float)):
-        v = float(obj)
-        return v if math.isfinite(v) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    return obj
+to_jsonable = _io.to_jsonable
 
 
 def mnist1d_loader(cfg: dict) -> Callable[[], Any]:
@@ -163,20 +152,14 @@ def finish(
 
 
 def save_figure(fig: Any, path: Path) -> Path:
-    """Lays out, writes (PNG, 120 dpi) and closes a matplotlib figure."""
+    """Lays out, writes atomically (PNG, 120 dpi) and closes a matplotlib figure."""
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    pyplot().close(fig)
-    return path
+    return _io.save_figure(fig, path, dpi=120)
 
 
 def write_json(path: Path, obj: Any) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(to_jsonable(obj), indent=1, sort_keys=False) + "\n")
-    tmp.replace(path)
-    return path
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return _io.write_json(path, obj)
 
 
 class PartStore:
@@ -247,7 +230,7 @@ def run_study(
 
     Args:
         name: one of ``born-dead``, ``init-depth``, ``slope-sweep``,
-            ``prelu-profile``, ``dead-vs-lr``.
+            ``prelu-profile``, ``dead-vs-lr``, ``rai``, ``redo``.
         out: output directory (created). Finished parts found there are reused.
         quick: small sizes (seconds to a minute on a laptop CPU; used in tests).
         seed: base random seed.
@@ -265,7 +248,9 @@ def run_study(
         0.0
 
     Raises:
-        ValueError: for an unknown study name.
+        ValueError: for an unknown study name, a bad seed or an unusable
+            ``out`` (a file, not writable).
+        leakyjax._src.io.Locked: another process is working in ``out``.
         ImportError: when the ``train`` extra (flax, optax, matplotlib, ...) is
             missing; install it with ``pip install "leakyjax[train]"``.
     """
@@ -280,9 +265,9 @@ def run_study(
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"study: seed must be a non-negative int, got {seed!r}.")
     module = importlib.import_module(STUDIES[name][0])
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return module.run(out, quick=quick, seed=seed, force=force, progress=progress)
+    out = _io.output_dir(out)  # ValueError naming the path if unusable
+    with _io.lock(out):  # one process per directory (re-entrant)
+        return module.run(out, quick=quick, seed=seed, force=force, progress=progress)
 
 
 def _print_summary(result: StudyResult) -> None:
@@ -345,7 +330,11 @@ def add_study_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument(
         "--out", required=True, type=Path, help="output directory (resumable)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
+    from leakyjax._src.cli import int_arg
+
+    parser.add_argument(
+        "--seed", type=int_arg(0), default=0, help="base seed, >= 0 (default 0)"
+    )
     parser.add_argument(
         "--force", action="store_true", help="recompute parts already stored in --out"
     )
@@ -356,7 +345,7 @@ def add_study_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     return parser
 
 
-def fit_classifier(
+def train_curves(
     model: Any,
     dataset: Any,
     *,
@@ -367,92 +356,46 @@ def fit_classifier(
     eval_every: int,
     on_eval: Callable[[int, Any], dict] | None = None,
 ) -> tuple[dict, Any]:
-    """Minimal optax loop for a linen classifier; seeds vmapped, steps scanned.
+    """Trains a study's own linen classifier on the one training loop.
 
-    For studies that need a model the training stack does not build (a custom
-    initialiser, per-channel PReLU). Batches are drawn with replacement from a
-    numpy stream seeded by each seed.
-
-    Args:
-        model: a flax.linen module ``model.apply({"params": p}, x) -> logits``.
-        dataset: a training-stack ``Dataset`` (classification).
-        tx: an optax ``GradientTransformation``.
-        seeds: training seeds (initialisation and data order).
-        steps: optimiser steps.
-        batch_size: examples per step.
-        eval_every: steps between evaluations.
-        on_eval: optional ``f(step, params) -> dict`` of extra numbers recorded
-            at each evaluation (params carry the leading seed axis).
+    :func:`leakyjax.train.train` with ``model`` (a linen module), the optax
+    transformation ``tx``, no validation split, all seeds vmapped in one
+    program (and CPU convolutions in a host loop over one jitted step).
 
     Returns:
         ``(curves, params)``: ``curves`` has ``step``, ``train_loss`` (whole
-        training set) and ``test_acc`` as ``(seeds, evals)`` arrays, the final
-        values, and the ``on_eval`` records under ``extra``; ``params`` are the
-        final parameters with a leading seed axis.
+        training set, evaluation mode) and ``test_acc`` as ``(seeds, evals)``
+        arrays, their final values, and the ``on_eval`` records under
+        ``extra``; ``params`` are the final parameters with a leading seed axis.
     """
-    jax = _require("jax")
-    jnp = jax.numpy
-    optax = _require("optax")
-    xtr, ytr = jnp.asarray(dataset.x_train), jnp.asarray(dataset.y_train)
-    xte, yte = jnp.asarray(dataset.x_test), jnp.asarray(dataset.y_test)
-    keys = jnp.stack([jax.random.key(s) for s in seeds])
-    params = jax.vmap(lambda k: model.init(k, xtr[:1])["params"])(keys)
-    opt = jax.vmap(tx.init)(params)
-    order = np.stack(
-        [
-            np.random.default_rng(s).integers(0, len(ytr), (steps, batch_size))
-            for s in seeds
-        ],
-        axis=1,
-    )  # (steps, seeds, batch)
+    from leakyjax._src.train import TrainConfig, train
 
-    def loss_fn(p, x, y):
-        logits = model.apply({"params": p}, x)
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-
-    def one_step(p, o, idx):
-        loss, g = jax.value_and_grad(loss_fn)(p, xtr[idx], ytr[idx])
-        upd, o = tx.update(g, o, p)
-        return optax.apply_updates(p, upd), o, loss
-
-    @jax.jit
-    def chunk(p, o, idx):
-        def body(carry, i):
-            p, o = carry
-            p, o, loss = jax.vmap(one_step)(p, o, i)
-            return (p, o), loss
-
-        (p, o), losses = jax.lax.scan(body, (p, o), idx)
-        return p, o, losses
-
-    @jax.jit
-    def evaluate(p):
-        def one(p):
-            tr = loss_fn(p, xtr, ytr)
-            acc = jnp.mean(jnp.argmax(model.apply({"params": p}, xte), -1) == yte)
-            return tr, acc
-
-        return jax.vmap(one)(p)
-
-    curve_step, curve_loss, curve_acc, extra = [], [], [], []
-    for s in range(0, steps + 1, eval_every):
-        tr, acc = evaluate(params)
-        curve_step.append(s)
-        curve_loss.append(np.asarray(tr))
-        curve_acc.append(np.asarray(acc))
-        if on_eval is not None:
-            extra.append(to_jsonable(on_eval(s, params)))
-        if s < steps:
-            n = min(eval_every, steps - s)
-            params, opt, _ = chunk(params, opt, jnp.asarray(order[s : s + n]))
-    loss = np.stack(curve_loss, axis=1)
-    acc = np.stack(curve_acc, axis=1)
+    config = TrainConfig(
+        dataset=dataset.name,
+        model=type(model).__name__,
+        steps=steps,
+        batch_size=batch_size,
+        eval_every=eval_every,
+        val_fraction=0.0,
+    )
+    res = train(
+        config,
+        seeds=tuple(seeds),
+        model=model,
+        dataset=dataset,
+        optimizer=tx,
+        on_eval=None
+        if on_eval is None
+        else (lambda step, params: to_jsonable(on_eval(step, params))),
+    )
+    loss = np.stack([r.history.train_eval_loss for r in res.runs])
+    acc = np.stack([r.history.test_acc for r in res.runs])
     curves = dict(
-        step=curve_step,
+        step=res.runs[0].history.step.tolist(),
         train_loss=loss,
         test_acc=acc,
         final_train_loss=loss[:, -1],
         final_test_acc=acc[:, -1],
-        extra=extra,
+        extra=list(res.evals),
     )
-    return curves, params
+    return curves, res.variables["params"]

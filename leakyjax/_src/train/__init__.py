@@ -14,7 +14,9 @@ except ImportError as e:  # pragma: no cover - depends on the environment
 
 from leakyjax._src.train.data import DATASETS as DATASETS
 from leakyjax._src.train.data import Dataset as Dataset
+from leakyjax._src.train.data import as_dataset as as_dataset
 from leakyjax._src.train.data import load_dataset as load_dataset
+from leakyjax._src.train.loop import CHUNKING as CHUNKING
 from leakyjax._src.train.loop import OPTIMIZERS as OPTIMIZERS
 from leakyjax._src.train.loop import SCHEDULES as SCHEDULES
 from leakyjax._src.train.loop import History as History
@@ -27,10 +29,16 @@ from leakyjax._src.train.loop import train as train
 from leakyjax._src.train.models import CNN as CNN
 from leakyjax._src.train.models import MLP as MLP
 from leakyjax._src.train.models import MODELS as MODELS
+from leakyjax._src.train.models import ActivationFactory as ActivationFactory
+from leakyjax._src.train.models import activation_factory as activation_factory
 from leakyjax._src.train.models import make_model as make_model
 
 __all__ = [
+    "CHUNKING",
     "CNN",
+    "ActivationFactory",
+    "activation_factory",
+    "as_dataset",
     "DATASETS",
     "MLP",
     "MODELS",

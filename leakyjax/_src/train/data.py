@@ -208,3 +208,173 @@ def load_dataset(
     seed = _DEFAULT_SEED[name] if seed is None else int(seed)
     loader = {"mnist1d": _mnist1d, "digits": _digits, "regression": _regression}[name]
     return loader(int(num_train), int(num_test), seed)
+
+
+DATA_KEYS = ("x_train", "y_train", "x_test", "y_test")
+TASKS = ("classification", "regression")
+
+
+def _load_object(ref: str, what: str) -> Any:
+    """``package.module:attribute`` -> the attribute (imported)."""
+    import importlib
+
+    mod, sep, attr = ref.partition(":")
+    if not sep or not mod or not attr:
+        raise ValueError(f"{what}: expected package.module:function, got {ref!r}.")
+    try:
+        obj = importlib.import_module(mod)
+    except ImportError as e:
+        raise ValueError(f"{what}: cannot import {mod!r} ({e}).") from e
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"{what}: {mod!r} has no attribute {attr!r}.")
+        obj = getattr(obj, part)
+    return obj
+
+
+def as_dataset(
+    data: Any, *, task: str | None = None, name: str | None = None
+) -> Dataset:
+    """A user's data as a :class:`Dataset`, checked.
+
+    Args:
+        data: a :class:`Dataset`; a mapping with ``x_train``, ``y_train``,
+            ``x_test``, ``y_test`` (a dict, or a loaded ``.npz``); a 4-tuple in
+            that order; a path to an ``.npz`` with those keys; or
+            ``"package.module:function"`` naming a function that returns one of
+            the former.
+        task: ``"classification"`` or ``"regression"``; None infers it from
+            the labels (integer ``y`` of shape ``(n,)``: classification; float
+            ``y``: regression).
+        name: the data set's name in records (default: the path or reference,
+            else ``"user"``).
+
+    Returns:
+        A :class:`Dataset`: inputs float32; labels int32 ``(n,)`` with
+        ``num_outputs = max label + 1``, or targets float32 ``(n, k)``.
+
+    Raises:
+        ValueError: naming the missing key, or the array whose shape, length or
+            dtype does not fit.
+
+    Example:
+        >>> import numpy as np
+        >>> from leakyjax.train import as_dataset
+        >>> x = np.zeros((6, 3), np.float32)
+        >>> ds = as_dataset({"x_train": x, "y_train": np.arange(6) % 3,
+        ...                  "x_test": x[:2], "y_test": np.array([0, 2])})
+        >>> ds.task, ds.num_outputs, ds.input_shape
+        ('classification', 3, (3,))
+    """
+    import os
+
+    if task is not None and task not in TASKS:
+        raise ValueError(f"data: task must be one of {', '.join(TASKS)}, got {task!r}.")
+    if isinstance(data, Dataset):
+        if task is None or task == data.task:
+            return data
+        data = data._asdict()
+    if isinstance(data, (str, os.PathLike)):
+        ref = os.fspath(data)
+        name = name or ref
+        if ref.endswith(".npz") or os.path.exists(ref):
+            if not os.path.exists(ref):
+                raise ValueError(f"data: no such file {ref!r}.")
+            with np.load(ref, allow_pickle=False) as f:
+                data = {k: f[k] for k in f.files}
+        else:
+            fn = _load_object(ref, "data")
+            data = fn() if callable(fn) else fn
+            if isinstance(data, Dataset):
+                return as_dataset(data, task=task)
+    if isinstance(data, (tuple, list)):
+        if len(data) != 4:
+            raise ValueError(
+                f"data: a sequence must be (x_train, y_train, x_test, y_test), got "
+                f"{len(data)} items."
+            )
+        data = dict(zip(DATA_KEYS, data))
+    if not hasattr(data, "keys"):
+        raise ValueError(
+            f"data: expected arrays x_train, y_train, x_test, y_test (a dict, a "
+            f"4-tuple, an .npz or package.module:function), got {type(data).__name__}."
+        )
+    missing = [k for k in DATA_KEYS if k not in data]
+    if missing:
+        raise ValueError(
+            f"data: missing {', '.join(missing)} (have {', '.join(map(str, data))}); "
+            f"give all of {', '.join(DATA_KEYS)}."
+        )
+    arrs = {k: np.asarray(data[k]) for k in DATA_KEYS}
+    for k in ("x_train", "x_test"):
+        a = arrs[k]
+        if a.dtype.kind not in "fiub" or a.ndim < 2:
+            raise ValueError(
+                f"data: {k} must be a numeric array (examples, features...), got "
+                f"dtype {a.dtype} shape {a.shape}."
+            )
+    if arrs["x_train"].shape[1:] != arrs["x_test"].shape[1:]:
+        raise ValueError(
+            f"data: x_train examples have shape {arrs['x_train'].shape[1:]} but "
+            f"x_test examples {arrs['x_test'].shape[1:]}."
+        )
+    for split in ("train", "test"):
+        nx, ny = len(arrs[f"x_{split}"]), len(arrs[f"y_{split}"])
+        if nx != ny or nx == 0:
+            raise ValueError(
+                f"data: x_{split} has {nx} examples and y_{split} {ny}; they must "
+                "match and be non-empty."
+            )
+    ytr, yte = arrs["y_train"], arrs["y_test"]
+    for k, y in (("y_train", ytr), ("y_test", yte)):
+        if y.dtype.kind not in "fiub":
+            raise ValueError(f"data: {k} must be numeric, got dtype {y.dtype}.")
+    if task is None:
+        task = (
+            "classification"
+            if ytr.dtype.kind in "iub" and ytr.ndim == 1
+            else "regression"
+        )
+    if task == "classification":
+        for k, y in (("y_train", ytr), ("y_test", yte)):
+            if y.ndim != 1 or (y.dtype.kind == "f" and not np.all(y == np.round(y))):
+                raise ValueError(
+                    f"data: classification needs integer labels of shape (n,); {k} "
+                    f"has dtype {y.dtype} shape {y.shape} (give task='regression' "
+                    "for real targets)."
+                )
+            if y.min() < 0:
+                raise ValueError(f"data: {k} has a negative label {y.min()}.")
+        ytr, yte = ytr.astype(np.int32), yte.astype(np.int32)
+        num_outputs = int(max(ytr.max(), yte.max())) + 1
+        metric = "accuracy"
+    else:
+        ytr = ytr.astype(np.float32).reshape(len(ytr), -1)
+        yte = yte.astype(np.float32).reshape(len(yte), -1)
+        if ytr.shape[1] != yte.shape[1]:
+            raise ValueError(
+                f"data: y_train has {ytr.shape[1]} targets, y_test {yte.shape[1]}."
+            )
+        num_outputs, metric = ytr.shape[1], "r2"
+    return Dataset(
+        name or "user",
+        arrs["x_train"].astype(np.float32),
+        ytr,
+        arrs["x_test"].astype(np.float32),
+        yte,
+        task,
+        num_outputs,
+        metric,
+    )
+
+
+def fingerprint(ds: Dataset) -> str:
+    """A short hash of a data set's arrays (part of the resume key)."""
+    import hashlib
+
+    h = hashlib.sha1()
+    for a in (ds.x_train, ds.y_train, ds.x_test, ds.y_test):
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]

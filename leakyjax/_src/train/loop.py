@@ -1,12 +1,20 @@
 """The training loop: optax, seeds in one compiled program, data parallel.
 
 One call of :func:`train` trains every seed of one configuration together: the
-parameters, optimiser states, batch-norm statistics and data-order streams of
-all seeds carry a leading seed axis and a single ``jax.vmap``-ed, ``lax.scan``-ed
-program advances them all by ``eval_every`` steps at a time. The batch axis is
-sharded over all local devices (``jax.sharding.Mesh`` + ``NamedSharding``;
-parameters replicated), so the same call is data parallel on a multi-device
-host without any change.
+parameters, optimiser states, model state (batch statistics) and data-order
+streams of all seeds carry a leading seed axis, and one ``jax.vmap``-ed program
+advances them all. Steps run in chunks of ``eval_every`` with the state
+donated; how a chunk runs is chosen per backend (``chunking="auto"``): a
+``lax.scan`` over the chunk's steps, except on CPU for models with
+convolutions, where XLA's convolutions are many times slower inside a loop
+body than in a plain jitted step, so the host loops over one jitted step.
+Evaluation (validation + test loss and score) and the dead-unit statistics of
+the training set share one program. The batch axis is sharded over all local
+devices (``jax.sharding.Mesh`` + ``NamedSharding``; parameters replicated).
+
+The model is a built-in one (``config.model``), a flax.linen module, or a
+user's factory ``f(act) -> linen module`` / ``f(act, *, rngs) -> nnx module``
+that receives the parsed activation (:class:`ActivationFactory`).
 """
 
 from __future__ import annotations
@@ -15,8 +23,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Sequence
-from types import SimpleNamespace
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -25,12 +32,14 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from leakyjax._src import capture as _capture
 from leakyjax._src import diagnostics as _dg
 from leakyjax._src import optim as _optim
-from leakyjax._src.train.data import DATASETS, Dataset, load_dataset
-from leakyjax._src.train.models import MODELS, make_model, validate_activation
+from leakyjax._src.train import recycling as _cure
+from leakyjax._src.train.data import DATASETS, Dataset, as_dataset, load_dataset
+from leakyjax._src.train.models import MODELS, activation_factory, make_model
+from leakyjax._src.train.net import Net, as_net
 
+CHUNKING = ("auto", "scan", "loop")
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULES = ("warmup_cosine", "constant")
 
@@ -64,6 +73,13 @@ class TrainConfig(NamedTuple):
         num_train: training examples before the validation split (None: default).
         num_test: test examples (None: default).
         data_seed: seed of the data set itself (None: the data set's default).
+        init: initialisation of the built-in models' hidden layers: ``"he"``
+            (He-normal with the activation's gain) or ``"rai"`` (randomized
+            asymmetric initialisation, Lu et al. 2020).
+        recycle_every: recycle τ-dormant hidden units every this many steps
+            (ReDo, Sokar et al. 2023, :func:`leakyjax.recycle_dormant`, scored on
+            the current batch; linen models); None disables.
+        recycle_tau: the dormancy threshold τ of the recycling.
     """
 
     activation: str = "relu"
@@ -87,13 +103,21 @@ class TrainConfig(NamedTuple):
     num_train: int | None = None
     num_test: int | None = None
     data_seed: int | None = None
+    init: str = "he"
+    recycle_every: int | None = None
+    recycle_tau: float = 0.1
 
 
 class History(NamedTuple):
     """Learning curves of one seed, one entry per evaluation.
 
     ``train_loss`` is the mean training loss over the steps since the previous
-    evaluation (nan at step 0). ``*_acc`` is accuracy, or R² for regression.
+    evaluation (nan at step 0); ``train_eval_loss`` and ``train_acc`` are the
+    loss and score on the whole training split in evaluation mode. ``*_acc`` is
+    accuracy, or R² for regression.
+    ``dead_fraction`` is ``(evals, layers)``: per hidden layer, the fraction
+    of units whose pre-activation is <= 0 on every training example (layers:
+    the leakyjax activation modules; 0 columns if the model has none).
     Entries after a seed stopped (early stopping, divergence) repeat nothing:
     they are nan.
     """
@@ -104,6 +128,9 @@ class History(NamedTuple):
     val_acc: np.ndarray
     test_loss: np.ndarray
     test_acc: np.ndarray
+    train_eval_loss: np.ndarray
+    train_acc: np.ndarray
+    dead_fraction: np.ndarray
 
 
 class RunResult(NamedTuple):
@@ -125,6 +152,8 @@ class RunResult(NamedTuple):
             pre-activation is negative on every training example
             (``leakyjax.diagnostics``), or None where it cannot be measured.
         history: the learning curves.
+        recycled: per hidden layer, the units recycled over training
+            (``TrainConfig.recycle_every``); None when recycling is off.
     """
 
     seed: int
@@ -138,6 +167,7 @@ class RunResult(NamedTuple):
     stopped_early: bool
     dead_fraction: tuple[float, ...] | None
     history: History
+    recycled: tuple[int, ...] | None = None
 
 
 class TrainResult(NamedTuple):
@@ -146,12 +176,17 @@ class TrainResult(NamedTuple):
     Attributes:
         config: the configuration trained.
         runs: one result per seed, in the order of ``seeds``.
-        variables: final flax variables of all seeds, stacked on a leading seed
-            axis (``{"params": ..., "batch_stats": ...}``).
+        variables: final variables of all seeds, stacked on a leading seed
+            axis: ``{"params": ..., **state}`` (linen: its collections such as
+            ``batch_stats``; nnx: ``{"params": ..., "state": ...}``).
         wall_time: seconds for the whole call (all seeds, compilation included).
-        compile_time: seconds spent compiling.
+        compile_time: seconds spent compiling (a persistent-cache hit counts
+            as its load time).
         num_devices: devices the batch axis was sharded over.
         metric: ``"accuracy"`` or ``"r2"``.
+        chunking: how chunks ran: ``"scan"`` or ``"loop"`` (host loop over one
+            jitted step).
+        evals: what ``on_eval`` returned at each evaluation (empty without it).
     """
 
     config: TrainConfig
@@ -161,33 +196,46 @@ class TrainResult(NamedTuple):
     compile_time: float
     num_devices: int
     metric: str
+    chunking: str = "scan"
+    evals: tuple = ()
 
 
 class _State(NamedTuple):
     params: Any
-    batch_stats: Any
+    extra: Any
     opt_state: Any
     key: Any
     active: Any
     diverged: Any
     steps: Any
+    recycled: Any
 
 
-def check_config(config: TrainConfig) -> TrainConfig:
+def check_config(
+    config: TrainConfig, *, model: bool = False, dataset: bool = False
+) -> TrainConfig:
     """Validate ``config`` and return it with the activation spec normalised.
+
+    Args:
+        config: the configuration.
+        model: a model is given to :func:`train` (``config.model`` is then only
+            its name in records).
+        dataset: a data set is given (``config.dataset`` is only its name).
 
     Raises:
         ValueError: naming the bad field, the bad value and what is accepted.
     """
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}.")
-    if config.dataset not in DATASETS:
+    if not dataset and config.dataset not in DATASETS:
         raise ValueError(
-            f"unknown dataset {config.dataset!r}; valid datasets: {', '.join(DATASETS)}."
+            f"unknown dataset {config.dataset!r}; valid datasets: "
+            f"{', '.join(DATASETS)} (or pass your own data)."
         )
-    if config.model not in MODELS:
+    if not model and config.model not in MODELS:
         raise ValueError(
-            f"unknown model {config.model!r}; valid models: {', '.join(MODELS)}."
+            f"unknown model {config.model!r}; valid models: {', '.join(MODELS)} "
+            "(or pass your own model factory)."
         )
     if config.optimizer not in OPTIMIZERS:
         raise ValueError(
@@ -223,29 +271,17 @@ def check_config(config: TrainConfig) -> TrainConfig:
         raise ValueError(
             f"TrainConfig.clip_norm must be > 0 or None, got {config.clip_norm!r}."
         )
-    return config._replace(activation=validate_activation(config.activation))
+    _cure.check(config.init, config.recycle_every, config.recycle_tau)
+    if model and config.init != "he":
+        raise ValueError(
+            "TrainConfig.init applies to the built-in models; give your own model "
+            "its initialisers (e.g. kernel_init=leakyjax.initializers.rai())."
+        )
+    return config._replace(activation=activation_factory(config.activation).spec)
 
 
 def _layer_order(name: str) -> tuple:
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
-
-
-def _dead_fraction_fn(model: Any) -> Callable[[Any, Any], Any]:
-    """``f(variables, x) -> (layers,)`` dead-unit fractions, for jit and vmap.
-
-    A unit is dead when its pre-activation is <= 0 on every example of ``x``
-    (:func:`leakyjax.diagnostics.result`); layers are the leakyjax activation
-    modules in call order.
-    """
-
-    def f(variables, x):
-        _, acts = _capture.capture_linen(model, variables, x, train=False)
-        names = sorted(acts, key=_layer_order)
-        acts = {n: acts[n] for n in names}
-        stats = _dg.result(_dg.update(_dg.init(acts), acts))
-        return jnp.stack([stats[n].dead_fraction for n in names])
-
-    return f
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
@@ -329,139 +365,256 @@ def _tree_where(c, new, old):
 
 def _all_finite(tree) -> jax.Array:
     leaves = jax.tree_util.tree_leaves(tree)
+    if not leaves:
+        return jnp.bool_(True)
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _primitives(jaxpr, out: set) -> set:
+    """Names of every primitive in a jaxpr, sub-jaxprs (pjit, scan, vjp) included."""
+    for eqn in jaxpr.eqns:
+        out.add(eqn.primitive.name)
+        for v in eqn.params.values():
+            for sub in v if isinstance(v, (tuple, list)) else (v,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    _primitives(inner, out)
+    return out
+
+
+def choose_chunking(step: Callable, args: tuple, platform: str) -> str:
+    """``"loop"`` on CPU when the step has a convolution, else ``"scan"``.
+
+    XLA's CPU convolutions inside a while-loop body lose their fast (Eigen)
+    path: a conv step measured 10-40x slower in a ``lax.scan`` than jitted
+    alone (``benchmarks/train_stack.py`` measures the ratio). A host loop over
+    one jitted, donated step costs only the dispatch. Elsewhere, and for
+    models without convolutions, a scan over the chunk is the faster choice.
+    """
+    if platform != "cpu":
+        return "scan"
+    prims = _primitives(jax.make_jaxpr(step)(*args).jaxpr, set())
+    return "loop" if "conv_general_dilated" in prims else "scan"
+
+
+class _Program(NamedTuple):
+    """The pure functions of one configuration (jitted; compiled on demand)."""
+
+    init: Any
+    step: Any
+    chunk: Any
+    evaluate: Any
+    rep: Any
+    compiled: dict
 
 
 _PROGRAMS: dict = {}
 
 
-def _program(config: TrainConfig, ds: Dataset, x0: np.ndarray, mesh: Mesh):
-    """The model, optimiser and jitted functions of one configuration.
-
-    Cached per (config, data set, devices), so repeated :func:`train` calls of
-    one configuration (e.g. seeds one by one) compile once.
-    """
-    key = (config, id(ds), tuple(d.id for d in mesh.devices.flat))
-    hit = _PROGRAMS.get(key)
-    if hit is not None:
-        return hit[1]
-    classification = ds.task == "classification"
-    model = make_model(
-        config.model,
-        config.activation,
-        ds.num_outputs,
-        depth=config.depth,
-        width=config.width,
-        dropout=config.dropout,
-        batch_norm=config.batch_norm,
+def _signature(args) -> tuple:
+    leaves, tree = jax.tree_util.tree_flatten(args)
+    return (
+        tree,
+        tuple((np.shape(a), str(getattr(a, "dtype", type(a)))) for a in leaves),
     )
-    tx = make_optimizer(config)
+
+
+def _program(
+    config: TrainConfig,
+    net: Net,
+    tx: optax.GradientTransformation,
+    classification: bool,
+    mesh: Mesh,
+    cache_key: Any,
+) -> _Program:
+    """Builds (or finds) the jitted init, step, chunk and evaluation functions.
+
+    Cached per (configuration, model, task, devices) when ``cache_key`` is not
+    None, so repeated :func:`train` calls of one configuration compile once.
+    The data arrays are arguments, never constants: the same program trains on
+    any data of the same shapes.
+    """
+    key = None
+    if cache_key is not None:
+        key = (
+            config,
+            cache_key,
+            classification,
+            tuple(d.id for d in mesh.devices.flat),
+        )
+        try:
+            hit = _PROGRAMS.get(key)
+        except TypeError:  # an unhashable user model: no cache
+            key, hit = None, None
+        if hit is not None:
+            return hit
     rep = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
+    recycler = None
+    if config.recycle_every:
+        if net.api != "linen":
+            raise ValueError(
+                "TrainConfig.recycle_every: recycling in the training loop needs a "
+                "linen model; for nnx call leakyjax.recycle_dormant(model, acts, "
+                "..., opt_state=optimizer) yourself."
+            )
+        recycler = _cure.make_recycler(
+            net,
+            config.activation,
+            config.init,
+            config.recycle_every,
+            config.recycle_tau,
+        )
 
-    def train_loss(out, y):
+    def loss_of(out, y):
         if classification:
             return optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
         return jnp.mean((out - y) ** 2)
 
-    def init_one(key):
-        variables = model.init(
-            {"params": jax.random.fold_in(key, 0), "dropout": key, "rrelu": key},
-            jnp.asarray(x0),
-            train=False,
-        )
-        params = variables["params"]
-        stats = variables.get("batch_stats", {})
+    def init_one(key, x0):
+        params, extra = net.init(key, x0)
+        n_layers = len(net.capture(params, extra, x0)[1]) if recycler else 0
         return _State(
             params,
-            stats,
+            extra,
             tx.init(params),
             key,
             jnp.bool_(True),
             jnp.bool_(False),
             jnp.int32(0),
+            jnp.zeros((n_layers,), jnp.int32),
         )
 
-    def step_one(state: _State, inp, x, y):
-        idx, step = inp
+    def step_one(state: _State, idx, step, x, y):
         xb = jax.lax.with_sharding_constraint(x[idx], batch_sharding)
         yb = jax.lax.with_sharding_constraint(y[idx], batch_sharding)
-        k_drop, k_rrelu = jax.random.split(jax.random.fold_in(state.key, step + 1))
+        k = jax.random.fold_in(state.key, step + 1)
 
         def loss_fn(params):
-            variables = {"params": params}
-            if config.batch_norm:
-                variables["batch_stats"] = state.batch_stats
-            out, mutated = model.apply(
-                variables,
-                xb,
-                train=True,
-                rngs={"dropout": k_drop, "rrelu": k_rrelu},
-                mutable=["batch_stats"] if config.batch_norm else [],
-            )
-            return train_loss(out, yb), mutated
+            out, extra = net.apply(params, state.extra, xb, True, k)
+            return loss_of(out, yb), extra
 
-        (loss, mutated), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+        (loss, extra), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        stats = mutated.get("batch_stats", state.batch_stats)
         finite = jnp.isfinite(loss) & _all_finite(grads)
         ok = state.active & finite
+        recycled = state.recycled
+        if recycler is not None:
+            params, opt_state, counts = recycler(
+                step, params, extra, opt_state, xb, jax.random.fold_in(k, 0x5ED0)
+            )
+            recycled = recycled + jnp.where(ok, counts, 0)
         new = _State(
             _tree_where(ok, params, state.params),
-            _tree_where(ok, stats, state.batch_stats),
+            _tree_where(ok, extra, state.extra),
             _tree_where(ok, opt_state, state.opt_state),
             state.key,
             state.active & finite,
             state.diverged | (state.active & ~finite),
             state.steps + ok.astype(jnp.int32),
+            recycled,
         )
         return new, jnp.where(ok, loss, jnp.nan)
 
     def chunk_one(state, idx, steps, x, y):
-        return jax.lax.scan(lambda s, i: step_one(s, i, x, y), state, (idx, steps))
+        return jax.lax.scan(
+            lambda s, i: step_one(s, i[0], i[1], x, y), state, (idx, steps)
+        )
 
-    def eval_one(state: _State, x, y):
-        # per-example loss and score terms; val and test go in one call
-        variables = {"params": state.params}
-        if config.batch_norm:
-            variables["batch_stats"] = state.batch_stats
-        out = cast(jax.Array, model.apply(variables, x, train=False))  # not mutable
+    def terms(out, y):  # per-example loss and score terms
         if classification:
             loss = optax.softmax_cross_entropy_with_integer_labels(out, y)
             return loss, (jnp.argmax(out, -1) == y).astype(jnp.float32)
         se = jnp.sum((out - y) ** 2, -1)
         return se / y.shape[-1], se
 
-    chunk = jax.jit(
-        jax.vmap(chunk_one, in_axes=(0, 0, None, None, None)),
-        donate_argnums=0,
-        out_shardings=rep,
-    )
-    evaluate = jax.jit(jax.vmap(eval_one, in_axes=(0, None, None)))
-    dead = jax.jit(jax.vmap(_dead_fraction_fn(model), in_axes=(0, None)))
-    prog = SimpleNamespace(
-        model=model,
-        init_one=init_one,
-        chunk=chunk,
-        evaluate=evaluate,
-        dead=dead,
+    def eval_one(state: _State, ex, ey, dx, dy):
+        # val + test in one forward; the training split's loss, score and
+        # dead-unit statistics in the same program
+        out, _ = net.apply(state.params, state.extra, ex, False, state.key)
+        loss, term = terms(out, ey)
+        out_tr, acts = net.capture(state.params, state.extra, dx)
+        loss_tr, term_tr = terms(out_tr, dy)
+        names = sorted(acts, key=_layer_order)
+        if names:
+            acts = {n: acts[n] for n in names}
+            stats = _dg.result(_dg.update(_dg.init(acts), acts))
+            dead = jnp.stack([stats[n].dead_fraction for n in names])
+        else:
+            dead = jnp.zeros((0,), jnp.float32)
+        return loss, term, loss_tr.mean(), term_tr.sum(), dead
+
+    prog = _Program(
+        init=jax.jit(jax.vmap(init_one, in_axes=(0, None)), out_shardings=rep),
+        step=jax.jit(
+            jax.vmap(step_one, in_axes=(0, 0, None, None, None)),
+            donate_argnums=0,
+            out_shardings=rep,
+        ),
+        chunk=jax.jit(
+            jax.vmap(chunk_one, in_axes=(0, 0, None, None, None)),
+            donate_argnums=0,
+            out_shardings=rep,
+        ),
+        evaluate=jax.jit(jax.vmap(eval_one, in_axes=(0, None, None, None, None))),
         rep=rep,
         compiled={},
     )
-    if len(_PROGRAMS) >= 16:
-        _PROGRAMS.pop(next(iter(_PROGRAMS)))
-    _PROGRAMS[key] = (ds, prog)  # holding ds keeps id(ds) unique
+    if key is not None:
+        if len(_PROGRAMS) >= 16:
+            _PROGRAMS.pop(next(iter(_PROGRAMS)))
+        _PROGRAMS[key] = prog
     return prog
+
+
+class _Compiler:
+    """Compiles a program's functions once per argument signature; times it."""
+
+    def __init__(self, prog: _Program):
+        self.prog = prog
+        self.seconds = 0.0
+
+    def __call__(self, name: str, *args):
+        sig = (name, _signature(args))
+        fn = self.prog.compiled.get(sig)
+        if fn is None:
+            t0 = time.perf_counter()
+            fn = getattr(self.prog, name).lower(*args).compile()
+            self.seconds += time.perf_counter() - t0
+            self.prog.compiled[sig] = fn
+        return fn(*args)
+
+
+def _model_and_key(config: TrainConfig, model: Any, ds: Dataset):
+    """The :class:`Net` of ``model`` (or of ``config.model``) and its cache key."""
+    act = activation_factory(config.activation)
+    if model is None:
+        m = make_model(
+            config.model,
+            act,
+            ds.num_outputs,
+            depth=config.depth,
+            width=config.width,
+            dropout=config.dropout,
+            batch_norm=config.batch_norm,
+            init=config.init,
+        )
+        return as_net(m), (None, ds.num_outputs)
+    return as_net(model, act), (model, ds.num_outputs)
 
 
 def train(
     config: TrainConfig,
     seeds: Sequence[int] = (0,),
     *,
-    dataset: Dataset | None = None,
+    model: Any = None,
+    dataset: Any = None,
+    optimizer: optax.GradientTransformation | None = None,
     devices: Sequence[Any] | None = None,
     progress: Callable[[int], Any] | None = None,
+    on_eval: Callable[[int, Any], Any] | None = None,
+    chunking: str = "auto",
 ) -> TrainResult:
     """Train every seed of ``config`` in one compiled program.
 
@@ -475,17 +628,35 @@ def train(
     Args:
         config: the configuration (see :class:`TrainConfig`).
         seeds: training seeds, trained together (vmapped).
-        dataset: a :class:`Dataset` to use instead of loading ``config.dataset``.
+        model: None (build ``config.model``), a ``flax.linen.Module``, or a
+            factory that receives the parsed activation ``act`` (an
+            :class:`ActivationFactory`; ``act(train=train)`` makes a fresh
+            module per layer) and returns a linen module, or takes
+            ``rngs`` as well (``f(act, *, rngs)``) and returns an nnx module
+            (built once per seed). Linen models whose ``__call__`` takes
+            ``train`` get it (BatchNorm, Dropout); nnx models are switched with
+            ``.train()`` / ``.eval()``. The output must be ``(batch, classes)``
+            logits, or ``(batch, targets)`` for regression.
+        dataset: None (load ``config.dataset``), a :class:`Dataset`, or any
+            data :func:`as_dataset` accepts (arrays, an ``.npz``, ...).
+        optimizer: an optax transformation to use instead of
+            :func:`make_optimizer` ``(config)``.
         devices: devices to shard the batch over (default: all local devices; the
             largest count dividing ``batch_size`` is used).
         progress: called with the number of steps advanced after each chunk
             (e.g. ``tqdm.update``).
+        on_eval: called as ``on_eval(step, params)`` after each evaluation
+            (``params`` with the leading seed axis); what it returns is kept in
+            :attr:`TrainResult.evals`.
+        chunking: ``"auto"`` (see :func:`choose_chunking`), ``"scan"`` or
+            ``"loop"``.
 
     Returns:
         A :class:`TrainResult`.
 
     Raises:
-        ValueError: for an invalid configuration or empty / duplicate seeds.
+        ValueError: for an invalid configuration, empty / duplicate seeds, or a
+            model whose output does not fit the data.
 
     Example:
         >>> from leakyjax.train import TrainConfig, train
@@ -495,27 +666,36 @@ def train(
         >>> [r.steps for r in res.runs], res.runs[0].history.step.tolist()
         ([20, 20], [0, 10, 20])
     """
-    config = check_config(config)
+    config = check_config(config, model=model is not None, dataset=dataset is not None)
+    if chunking not in CHUNKING:
+        raise ValueError(
+            f"train: chunking must be one of {CHUNKING}, got {chunking!r}."
+        )
     seeds = tuple(int(s) for s in seeds)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"train: seeds must be distinct and non-empty, got {seeds!r}.")
     t_start = time.perf_counter()
-    ds = dataset
-    if ds is None:
+    if dataset is None:
         ds = load_dataset(
             config.dataset,
             num_train=config.num_train,
             num_test=config.num_test,
             seed=config.data_seed,
         )
+    else:
+        ds = as_dataset(dataset)
     x_tr, y_tr, x_va, y_va = _split_val(ds, config.val_fraction)
     has_val = len(y_va) > 0
     classification = ds.task == "classification"
     num_seeds = len(seeds)
     mesh = _mesh(config.batch_size, devices)
-    prog = _program(config, ds, x_tr[:1], mesh)
+    net, cache_key = _model_and_key(config, model, ds)
+    tx = make_optimizer(config) if optimizer is None else optimizer
+    prog = _program(
+        config, net, tx, classification, mesh, None if optimizer else cache_key
+    )
+    run = _Compiler(prog)
     rep = prog.rep
-    evaluate, init_one, chunk = prog.evaluate, prog.init_one, prog.chunk
     put = lambda a: jax.device_put(jnp.asarray(a), rep)
     data_x, data_y = put(x_tr), put(y_tr)
     eval_parts = {"test": (ds.x_test, ds.y_test)}
@@ -523,35 +703,63 @@ def train(
         eval_parts["val"] = (x_va, y_va)
     eval_x = put(np.concatenate([x for x, _ in eval_parts.values()]))
     eval_y = put(np.concatenate([y for _, y in eval_parts.values()]))
+    y_tr64 = np.asarray(y_tr, np.float64)
+    tr_ss = np.sum((y_tr64 - y_tr64.mean(0)) ** 2)
     eval_slices, start = {}, 0
     for name, (_, y) in eval_parts.items():
         eval_slices[name] = (slice(start, start + len(y)), np.asarray(y, np.float64))
         start += len(y)
 
-    # Initialise seed by seed, eagerly: the random ops compile once per shape
-    # and process, not once per model (jitting init costs seconds on CPU).
-    per_seed = [init_one(jax.random.key(s)) for s in seeds]
-    state = jax.tree_util.tree_map(lambda *a: put(jnp.stack(a)), *per_seed)
+    keys = jnp.stack([jax.random.key(s) for s in seeds])
+    x0 = jnp.asarray(x_tr[:1])
+    _check_output(net, x0, ds)
+    state = run("init", keys, x0)
     orders = [_Order(s, len(y_tr)) for s in seeds]
+    idx_sharding = NamedSharding(mesh, P(None, "data"))
+    if chunking == "auto":
+        idx0 = jnp.zeros((num_seeds, config.batch_size), jnp.int32)
+        chunking = choose_chunking(
+            prog.step,
+            (state, idx0, jnp.int32(0), data_x, data_y),
+            mesh.devices.flat[0].platform,
+        )
 
-    compile_time = 0.0
-    compiled = prog.compiled
     bounds = [*range(0, config.steps, config.eval_every), config.steps]
     n_evals = len(bounds)
     hist = {
         k: np.full((num_seeds, n_evals), np.nan)
-        for k in ("train_loss", "val_loss", "val_acc", "test_loss", "test_acc")
+        for k in (
+            "train_loss",
+            "val_loss",
+            "val_acc",
+            "test_loss",
+            "test_acc",
+            "train_eval_loss",
+            "train_acc",
+        )
     }
+    dead_hist: list = []
     best_score = np.full(num_seeds, -np.inf)
     best_at = np.zeros(num_seeds, np.int64)
     since_best = np.zeros(num_seeds, np.int64)
     stopped_early = np.zeros(num_seeds, bool)
+    evals: list = []
     last_eval = 0
 
     def do_eval(e: int, alive: np.ndarray):
-        loss, term = (
-            np.asarray(a, np.float64) for a in evaluate(state, eval_x, eval_y)
+        loss, term, loss_tr, term_tr, dead = (
+            np.asarray(a, np.float64)
+            for a in run("evaluate", state, eval_x, eval_y, data_x, data_y)
         )
+        hist["train_eval_loss"][alive, e] = loss_tr[alive]
+        if classification:
+            score_tr = term_tr / len(y_tr)
+        else:
+            score_tr = 1.0 - term_tr / tr_ss
+        hist["train_acc"][alive, e] = score_tr[alive]
+        if not dead_hist:
+            dead_hist.append(np.full((num_seeds, n_evals, dead.shape[1]), np.nan))
+        dead_hist[0][alive, e] = dead[alive]
         for name, (sl, y) in eval_slices.items():
             hist[f"{name}_loss"][alive, e] = loss[alive, sl].mean(1)
             if classification:
@@ -559,22 +767,27 @@ def train(
             else:
                 score = 1.0 - term[:, sl].sum(1) / np.sum((y - y.mean(0)) ** 2)
             hist[f"{name}_acc"][alive, e] = score[alive]
+        if on_eval is not None:
+            evals.append(on_eval(bounds[e], state.params))
 
     do_eval(0, np.ones(num_seeds, bool))
     for e in range(1, n_evals):
         k = bounds[e] - bounds[e - 1]
         idx = np.stack([o.take(k, config.batch_size) for o in orders])
-        idx = jax.device_put(idx, NamedSharding(mesh, P(None, None, "data")))
-        steps = put(np.arange(bounds[e - 1], bounds[e], dtype=np.int32))
-        if (k, num_seeds) not in compiled:
-            t0 = time.perf_counter()
-            compiled[k, num_seeds] = chunk.lower(
-                state, idx, steps, data_x, data_y
-            ).compile()
-            compile_time += time.perf_counter() - t0
         was_active = np.asarray(state.active)
-        state, losses = compiled[k, num_seeds](state, idx, steps, data_x, data_y)
-        losses = np.asarray(losses, np.float64)
+        if chunking == "scan":
+            idx = jax.device_put(idx, NamedSharding(mesh, P(None, None, "data")))
+            steps = put(np.arange(bounds[e - 1], bounds[e], dtype=np.int32))
+            state, losses = run("chunk", state, idx, steps, data_x, data_y)
+            losses = np.asarray(losses, np.float64)
+        else:
+            per_step = []
+            for i in range(k):
+                idx_i = jax.device_put(idx[:, i], idx_sharding)
+                step_i = np.int32(bounds[e - 1] + i)
+                state, loss_i = run("step", state, idx_i, step_i, data_x, data_y)
+                per_step.append(loss_i)
+            losses = np.stack(jax.device_get(per_step), 1).astype(np.float64)
         with np.errstate(invalid="ignore"):
             counted = np.isfinite(losses).sum(1)
             hist["train_loss"][:, e] = np.where(
@@ -606,10 +819,13 @@ def train(
 
     diverged = np.asarray(state.diverged)
     steps_done = np.asarray(state.steps)
+    recycled = np.asarray(state.recycled)
     variables = {"params": state.params}
-    if config.batch_norm:
-        variables["batch_stats"] = state.batch_stats
-    dead = _dead_fractions(prog.dead, variables, x_tr, num_seeds)
+    if net.api == "nnx":
+        variables["state"] = state.extra
+    else:
+        variables.update(state.extra)
+    dead_all = dead_hist[0]
 
     runs = []
     for i, seed in enumerate(seeds):
@@ -617,12 +833,14 @@ def train(
         history = History(
             step=np.asarray(bounds[:n], np.int64),
             **{k: v[i, :n].copy() for k, v in hist.items()},
+            dead_fraction=dead_all[i, :n].copy(),
         )
         # the final evaluation of a seed is its last finite one
         fin = np.flatnonzero(np.isfinite(history.test_loss))
         last = int(fin[-1]) if len(fin) else 0
         b = int(best_at[i]) if has_val and best_score[i] > -np.inf else last
         nan = float("nan")
+        dead = history.dead_fraction[last]
         runs.append(
             RunResult(
                 seed=seed,
@@ -634,8 +852,13 @@ def train(
                 steps=int(steps_done[i]),
                 diverged=bool(diverged[i]),
                 stopped_early=bool(stopped_early[i]),
-                dead_fraction=None if diverged[i] else dead[i],
+                dead_fraction=None
+                if diverged[i] or not len(dead)
+                else tuple(float(v) for v in dead),
                 history=history,
+                recycled=(
+                    tuple(int(v) for v in recycled[i]) if config.recycle_every else None
+                ),
             )
         )
     return TrainResult(
@@ -643,16 +866,32 @@ def train(
         runs=tuple(runs),
         variables=variables,
         wall_time=time.perf_counter() - t_start,
-        compile_time=compile_time,
+        compile_time=run.seconds,
         num_devices=mesh.size,
         metric=ds.metric,
+        chunking=chunking,
+        evals=tuple(evals),
     )
 
 
-def _dead_fractions(fn, variables, x, num_seeds):
-    """Per seed, the dead-unit fraction of every hidden layer (on ``x``)."""
+def _check_output(net: Net, x0, ds: Dataset) -> None:
+    """Raises ValueError when the model's output does not fit the data."""
     try:
-        fracs = np.asarray(fn(variables, jnp.asarray(x)), np.float64)
-    except ValueError:  # no leakyjax activation module in the model
-        return [None] * num_seeds
-    return [tuple(float(v) for v in row) for row in fracs]
+        out = jax.eval_shape(
+            lambda k: net.apply(*net.init(k, x0), x0, False, k)[0], jax.random.key(0)
+        )
+    except Exception as e:
+        raise ValueError(
+            f"train: the model cannot be applied to inputs of shape "
+            f"(batch, {', '.join(map(str, ds.input_shape))}): "
+            f"{type(e).__name__}: {e}"
+        ) from e
+    want = (1, ds.num_outputs)
+    if tuple(out.shape) != want:
+        what = "classes" if ds.task == "classification" else "targets"
+        raise ValueError(
+            f"train: the model's output has shape {tuple(out.shape)} for one "
+            f"example; the data needs {want} (batch, {ds.num_outputs} {what})."
+        )
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        raise ValueError(f"train: the model's output must be float, got {out.dtype}.")

@@ -1,37 +1,103 @@
 """Models for the training stack: an MLP and a 1-D / 2-D CNN (flax.linen).
 
-Every hidden layer is ``Dense``/``Conv`` -> [BatchNorm] -> activation ->
-[Dropout]; the activation is a fresh leakyjax module built from a registry spec
-(``"leaky_relu:0.2"``), and the kernels use a fan-in normal initialiser scaled
-by that activation's gain (He et al. 2015 for the leaky family).
+An activation spec (``"leaky_relu:0.2"``) is parsed once, into an
+:class:`ActivationFactory`; models receive the factory and call it once per
+layer for a fresh module. Every hidden layer is ``Dense``/``Conv`` ->
+[BatchNorm] -> activation -> [Dropout], and the kernels use a fan-in normal
+initialiser scaled by that activation's gain (He et al. 2015 for the leaky
+family). User models receive the same factory (see
+:func:`leakyjax.train.train`'s ``model`` argument).
 """
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import flax.linen as nn
 
 from leakyjax._src import initializers as _init
-from leakyjax._src import linen as _linen
 from leakyjax._src import registry as _registry
+from leakyjax._src.train import recycling as _cure
 
 MODELS = ("mlp", "cnn")
 
 
-def validate_activation(spec: str) -> str:
-    """Returns ``spec`` stripped, or raises ValueError naming it and the valid names."""
+class ActivationFactory(NamedTuple):
+    """A parsed, validated activation spec that makes fresh modules.
+
+    ``act(train=...)`` returns a new module (linen, or nnx for
+    ``api="nnx"``) on each call, so every layer gets its own parameters
+    (PReLU). ``train`` matters only for random activations (RReLU draws random
+    slopes in training, the fixed mean slope otherwise); keyword overrides go to
+    the module (``act(num_parameters=64)``), and nnx modules take ``rngs=``.
+
+    Attributes:
+        spec: the normalised registry spec.
+        name: the activation's registry name (``"leaky_relu"``).
+        api: ``"linen"`` or ``"nnx"``.
+
+    Example:
+        >>> from leakyjax.train import activation_factory
+        >>> act = activation_factory("leaky_relu:0.2")
+        >>> act.spec, type(act()).__name__
+        ('leaky_relu:0.2', 'LeakyReLU')
+    """
+
+    spec: str
+    name: str
+    api: str = "linen"
+
+    def __call__(self, *, train: bool = False, **overrides: Any) -> Any:
+        if self.api == "nnx":
+            from leakyjax._src import nnx as _nnx
+
+            module: Any = _nnx.get(self.spec)(**overrides)
+            if self.name == "rrelu":
+                module.deterministic = not train
+            return module
+        from leakyjax._src import linen as _linen
+
+        if self.name == "rrelu":
+            overrides.setdefault("deterministic", not train)
+        return _linen.get(self.spec)(**overrides)
+
+    def with_api(self, api: str) -> ActivationFactory:
+        """The same activation for the other Flax API (``"linen"``, ``"nnx"``)."""
+        return self._replace(api=api)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(spec: str) -> ActivationFactory:
+    parsed = _registry.parse(spec)
+    return ActivationFactory(spec, parsed.name)
+
+
+def activation_factory(spec: str | ActivationFactory) -> ActivationFactory:
+    """Parse and validate ``spec`` once; the result makes modules per layer.
+
+    Args:
+        spec: a registry spec such as ``"elu:alpha=0.5"`` (or a factory, returned
+            as is).
+
+    Returns:
+        An :class:`ActivationFactory`.
+
+    Raises:
+        ValueError: for an invalid spec, naming the closest valid name.
+    """
+    if isinstance(spec, ActivationFactory):
+        return spec
     if not isinstance(spec, str):
         raise ValueError(f"activation must be a registry spec string, got {spec!r}.")
-    _registry.parse(spec.strip())
-    return spec.strip()
+    return _parse(spec.strip())
 
 
-def _activation(spec: str, x, train: bool):
-    module = _linen.get(spec)()
-    if _registry.parse(spec).name == "rrelu":  # random slopes in training
-        return module(x, deterministic=not train)
-    return module(x)
+def validate_activation(spec: str) -> str:
+    """Returns ``spec`` stripped, or raises ValueError naming it and the valid names."""
+    return activation_factory(spec).spec
 
 
 def _head_init():
@@ -47,20 +113,23 @@ class MLP(nn.Module):
     """``depth`` hidden Dense layers of ``width`` units, then a linear head.
 
     Attributes:
-        activation: registry spec of the hidden activation.
+        act: the activation (an :class:`ActivationFactory`).
         num_outputs: width of the output layer (classes or targets).
         depth: number of hidden layers.
         width: units per hidden layer (int, or a sequence of ``depth`` ints).
         dropout: dropout rate after each activation (0 disables).
         batch_norm: BatchNorm before each activation.
+        init_scheme: ``"he"`` or ``"rai"`` for the hidden layers (see
+            :func:`make_model`).
     """
 
-    activation: str
+    act: ActivationFactory
     num_outputs: int
     depth: int = 2
     width: int | Sequence[int] = 100
     dropout: float = 0.0
     batch_norm: bool = False
+    init_scheme: str = "he"
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
@@ -68,12 +137,16 @@ class MLP(nn.Module):
         widths = (
             [self.width] * self.depth if isinstance(self.width, int) else self.width
         )
-        init = _init.for_activation(self.activation)
         for w in widths:
-            x = nn.Dense(w, kernel_init=init, use_bias=not self.batch_norm)(x)
+            kinit, binit = _cure.initializers(
+                self.init_scheme, self.act.spec, x.shape[-1]
+            )
+            x = nn.Dense(
+                w, kernel_init=kinit, bias_init=binit, use_bias=not self.batch_norm
+            )(x)
             if self.batch_norm:
                 x = nn.BatchNorm(use_running_average=not train)(x)
-            x = _activation(self.activation, x, train)
+            x = self.act(train=train)(x)
             if self.dropout:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
         return nn.Dense(self.num_outputs, kernel_init=_head_init())(x)
@@ -82,69 +155,89 @@ class MLP(nn.Module):
 class CNN(nn.Module):
     """``depth`` conv layers of ``width`` channels, then a linear head.
 
-    1-D inputs ``(batch, length)`` get 1-D convolutions (kernel 5, stride 2,
-    as the mnist1d paper's CNN); 2-D inputs ``(batch, h, w)`` get 3x3
-    convolutions with stride 1 (digits are only 8x8).
+    1-D inputs ``(batch, length)`` get the mnist1d notebook's ``ConvBase``
+    (Greydanus 2020): a kernel-5 convolution then kernel-3 ones, all stride 2
+    with one sample of zero padding each side, 25 channels by default (a
+    40-sample signal becomes 19, 10, 5 positions: a 125-feature linear head).
+    2-D inputs ``(batch, h, w)`` get 3x3 convolutions with stride 1 and SAME
+    padding (digits are only 8x8).
 
     Attributes:
-        activation: registry spec of the hidden activation.
+        act: the activation (an :class:`ActivationFactory`).
         num_outputs: width of the output layer.
         depth: number of conv layers.
         width: channels per conv layer.
         dropout: dropout rate after each activation (0 disables).
         batch_norm: BatchNorm before each activation.
+        init_scheme: ``"he"`` or ``"rai"`` for the hidden layers (see
+            :func:`make_model`).
     """
 
-    activation: str
+    act: ActivationFactory
     num_outputs: int
     depth: int = 3
-    width: int = 32
+    width: int = 25
     dropout: float = 0.0
     batch_norm: bool = False
+    init_scheme: str = "he"
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         x = x[..., None]  # channels last
         one_d = x.ndim == 3
-        kernel, strides = ((5,), (2,)) if one_d else ((3, 3), (1, 1))
-        init = _init.for_activation(self.activation)
-        for _ in range(self.depth):
+        for i in range(self.depth):
+            if one_d:
+                kernel, strides, padding = ((5,) if i == 0 else (3,)), (2,), 1
+            else:
+                kernel, strides, padding = (3, 3), (1, 1), "SAME"
+            fan_in = x.shape[-1] * math.prod(kernel)
+            kinit, binit = _cure.initializers(self.init_scheme, self.act.spec, fan_in)
             x = nn.Conv(
                 self.width,
                 kernel,
                 strides=strides,
-                kernel_init=init,
+                padding=padding,
+                kernel_init=kinit,
+                bias_init=binit,
                 use_bias=not self.batch_norm,
             )(x)
             if self.batch_norm:
                 x = nn.BatchNorm(use_running_average=not train)(x)
-            x = _activation(self.activation, x, train)
+            x = self.act(train=train)(x)
             if self.dropout:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
         x = x.reshape(x.shape[0], -1)
         return nn.Dense(self.num_outputs, kernel_init=_head_init())(x)
 
 
+_DEFAULTS = {"mlp": (2, 100), "cnn": (3, 25)}
+
+
 def make_model(
     name: str,
-    activation: str,
+    activation: str | ActivationFactory,
     num_outputs: int,
     *,
     depth: int | None = None,
     width: int | None = None,
     dropout: float = 0.0,
     batch_norm: bool = False,
+    init: str = "he",
 ) -> nn.Module:
     """Build a model by name.
 
     Args:
         name: ``"mlp"`` or ``"cnn"``.
-        activation: registry spec, e.g. ``"leaky_relu:0.2"``.
+        activation: registry spec, e.g. ``"leaky_relu:0.2"``, or an
+            :class:`ActivationFactory`.
         num_outputs: output width.
         depth: hidden layers (default 2 for mlp, 3 for cnn).
-        width: units / channels (default 100 for mlp, 32 for cnn).
+        width: units / channels (default 100 for mlp, 25 for cnn).
         dropout: dropout rate after each activation.
         batch_norm: BatchNorm before each activation.
+        init: ``"he"`` (He-normal with the activation's gain, zero biases) or
+            ``"rai"`` (randomized asymmetric initialisation of the hidden
+            layers, :func:`leakyjax.initializers.rai` and ``rai_bias``).
 
     Returns:
         A flax.linen module called as ``model.apply(variables, x, train=...)``.
@@ -162,10 +255,9 @@ def make_model(
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}.")
-    activation = validate_activation(activation)
-    defaults = {"mlp": (2, 100), "cnn": (3, 32)}[name]
-    depth = defaults[0] if depth is None else depth
-    width = defaults[1] if width is None else width
+    act = activation_factory(activation)
+    depth = _DEFAULTS[name][0] if depth is None else depth
+    width = _DEFAULTS[name][1] if width is None else width
     for arg, v in (("depth", depth), ("width", width)):
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"make_model: {arg} must be an int >= 1, got {v!r}.")
@@ -173,13 +265,21 @@ def make_model(
         raise ValueError(f"make_model: dropout must be in [0, 1), got {dropout!r}.")
     cls = MLP if name == "mlp" else CNN
     return cls(
-        activation=activation,
+        act=act,
         num_outputs=num_outputs,
         depth=depth,
         width=width,
         dropout=dropout,
         batch_norm=batch_norm,
+        init_scheme=init,
     )
 
 
-__all__ = ["CNN", "MLP", "MODELS", "make_model"]
+__all__ = [
+    "CNN",
+    "MLP",
+    "MODELS",
+    "ActivationFactory",
+    "activation_factory",
+    "make_model",
+]
