@@ -61,7 +61,7 @@ def test_stale_results_say_so():
     ).stdout.split()[0]
     old = {"provenance": {"git_commit": first, "code_digest": "0" * 16}}
     why = R.staleness(src, old)
-    assert why is not None and "changed in" in why
+    assert why is not None and "changed since" in why
     assert "**Stale:**" in R.provenance_line(src, old)
     assert R.staleness(src, {"environment": {}}) == "no git commit recorded"
 

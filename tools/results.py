@@ -199,29 +199,23 @@ def prov_of(data: dict) -> dict:
 
 
 def staleness(src: Source, data: dict) -> str | None:
-    """None when fresh, else why the results may not match the code."""
+    """None when fresh, else why the results may not match the code.
+
+    The answer does not depend on whether the change is committed yet, so a block rendered
+    before a commit stays right after it.
+    """
     prov = prov_of(data)
-    digest = prov.get("code_digest")
+    digest, commit = prov.get("code_digest"), prov.get("git_commit")
+    since = f"the code it measures changed since {commit[:8]}" if commit else None
     if digest is not None:
-        if digest == code_digest(src.code):
-            return None
-    commit = prov.get("git_commit")
+        return None if digest == code_digest(src.code) else since or "the code changed"
     if not commit:
         return "no git commit recorded"
     if _git("cat-file", "-e", f"{commit}^{{commit}}") is None:
         return f"commit {commit[:8]} is not in this history"
-    changed = (
-        _git("log", "--reverse", "--format=%h", f"{commit}..HEAD", "--", *src.code)
-        or ""
-    ).split()
-    if digest is None and not changed:
-        return None
-    if not changed:
-        return "uncommitted changes to the measured code"
-    # the oldest change: stable while later commits pile up
-    return f"the measured code changed in {changed[0]}" + (
-        " and later" if changed[1:] else ""
-    )
+    changed = _git("log", "-1", "--format=%h", f"{commit}..HEAD", "--", *src.code)
+    dirty = _git("status", "--porcelain", "--", *src.code)
+    return since if changed or dirty else None
 
 
 def provenance_line(src: Source, data: dict) -> str:
