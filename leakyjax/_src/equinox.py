@@ -354,7 +354,7 @@ class RReLU(eqx.Module):
     _entry = "rrelu"
     lower: float | None = eqx.field(static=True)
     upper: float | None = eqx.field(static=True)
-    convention: str = eqx.field(static=True)
+    convention: _act.RReLUConvention = eqx.field(static=True)
     inference: bool
 
     def __init__(
@@ -362,7 +362,7 @@ class RReLU(eqx.Module):
         lower: float | None = None,
         upper: float | None = None,
         *,
-        convention: str = "pytorch",
+        convention: _act.RReLUConvention = "pytorch",
         inference: bool = False,
     ):
         _m.check_rrelu(lower, upper, convention)
@@ -393,16 +393,19 @@ class RReLU(eqx.Module):
         """
         if inference is None:
             inference = self.inference
-        kwargs = dict(lower=self.lower, upper=self.upper, convention=self.convention)
         if inference:
-            return _act.rrelu(x, **kwargs)
+            return _act.rrelu(
+                x, lower=self.lower, upper=self.upper, convention=self.convention
+            )
         if key is None:
             raise ValueError(
                 "RReLU: inference is False (training) but no key was given. Call "
                 "it with key=jax.random.key(...), or switch to the evaluation "
                 "slope with inference=True / equinox.nn.inference_mode(model)."
             )
-        return _act.rrelu(x, key, **kwargs)
+        return _act.rrelu(
+            x, key, lower=self.lower, upper=self.upper, convention=self.convention
+        )
 
 
 _NAMED = _m.named_modules(
@@ -477,7 +480,7 @@ def _path_name(path: tuple) -> str:
 class _Recorder(eqx.Module):
     """Wraps an activation module while :func:`capture` runs: records its input."""
 
-    inner: eqx.Module
+    inner: Callable[..., Array]  # an activation module
     name: str = eqx.field(static=True)
 
     def __call__(self, x: Array, *args: Any, **kwargs: Any) -> Array:

@@ -370,7 +370,7 @@ class RReLU(nn.Module):
     _entry = "rrelu"
     lower: float | None = None
     upper: float | None = None
-    convention: str = "pytorch"
+    convention: _act.RReLUConvention = "pytorch"
     deterministic: bool | None = None
     rng_collection: str = "rrelu"
 
@@ -397,12 +397,15 @@ class RReLU(nn.Module):
             "deterministic", self.deterministic, deterministic
         )
         self.sow(SOW_COLLECTION, SOW_NAME, x)
-        kwargs = dict(lower=self.lower, upper=self.upper, convention=self.convention)
         if deterministic:
-            return _act.rrelu(x, **kwargs)
+            return _act.rrelu(
+                x, lower=self.lower, upper=self.upper, convention=self.convention
+            )
         if key is None:
             key = self.make_rng(self.rng_collection)
-        return _act.rrelu(x, key, **kwargs)
+        return _act.rrelu(
+            x, key, lower=self.lower, upper=self.upper, convention=self.convention
+        )
 
 
 _NAMED = _m.named_modules(

@@ -427,7 +427,7 @@ class RReLU(nnx.Module):
         lower: float | None = None,
         upper: float | None = None,
         *,
-        convention: str = "pytorch",
+        convention: _act.RReLUConvention = "pytorch",
         deterministic: bool = False,
         rng_collection: str = "rrelu",
         record_pre_activation: bool = False,
@@ -435,7 +435,7 @@ class RReLU(nnx.Module):
     ):
         self.lower = lower
         self.upper = upper
-        self.convention = convention
+        self.convention: _act.RReLUConvention = convention
         self.deterministic = deterministic
         self.rng_collection = rng_collection
         self.record_pre_activation = record_pre_activation
@@ -477,9 +477,10 @@ class RReLU(nnx.Module):
             deterministic = self.deterministic
         if self.record_pre_activation:
             self.sow(nnx.Intermediate, SOW_NAME, x)
-        kwargs = dict(lower=self.lower, upper=self.upper, convention=self.convention)
         if deterministic:
-            return _act.rrelu(x, **kwargs)
+            return _act.rrelu(
+                x, lower=self.lower, upper=self.upper, convention=self.convention
+            )
         rngs = self.rngs if rngs is None else rngs
         if rngs is None:
             raise ValueError(
@@ -493,7 +494,9 @@ class RReLU(nnx.Module):
             key = rngs()
         else:
             key = rngs
-        return _act.rrelu(x, key, **kwargs)
+        return _act.rrelu(
+            x, key, lower=self.lower, upper=self.upper, convention=self.convention
+        )
 
     def set_view(self, deterministic: bool | None = None):
         """Used by ``nnx.view(model, deterministic=...)``.

@@ -375,11 +375,7 @@ TABLE: tuple[Entry, ...] = (
     ),
 )
 
-_BY_NAME: dict[str, Entry] = {}
-for _e in TABLE:
-    for _n in (_e.name, *_e.aliases):
-        _BY_NAME[_n] = _e
-del _e, _n
+_BY_NAME: dict[str, Entry] = {n: e for e in TABLE for n in (e.name, *e.aliases)}
 
 
 def names() -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import math
 import platform
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -364,7 +364,7 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
     for ax, (key, label) in zip(axes, panels):
         for act in acts:
             step, vals = _curves(records, act, key)
-            if step is None:
+            if step is None or vals is None:
                 continue
             with np.errstate(invalid="ignore"), _quiet():
                 mean, std = np.nanmean(vals, 0), np.nanstd(vals, 0)
@@ -605,7 +605,7 @@ def write_report(
         "|---|---|",
     ]
     lines += [f"| {k} | {v} |" for k, v in versions().items()]
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines += ["", f"Written {stamp}; raw results: `results.jsonl`.", ""]
     return _io.write_text(out / "report.md", "\n".join(lines))
 
