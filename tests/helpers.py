@@ -146,7 +146,7 @@ def ref_sigmoid(x):
 
 
 def ref_softplus(x):
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):
         return np.logaddexp(x, 0.0), ref_sigmoid(x)[0]
 
 
@@ -166,6 +166,9 @@ REFERENCES = {
     "rrelu": lambda x, lower, upper, convention: ref_leaky(
         x, rrelu_eval_slope(lower, upper, convention)
     ),
+    "relu6": ref_relu6,
+    "hard_tanh": ref_hard_tanh,
+    "hard_sigmoid": lambda x: ref_hard_sigmoid(x),
     "elu": lambda x, alpha: ref_elu(x, alpha),
     "celu": lambda x, alpha: ref_celu(x, alpha),
     "selu": ref_selu,

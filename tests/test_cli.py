@@ -132,3 +132,83 @@ def test_tiny_compare_prints_the_table_and_resumes(capsys, tmp_path):
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == n
     assert main([*argv, "--fresh"]) == 0  # --fresh starts over
     assert len((tmp_path / "results.jsonl").read_text().splitlines()) == n
+
+
+def test_cli_user_model_and_npz(capsys, tmp_path):
+    from tests.test_compare import user_data
+
+    np_ = pytest.importorskip("numpy")
+    path = tmp_path / "data.npz"
+    np_.savez(path, **user_data())
+    argv = [
+        "compare", "--acts", "relu,elu", "--model", "tests.test_compare:tiny_linen",
+        "--data", str(path), "--seeds", "2", "--steps", "4", "--eval-every", "2",
+        "--batch-size", "20", "--val-fraction", "0", "--no-progress", "--no-plots",
+        "--out", str(tmp_path / "run"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "elu" in out and "report:" in out
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "tests.test_compare:tiny_linen" in report and "data.npz" in report
+    bad = [*argv[:4], "tests.test_compare:wrong_width", *argv[5:]]
+    code, err = _error(capsys, bad)
+    assert code == 2 and "output has shape (1, 5)" in err and len(err.splitlines()) == 1
+
+
+NO_FLAX = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("flax", "optax"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Block())
+from leakyjax._src.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _no_flax(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-c", NO_FLAX, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def test_help_version_without_flax():
+    proc = _no_flax("--help")
+    assert proc.returncode == 0 and "compare" in proc.stdout, proc.stderr
+    proc = _no_flax("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("leakyjax "), proc.stderr
+    proc = _no_flax("compare", "--quick")
+    assert proc.returncode == 1 and "leakyjax[train]" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_compile_cache_rerun_compiles_nothing(tmp_path):
+    import json
+    import os
+
+    env = dict(os.environ, LEAKYJAX_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("LEAKYJAX_NO_COMPILE_CACHE", None)
+    counts = []
+    for i in range(2):
+        res = tmp_path / f"count{i}.json"
+        cmd = [sys.executable, "-m", "benchmarks.count_compiles", str(res), "--"]
+        argv = [*TINY, "--out", str(tmp_path / f"run{i}")]
+        proc = subprocess.run(
+            [*cmd, *argv], capture_output=True, text=True, timeout=300, env=env
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        counts.append(json.loads(res.read_text()))
+    assert counts[0]["compiles"] > 0 and any((tmp_path / "cache").iterdir())
+    assert counts[1]["compiles"] == 0, counts  # a rerun compiles nothing new
+    # the flag turns it off
+    off = tmp_path / "off.json"
+    cmd = [sys.executable, "-m", "benchmarks.count_compiles", str(off), "--"]
+    argv = [*TINY, "--out", str(tmp_path / "run2"), "--no-compile-cache"]
+    subprocess.run([*cmd, *argv], capture_output=True, timeout=300, env=env)
+    assert json.loads(off.read_text())["cache_hits"] == 0

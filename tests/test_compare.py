@@ -129,3 +129,137 @@ def test_compare_rejects_bad_input_before_training(tmp_path):
     with pytest.raises(ValueError, match="seeds"):
         cmp.compare(("relu",), seeds=0, out=tmp_path, base=BASE, progress=False)
     assert not (tmp_path / "results.jsonl").exists()
+
+
+# --------------------------------------------------------------------------- #
+# your model, your data
+# --------------------------------------------------------------------------- #
+def tiny_linen(act):
+    """A user's linen model factory: Dense -> act -> Dense(3)."""
+    import flax.linen as nn
+
+    class Tiny(nn.Module):
+        @nn.compact
+        def __call__(self, x, *, train: bool = False):
+            x = act(train=train)(nn.Dense(8)(x.reshape(x.shape[0], -1)))
+            return nn.Dense(3)(x)
+
+    return Tiny()
+
+
+def tiny_nnx(act, *, rngs):
+    """A user's nnx model factory (regression, one target)."""
+    from flax import nnx
+
+    class Tiny(nnx.Module):
+        def __init__(self):
+            self.l1 = nnx.Linear(6, 8, rngs=rngs)
+            self.act = act(rngs=rngs)
+            self.l2 = nnx.Linear(8, 1, rngs=rngs)
+
+        def __call__(self, x):
+            return self.l2(self.act(self.l1(x)))
+
+    return Tiny()
+
+
+def wrong_width(act):
+    import flax.linen as nn
+
+    return nn.Dense(5)
+
+
+def user_data(task="classification", n=120, m=40):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n + m, 6)).astype(np.float32)
+    if task == "classification":
+        y = (x[:, 0] > 0).astype(np.int64) + (x[:, 1] > 0.5)
+    else:
+        y = (x[:, :1] * 2 - x[:, 1:2]).astype(np.float32)
+    return {"x_train": x[:n], "y_train": y[:n], "x_test": x[n:], "y_test": y[n:]}
+
+
+USER_BASE = TrainConfig(steps=8, eval_every=4, batch_size=20, val_fraction=0.0)
+
+
+def test_user_linen_model_and_arrays_resume(tmp_path):
+    kw = dict(out=tmp_path, base=USER_BASE, model=tiny_linen, progress=False)
+    res = cmp.compare(["relu", "prelu"], seeds=2, data=user_data(), plots=True, **kw)
+    recs = res.records
+    assert {r["config"]["model"] for r in recs} == {"tests.test_compare:tiny_linen"}
+    assert {r["config"]["dataset"] for r in recs} == {"user"}
+    assert all(r["data_fingerprint"] and r["metric"] == "accuracy" for r in recs)
+    # dead units are measured in the user's model too (its leakyjax modules)
+    assert all(len(r["dead_fraction"]) == 1 for r in recs)
+    assert res.trained == ("relu", "prelu") and all(p.exists() for p in res.plots)
+    assert "s compiling" in res.report.read_text()
+    again = cmp.compare(["relu", "prelu"], seeds=2, data=user_data(), plots=False, **kw)
+    assert again.trained == ()  # read back
+    changed = user_data()
+    changed["y_train"] = changed["y_train"][::-1].copy()
+    third = cmp.compare(["relu"], seeds=2, data=changed, plots=False, **kw)
+    assert third.trained == ("relu",)  # other data: not the stored runs
+
+
+def test_user_nnx_model_regression_task_inferred(tmp_path):
+    res = cmp.compare(
+        ["leaky_relu:0.2", "rrelu"],
+        seeds=2,
+        out=tmp_path,
+        base=USER_BASE,
+        model=tiny_nnx,
+        data=user_data("regression"),
+        progress=False,
+        plots=False,
+    )
+    assert all(r["metric"] == "r2" for r in res.records)
+    assert all(np.isfinite(s.final_acc_mean) for s in res.summaries)
+    assert all(r["dead_fraction"] is not None for r in res.records)
+
+
+@pytest.mark.parametrize(
+    "model, data, words",
+    [
+        (wrong_width, user_data(), "output has shape (1, 5)"),
+        (tiny_linen, {"x_train": np.zeros((4, 6))}, "missing y_train, x_test, y_test"),
+        (
+            tiny_linen,
+            {**user_data(), "y_test": np.array(["a"] * 40)},
+            "y_test must be numeric",
+        ),
+        (
+            tiny_linen,
+            {**user_data(), "x_test": np.zeros((40, 7), np.float32)},
+            "x_test examples (7,)",
+        ),
+        ("tests.test_compare:nope", user_data(), "has no attribute 'nope'"),
+        (tiny_linen, (1, 2, 3), "got 3 items"),
+    ],
+)
+def test_user_model_or_data_that_do_not_fit(tmp_path, model, data, words):
+    with pytest.raises(ValueError) as e:
+        cmp.compare(
+            ["relu"], out=tmp_path, base=USER_BASE, model=model, data=data,
+            progress=False, plots=False,
+        )  # fmt: skip
+    assert words in str(e.value)
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_classification_labels_must_be_integers(tmp_path):
+    with pytest.raises(ValueError, match="integer labels"):
+        from leakyjax.train import as_dataset
+
+        as_dataset(user_data("regression"), task="classification")
+
+
+def test_docs_mnist1d_cnn_table_matches_its_results_file():
+    from pathlib import Path
+
+    from leakyjax._src.study.report import render_baseline
+
+    root = Path(__file__).resolve().parent.parent
+    blob = json.loads((root / "docs/results/mnist1d_cnn.json").read_text())
+    doc = root / "docs/COMPARE.md"
+    assert render_baseline(doc, "mnist1d_cnn", blob) == doc.read_text()
+    assert blob["commit"] and blob["versions"]["jax"] and blob["command"]

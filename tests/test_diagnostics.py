@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 
 import chex
@@ -557,9 +558,10 @@ def test_dying_relu_example_quick(tmp_path, capsys):
         spec.loader.exec_module(module)
     finally:
         del sys.modules[spec.name]
-    out = tmp_path / "dying.png"
-    histories = module.main(["--quick", "--no-progress", "--out", str(out)])
-    assert out.stat().st_size > 1000
+    histories = module.main(["--quick", "--no-progress", "--out", str(tmp_path)])
+    assert (tmp_path / "dying_relu.png").stat().st_size > 1000
+    runs = json.loads((tmp_path / "results.json").read_text())["runs"]
+    assert [r["activation"] for r in runs] == ["relu", "leaky_relu:0.2"]
     assert set(histories) == {"relu", "leaky_relu:0.2"}
     for history in histories.values():
         steps = [s for s, _ in history]

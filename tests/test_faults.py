@@ -4,7 +4,7 @@ After every kill, no finished run is lost (the valid records only grow) and no
 (configuration, seed) appears twice; after the final resume the results and
 the report equal those of an uninterrupted run. The kills are bounded in
 number (20) and in the time spent on them (``LEAKYJAX_FAULT_BUDGET`` seconds,
-default 30), so the test stays under a minute on a quiet 2-core machine.
+default 25), so the test stays under a minute on a quiet 2-core machine.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from leakyjax._src.study.compare import read_results
 pytestmark = pytest.mark.slow
 
 MAX_KILLS = 20
-BUDGET = float(os.environ.get("LEAKYJAX_FAULT_BUDGET", "30"))
+BUDGET = float(os.environ.get("LEAKYJAX_FAULT_BUDGET", "25"))
 
 COMPARE = [
     "compare",

@@ -58,7 +58,7 @@ def _linen_fn(module, params):
 
 def _nnx_model(module, params):
     for name, value in params.items():
-        getattr(module, name).set_value(jnp.asarray(value, jnp.float32))
+        getattr(module, name).value = jnp.asarray(value, jnp.float32)  # flax >= 0.11
     return module
 
 
@@ -220,7 +220,7 @@ def test_prelu_channel_axis_nchw():
     y = L.PReLU(3, axis=1).apply({"params": {"negative_slope": slopes}}, x)
     np.testing.assert_array_equal(y, lj.prelu(x, slopes[:, None, None]))
     m = N.PReLU(3, axis=1)
-    m.negative_slope.set_value(slopes)
+    m.negative_slope.value = slopes
     np.testing.assert_array_equal(m(x), y)
 
 

@@ -242,7 +242,14 @@ def test_full_disk_in_a_subprocess(out):
 
 _BAD_NUMBERS = [
     (flag, value)
-    for flag in ("--lr", "--weight-decay", "--clip", "--dropout", "--val-fraction")
+    for flag in (
+        "--lr",
+        "--weight-decay",
+        "--clip",
+        "--dropout",
+        "--val-fraction",
+        "--recycle-tau",
+    )
     for value in ("nan", "inf", "-inf")
 ] + [
     ("--lr", "0"),
@@ -261,6 +268,9 @@ _BAD_NUMBERS = [
     ("--width", "0"),
     ("--num-train", "0"),
     ("--num-test", "0"),
+    ("--recycle", "-1"),
+    ("--recycle-tau", "-0.1"),
+    ("--init", "xavier"),
     ("--seeds", "0"),
     ("--seeds", "1,1"),
     ("--seeds", "2,-1"),

@@ -19,6 +19,7 @@ def _records(scores: dict[str, list], *, dead=None, diverged=()):
         for seed, v in enumerate(vals):
             out.append(
                 dict(
+                    key=act,
                     activation=act,
                     seed=seed,
                     metric="accuracy",
@@ -27,6 +28,8 @@ def _records(scores: dict[str, list], *, dead=None, diverged=()):
                     best_test_acc=v,
                     final_test_loss=1 - v,
                     dead_fraction=(dead or {}).get(act, [0.0, 0.0]),
+                    wall_time=2.0,
+                    compile_time=0.5,
                     wall_time_per_seed=1.0,
                     num_devices=1,
                     history=dict(

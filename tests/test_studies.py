@@ -27,11 +27,19 @@ def _cells(data):
 # --------------------------------------------------------------------------- #
 @pytest.fixture(scope="module")
 def born_dead_out(tmp_path_factory):
-    from leakyjax._src.cli import main
+    """The jax-only study, through the CLI, with flax and optax made unimportable."""
+    import subprocess
+    import sys
+
+    from tests.test_cli import NO_FLAX
 
     out = tmp_path_factory.mktemp("born_dead")
-    rc = main(["study", "born-dead", "--quick", "--out", str(out), "--no-progress"])
-    assert rc == 0
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_FLAX, "study", "born-dead", "--quick", "--out",
+         str(out), "--no-progress", "--no-compile-cache"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
     return out
 
 

@@ -152,7 +152,7 @@ def test_jit_vmap_grad_hessian(name):
     # second derivatives against finite differences, in float64
     with H.x64():
         xs = jnp.asarray(_grid(e, kw)[::5], jnp.float64)
-        jax.test_util.check_grads(f, (xs,), order=2, modes=["fwd", "rev"])
+        jax.test_util.check_grads(jax.jit(f), (xs,), order=2, modes=["fwd", "rev"])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -227,6 +227,18 @@ def test_readme_registry_table_is_rendered_from_the_table():
     assert m.group(1).strip() == T.markdown_table().strip(), (
         "README registry table is stale: paste `python -m leakyjax._src.table`"
     )
+
+
+def test_readme_api_tables_list_every_function_and_module():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    functions = readme.split("### Functions", 1)[1].split("###", 1)[0]
+    for e in T.TABLE:
+        if e.name in lj.__all__:  # every function of the table has a row
+            assert f"`{e.name}" in functions, e.name
+    modules = readme.split("### Modules", 1)[1].split("###", 1)[0]
+    for api in APIS:
+        for cls in _named(api).values():
+            assert f"`{cls.__name__}`" in modules, cls.__name__
 
 
 # --------------------------------------------------------------------------- #
@@ -326,3 +338,31 @@ def _attribute_defaults(api, cls) -> dict:
         for k, v in sig.parameters.items()
         if v.default is not inspect.Parameter.empty
     }
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_backward_keeps_what_the_table_says(name):
+    """The residual kind of every entry, measured: the bytes of the arrays that
+    ``jax.vjp`` keeps for the backward pass of one (64, 256) float32 layer."""
+    e = ENTRIES[name]
+    x = jax.random.normal(jax.random.key(0), (64, 256), jnp.float32)
+    bits = x.size // 8  # one packed bit per element
+
+    def kept(f):
+        _, vjp = jax.vjp(f, x)
+        return sum(leaf.nbytes for leaf in jax.tree_util.tree_leaves(vjp))
+
+    n = kept(e.bind(**e.defaults()))
+    if e.residual == T.BIT:
+        assert n <= bits + 64, (name, n)
+    elif e.residual == T.KEY:  # without a key: the evaluation slope, one bit
+        assert n <= bits + 64, (name, n)
+        key = jax.random.key(1)
+        n = kept(lambda v: e.function(v, key, **e.defaults()))
+        assert n <= bits + 64, (name, "with a key", n)
+    elif e.residual == T.OUTPUT:
+        assert n == x.nbytes, (name, n)
+    elif e.residual == T.NONE:
+        assert n == 0, (name, n)
+    else:  # as jax.nn: at least something, and what jax.nn's own rule keeps
+        assert n > 0

@@ -218,3 +218,36 @@ def test_early_stopping_cnn_batch_norm_and_regression():
         seeds=(0,),
     )
     assert reg.metric == "r2" and 0.5 < reg.runs[0].final_test_acc <= 1.0
+
+
+def test_cnn_chunking_loop_matches_scan():
+    """On CPU a conv model runs as a host loop over one jitted step; same numbers."""
+    import jax
+
+    cfg = TrainConfig(
+        model="cnn", dataset="mnist1d", num_train=200, num_test=100, width=4,
+        steps=6, eval_every=3, batch_size=20, activation="rrelu", dropout=0.1,
+    )  # fmt: skip
+    auto = train(cfg, seeds=(0, 1))
+    scan = train(cfg, seeds=(0, 1), chunking="scan")
+    if jax.default_backend() == "cpu":
+        assert auto.chunking == "loop"
+    assert scan.chunking == "scan"
+    for a, b in zip(auto.runs, scan.runs):
+        np.testing.assert_allclose(
+            a.history.train_loss, b.history.train_loss, rtol=1e-4
+        )
+        np.testing.assert_allclose(a.history.test_loss, b.history.test_loss, rtol=1e-4)
+    assert auto.runs[0].history.dead_fraction.shape == (3, 3)
+
+
+def test_mlp_runs_as_scan_and_train_set_metrics():
+    cfg = TrainConfig(
+        dataset="digits", num_train=200, num_test=100, width=8, steps=4,
+        eval_every=2, batch_size=20,
+    )  # fmt: skip
+    res = train(cfg, seeds=(0,))
+    assert res.chunking == "scan"
+    h = res.runs[0].history
+    assert h.train_acc.shape == (3,) and np.all((h.train_acc >= 0) & (h.train_acc <= 1))
+    assert np.all(np.isfinite(h.train_eval_loss))

@@ -48,10 +48,14 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
+
+RReLUConvention = Literal["pytorch", "xu"]
+"""How :func:`rrelu` draws its slopes: ``"pytorch"`` U(lower, upper), ``"xu"`` 1/U."""
 
 Array = jax.Array
 ArrayLike = Any  # jax.typing.ArrayLike, kept loose for older jax versions
@@ -94,7 +98,7 @@ def _float_input(x: ArrayLike, fn: str) -> Array:
     """Returns ``x`` as an array of a float dtype, or raises TypeError."""
     dtype = getattr(x, "dtype", None)
     if isinstance(x, (jax.Array, np.ndarray)) and dtype in _FLOATS:
-        return x  # fast path: a jax/numpy float array (or a tracer of one)
+        return jnp.asarray(x)  # fast path: a jax/numpy float array (or a tracer)
     if isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{fn}: x must be a floating-point array, got a bool.")
     if isinstance(x, (int, float)) and not isinstance(x, bool):
@@ -138,7 +142,7 @@ def _param(
     fn: str,
     *,
     positive: bool = False,
-) -> tuple[Any, np.ndarray | None]:
+) -> tuple[Any, np.ndarray | np.floating | None]:
     """Validates a parameter and casts it to ``x.dtype``.
 
     Returns ``(a, cast)``: ``a`` is the parameter in ``x.dtype`` with ``x.ndim``
@@ -534,6 +538,11 @@ def prelu(
 _RRELU_DEFAULTS = {"pytorch": (1.0 / 8.0, 1.0 / 3.0), "xu": (3.0, 8.0)}
 
 
+def _rrelu_eval_slope(lo: float, hi: float, convention: str) -> float:
+    """The evaluation slope for bounds ``lo, hi`` (also the table's gain)."""
+    return (lo + hi) / 2 if convention == "pytorch" else 2 / (lo + hi)
+
+
 def _rrelu_slopes(key, shape, dtype, lo, hi, xu):
     draw = jax.random.uniform(key, shape, jnp.float32, lo, hi)
     return (1.0 / draw if xu else draw).astype(dtype)
@@ -565,7 +574,7 @@ _rrelu_jit = jax.jit(_rrelu, static_argnums=(2, 3, 4))
 def _check_key(key: Any) -> None:
     dtype = getattr(key, "dtype", None)
     if isinstance(key, (jax.Array, np.ndarray)) and dtype is not None:
-        if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key) and key.ndim == 0:
+        if jnp.issubdtype(dtype, jax.dtypes.prng_key) and key.ndim == 0:
             return
         if np.dtype(dtype) == np.uint32 and key.ndim == 1:
             return  # a legacy jax.random.PRNGKey
@@ -586,7 +595,7 @@ def rrelu(
     *,
     lower: float | None = None,
     upper: float | None = None,
-    convention: Literal["pytorch", "xu"] = "pytorch",
+    convention: RReLUConvention = "pytorch",
 ) -> Array:
     r"""Randomized leaky rectified linear unit (Xu et al., 2015).
 
@@ -669,7 +678,7 @@ def rrelu(
     if lo > hi:
         raise ValueError(f"rrelu: need lower <= upper, got {lo!r} > {hi!r}.")
     if key is None:
-        slope = (lo + hi) / 2 if convention == "pytorch" else 2 / (lo + hi)
+        slope = _rrelu_eval_slope(lo, hi, convention)
         return leaky_relu(x, float(slope))
     _check_key(key)
     xu = convention == "xu"
@@ -1130,7 +1139,9 @@ tanh = _comparator(
     r"\tanh(x) = (e^{x} - e^{-x}) / (e^{x} + e^{-x})",
     "Array([-0.7615942,  0.       ,  0.7615942], dtype=float32)",
 )
-tanh.__doc__ = tanh.__doc__.replace(":func:`jax.nn.tanh`", ":func:`jax.numpy.tanh`")
+tanh.__doc__ = (tanh.__doc__ or "").replace(
+    ":func:`jax.nn.tanh`", ":func:`jax.numpy.tanh`"
+)
 gelu = _comparator(
     jax.nn.gelu,
     "gelu",

@@ -8,6 +8,13 @@ Exit status: 0 success; 2 a usage error (a bad flag value, an unusable
 failure (a write that failed, e.g. a full disk; ``--out`` in use by another
 leakyjax process; a missing extra), one line naming the path; 130 interrupted.
 Finished runs are kept in every case.
+
+Building the parser needs no extra (flax, optax, ...): ``leakyjax --help``,
+``--version`` and the jax-only study ``born-dead`` work on a jax-only install;
+commands that need an extra name it. Training commands turn on JAX's persistent
+compilation cache (``~/.cache/leakyjax/jax``, or ``$LEAKYJAX_CACHE_DIR``; off
+with ``--no-compile-cache`` or ``LEAKYJAX_NO_COMPILE_CACHE=1``), so a rerun or
+a resume compiles nothing new.
 """
 
 from __future__ import annotations
@@ -150,21 +157,104 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _model_defaults() -> list:
-    """``[(model, depth, width), ...]``, read from the models themselves."""
-    from leakyjax._src.train.models import MODELS, make_model
+_DEMO_ACTS = ("relu", "leaky_relu:0.01", "leaky_relu:0.2", "prelu", "rrelu", "elu")
+_DEMO_ACTS += ("tanh",)
+#: what --quick changes (unless the flag is given): a seconds-long smoke run
+_QUICK = dict(
+    acts="relu,leaky_relu:0.2",
+    seeds=(0, 1),
+    steps=100,
+    warmup=10,
+    eval_every=50,
+    num_train=500,
+    num_test=200,
+)
 
-    parts = []
-    for m in MODELS:
-        mod = make_model(m, "relu", 1)
-        parts.append((m, mod.depth, mod.width))
-    return parts
+
+def _train_meta() -> dict:
+    """Defaults and choices of the training stack, for help texts.
+
+    Read from the stack itself; on an install without the ``train`` extra the
+    help says so instead (the parser must build without flax).
+    """
+    try:
+        from leakyjax._src.study.compare import DEFAULT_ACTS, OUTPUT_FILES
+        from leakyjax._src.train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES
+        from leakyjax._src.train import data as _data
+        from leakyjax._src.train.models import _DEFAULTS
+    except ImportError:
+        return dict(
+            acts=_DEMO_ACTS,
+            files=(),
+            datasets=("mnist1d", "digits", "regression"),
+            models=("mlp", "cnn"),
+            optimizers=("adamw", "adam", "sgd"),
+            schedules=("warmup_cosine", "constant"),
+            md=[],
+            dd=[],
+        )
+    return dict(
+        acts=DEFAULT_ACTS,
+        files=OUTPUT_FILES,
+        datasets=DATASETS,
+        models=MODELS,
+        optimizers=OPTIMIZERS,
+        schedules=SCHEDULES,
+        md=[(m, *_DEFAULTS[m]) for m in MODELS],
+        dd=[(k, *v) for k, v in _data._DEFAULT_SIZES.items()],
+    )
 
 
-def _data_defaults() -> list:
-    from leakyjax._src.train import data as _data
+def _show(v) -> str:
+    return ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
-    return [(k, *v) for k, v in _data._DEFAULT_SIZES.items()]
+
+def _add_cache_flag(p) -> None:
+    p.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not use JAX's persistent compilation cache "
+        "(also: LEAKYJAX_NO_COMPILE_CACHE=1)",
+    )
+
+
+def cache_dir() -> str:
+    """Where the CLI keeps JAX's persistent compilation cache.
+
+    ``$LEAKYJAX_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/leakyjax/jax``,
+    else ``~/.cache/leakyjax/jax``.
+    """
+    explicit = os.environ.get("LEAKYJAX_CACHE_DIR")
+    if explicit:
+        return explicit
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache"
+    )
+    return os.path.join(root, "leakyjax", "jax")
+
+
+def enable_compile_cache(args) -> str | None:
+    """Turns on JAX's persistent compilation cache unless switched off.
+
+    Every program is cached, however fast it compiled, so a rerun or a resume
+    of the same command compiles nothing new. Returns the directory, or None
+    when off (``--no-compile-cache`` or ``LEAKYJAX_NO_COMPILE_CACHE`` set to a
+    non-empty value other than ``0``).
+    """
+    off = os.environ.get("LEAKYJAX_NO_COMPILE_CACHE", "")
+    if getattr(args, "no_compile_cache", False) or off not in ("", "0"):
+        return None
+    import jax
+
+    path = cache_dir()
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:  # an unwritable home: run without the cache
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return path
 
 
 def _add_common(p) -> None:
@@ -178,11 +268,8 @@ def _add_common(p) -> None:
 
 
 def _add_compare(sub) -> None:
-    from leakyjax._src.study.compare import DEFAULT_ACTS, OUTPUT_FILES
-    from leakyjax._src.train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES
-
-    md = _model_defaults()
-    dd = _data_defaults()
+    meta = _train_meta()
+    md, dd = meta["md"], meta["dd"]
     p = sub.add_parser(
         "compare",
         help="train activations side by side and write a report (the demo)",
@@ -190,19 +277,41 @@ def _add_compare(sub) -> None:
             "Train activations side by side on the same task and seeds (the seeds "
             "of each activation in one compiled program, data parallel over local "
             "devices) and write results.jsonl, report.md and PNG plots to --out. "
-            "Re-running the same command resumes: finished runs are read back."
+            "Re-running the same command resumes: finished runs are read back. "
+            "Bring your own model (--model package.module:function, a factory "
+            "f(act) -> flax module) and data (--data file.npz with x_train, "
+            "y_train, x_test, y_test, or package.module:function)."
         ),
         epilog=EXIT_CODES,
         formatter_class=_HelpFormatter,
     )
     p.add_argument(
         "--acts",
-        default=",".join(DEFAULT_ACTS),
+        default=",".join(meta["acts"]),
         help="comma-separated activation specs of the registry (leakyjax.get); "
         "the same activation spelled twice (elu, ELU) trains once",
     )
-    p.add_argument("--dataset", default="mnist1d", help=f"one of {', '.join(DATASETS)}")
-    p.add_argument("--model", default="mlp", help=f"one of {', '.join(MODELS)}")
+    p.add_argument(
+        "--dataset", default="mnist1d", help=f"one of {', '.join(meta['datasets'])}"
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="your data instead of --dataset: an .npz with x_train, y_train, "
+        "x_test, y_test, or package.module:function returning them",
+    )
+    p.add_argument(
+        "--task",
+        default=None,
+        choices=("classification", "regression"),
+        help="the task of --data (default: inferred from the labels)",
+    )
+    p.add_argument(
+        "--model",
+        default="mlp",
+        help=f"one of {', '.join(meta['models'])}, or package.module:function (your "
+        "factory f(act) -> flax.linen module, or f(act, *, rngs) -> nnx module)",
+    )
     p.add_argument(
         "--seeds",
         type=_seeds,
@@ -219,27 +328,31 @@ def _add_compare(sub) -> None:
         "--depth",
         type=_int(1),
         default=None,
-        help="hidden layers (default: " + ", ".join(f"{m} {d}" for m, d, _ in md) + ")",
+        help="hidden layers (default: "
+        + (", ".join(f"{m} {d}" for m, d, _ in md) or "per model")
+        + ")",
     )
     p.add_argument(
         "--width",
         type=_int(1),
         default=None,
         help="units (mlp) / channels (cnn) per layer (default: "
-        + ", ".join(f"{m} {w}" for m, _, w in md)
+        + (", ".join(f"{m} {w}" for m, _, w in md) or "per model")
         + ")",
     )
     p.add_argument(
         "--batch-size", type=_int(1), default=100, help="examples per optimiser step"
     )
     p.add_argument(
-        "--optimizer", default="adamw", help=f"one of {', '.join(OPTIMIZERS)}"
+        "--optimizer", default="adamw", help=f"one of {', '.join(meta['optimizers'])}"
     )
     p.add_argument(
         "--lr", type=_float(0.0, strict=True), default=1e-2, help="peak learning rate"
     )
     p.add_argument(
-        "--schedule", default="warmup_cosine", help=f"one of {', '.join(SCHEDULES)}"
+        "--schedule",
+        default="warmup_cosine",
+        help=f"one of {', '.join(meta['schedules'])}",
     )
     p.add_argument(
         "--warmup", type=_int(0), default=100, help="linear warmup steps (< --steps)"
@@ -301,14 +414,16 @@ def _add_compare(sub) -> None:
         type=_int(1),
         default=None,
         help="training examples, validation share included (default: "
-        + ", ".join(f"{k} {n}" for k, n, _ in dd)
+        + (", ".join(f"{k} {n}" for k, n, _ in dd) or "per data set")
         + ")",
     )
     p.add_argument(
         "--num-test",
         type=_int(1),
         default=None,
-        help="test examples (default: " + ", ".join(f"{k} {n}" for k, _, n in dd) + ")",
+        help="test examples (default: "
+        + (", ".join(f"{k} {n}" for k, _, n in dd) or "per data set")
+        + ")",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -317,8 +432,16 @@ def _add_compare(sub) -> None:
         action="store_true",
         help="delete --out/results.jsonl first instead of resuming",
     )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a seconds-long smoke run: "
+        + ", ".join(f"--{k.replace('_', '-')} {_show(v)}" for k, v in _QUICK.items())
+        + " (flags you give win)",
+    )
+    _add_cache_flag(p)
     _add_common(p)
-    p.set_defaults(func=_run_compare, out_files=OUTPUT_FILES)
+    p.set_defaults(func=_run_compare, out_files=meta["files"], parser=p)
 
 
 def _run_compare(args, argv: Sequence[str]) -> int:
@@ -327,16 +450,29 @@ def _run_compare(args, argv: Sequence[str]) -> int:
     from leakyjax._src.train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TrainConfig
     from leakyjax._src.train.models import validate_activation as validate
 
-    for flag, value, valid in (
-        ("--dataset", args.dataset, DATASETS),
-        ("--model", args.model, MODELS),
+    if args.quick:
+        for name, value in _QUICK.items():
+            if getattr(args, name) == args.parser.get_default(name) or (
+                name == "seeds" and getattr(args, name) == _seeds("5")
+            ):
+                setattr(args, name, value)
+    own_model = ":" in args.model
+    checks = [
         ("--optimizer", args.optimizer, OPTIMIZERS),
         ("--schedule", args.schedule, SCHEDULES),
-    ):
+    ]
+    if args.data is None:
+        checks.append(("--dataset", args.dataset, DATASETS))
+    if not own_model:
+        checks.append(("--model", args.model, MODELS))
+    for flag, value, valid in checks:
         if value not in valid:
             raise UsageError(
                 f"{flag}: unknown value {value!r}; valid: {', '.join(valid)}"
+                + (" or package.module:function" if flag == "--model" else "")
             )
+    if args.task is not None and args.data is None:
+        raise UsageError("--task needs --data (your own data)")
     acts = split_activations(args.acts)
     if not acts:
         raise UsageError(
@@ -355,10 +491,10 @@ def _run_compare(args, argv: Sequence[str]) -> int:
         raise UsageError("--patience needs a validation split: set --val-fraction > 0")
     from leakyjax._src.train import data as _data
 
-    n = args.num_train or _data._DEFAULT_SIZES[args.dataset][0]
+    n = args.num_train or _data._DEFAULT_SIZES.get(args.dataset, (2,))[0]
     n_val = round(args.val_fraction * n)
     n_val = max(n_val, 1) if args.val_fraction > 0 else 0
-    if n - n_val < 1:
+    if args.data is None and n - n_val < 1:
         raise UsageError(
             f"--num-train {n} leaves no training example once --val-fraction "
             f"{args.val_fraction} holds out {n_val}; give a larger --num-train or "
@@ -366,7 +502,7 @@ def _run_compare(args, argv: Sequence[str]) -> int:
         )
     base = TrainConfig(
         dataset=args.dataset,
-        model=args.model,
+        model="mlp" if own_model else args.model,
         depth=args.depth,
         width=args.width,
         dropout=args.dropout,
@@ -398,26 +534,52 @@ def _run_compare(args, argv: Sequence[str]) -> int:
                 f"--fresh: cannot remove {e.filename!r}: {e.strerror}"
             ) from None
     command = "leakyjax " + " ".join(shlex.quote(a) for a in argv)
+    enable_compile_cache(args)
     try:
         compare(
             acts,
             seeds=args.seeds,
             out=args.out,
             base=base,
+            model=args.model if own_model else None,
+            data=args.data,
+            task=args.task,
             progress=not args.no_progress,
             command=command,
             plots=not args.no_plots,
             echo=True,
             wait=args.wait,
         )
-    except ValueError as e:  # invalid combination found while building configs
+    except (ValueError, TypeError) as e:  # a bad combination, model or data
         raise UsageError(str(e)) from None
     return 0
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("leakyjax")
+    except PackageNotFoundError:  # pragma: no cover - a source checkout
+        return "unknown"
+
+
+_EXTRAS = {"flax": "train", "optax": "train", "matplotlib": "train", "tqdm": "train"}
+_EXTRAS.update(sklearn="train", mnist1d="train", equinox="equinox")
+
+
+def _extra_hint(err: ImportError) -> str:
+    """The message of a missing-package error, naming the extra to install."""
+    name = (getattr(err, "name", None) or "").split(".")[0]
+    if isinstance(err, ModuleNotFoundError) and name in _EXTRAS:
+        return f'this command needs {name}: pip install "leakyjax[{_EXTRAS[name]}]"'
+    return str(err)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``leakyjax`` argument parser (subcommands ``compare``, ``study``)."""
     parser = _Parser(prog="leakyjax", description=DESCRIPTION, epilog=EXIT_CODES)
+    parser.add_argument("--version", action="version", version=f"leakyjax {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     _add_compare(sub)
     try:
@@ -503,8 +665,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    except ImportError as e:  # a missing extra found late
-        print(f"{prog}: error: {e}", file=sys.stderr)
+    except ImportError as e:  # a missing extra: say which one, no traceback
+        print(f"{prog}: error: {_extra_hint(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; finished runs are kept.", file=sys.stderr)

@@ -40,6 +40,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
@@ -85,7 +86,8 @@ class UnitState(NamedTuple):
         maximum: per unit, the largest pre-activation seen (``-inf`` at first).
     """
 
-    count: Array
+    # A field named count shadows tuple.count on purpose (public API, as in the docs).
+    count: Array  # pyright: ignore[reportIncompatibleMethodOverride]
     positive_count: Array
     nan_count: Array
     mean: Array
@@ -122,7 +124,7 @@ class LayerStats(NamedTuple):
     """
 
     units: Any
-    count: Array
+    count: Array  # pyright: ignore[reportIncompatibleMethodOverride]  (see UnitState)
     dead_fraction: Array
     rarely_active_fraction: Array
     nan_fraction: Array
@@ -1028,7 +1030,10 @@ def format_gradient_stats(stats: GradientStats, *, title: str | None = None) -> 
         row(
             "(all)",
             LeafGradientStats(
-                stats.global_norm, stats.zero_fraction, total_max, total_size
+                stats.global_norm,
+                stats.zero_fraction,
+                jnp.asarray(total_max),
+                total_size,
             ),
         )
     )

@@ -39,10 +39,13 @@ __all__ = [
     "CELU",
     "ELU",
     "Activation",
+    "HardSigmoid",
+    "HardTanh",
     "LeakyReLU",
     "PReLU",
     "RReLU",
     "ReLU",
+    "ReLU6",
     "SELU",
     "capture",
     "get",
@@ -188,6 +191,55 @@ class SELU(_Stateless):
     _entry = "selu"
 
 
+class ReLU6(_Stateless):
+    """:func:`leakyjax.relu6` as an equinox module.
+
+    ``min(max(x, 0), 6)``; derivative 0 at both kinks (0 and 6), as
+    :func:`jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.equinox import ReLU6
+        >>> ReLU6()(jnp.array([-1.0, 8.0]))
+        Array([0., 6.], dtype=float32)
+    """
+
+    _entry = "relu6"
+
+
+class HardTanh(_Stateless):
+    """:func:`leakyjax.hard_tanh` as an equinox module.
+
+    ``max(-1, min(x, 1))``; derivative 1 at the kinks ±1 (the
+    :func:`jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
+    dtype = input dtype.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.equinox import HardTanh
+        >>> HardTanh()(jnp.array([-2.0, 0.5]))
+        Array([-1. ,  0.5], dtype=float32)
+    """
+
+    _entry = "hard_tanh"
+
+
+class HardSigmoid(_Stateless):
+    """:func:`leakyjax.hard_sigmoid` as an equinox module.
+
+    ``relu6(x + 3) / 6``, as :func:`jax.nn.hard_sigmoid`; derivative 0 at
+    the kinks ±3. Output dtype = input dtype.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.equinox import HardSigmoid
+        >>> HardSigmoid()(jnp.array([-4.0, 1.5]))
+        Array([0.  , 0.75], dtype=float32)
+    """
+
+    _entry = "hard_sigmoid"
+
+
 class PReLU(eqx.Module):
     """Parametric ReLU with a learnable slope (He et al. 2015), as an equinox module.
 
@@ -302,7 +354,7 @@ class RReLU(eqx.Module):
     _entry = "rrelu"
     lower: float | None = eqx.field(static=True)
     upper: float | None = eqx.field(static=True)
-    convention: str = eqx.field(static=True)
+    convention: _act.RReLUConvention = eqx.field(static=True)
     inference: bool
 
     def __init__(
@@ -310,7 +362,7 @@ class RReLU(eqx.Module):
         lower: float | None = None,
         upper: float | None = None,
         *,
-        convention: str = "pytorch",
+        convention: _act.RReLUConvention = "pytorch",
         inference: bool = False,
     ):
         _m.check_rrelu(lower, upper, convention)
@@ -341,19 +393,24 @@ class RReLU(eqx.Module):
         """
         if inference is None:
             inference = self.inference
-        kwargs = dict(lower=self.lower, upper=self.upper, convention=self.convention)
         if inference:
-            return _act.rrelu(x, **kwargs)
+            return _act.rrelu(
+                x, lower=self.lower, upper=self.upper, convention=self.convention
+            )
         if key is None:
             raise ValueError(
                 "RReLU: inference is False (training) but no key was given. Call "
                 "it with key=jax.random.key(...), or switch to the evaluation "
                 "slope with inference=True / equinox.nn.inference_mode(model)."
             )
-        return _act.rrelu(x, key, **kwargs)
+        return _act.rrelu(
+            x, key, lower=self.lower, upper=self.upper, convention=self.convention
+        )
 
 
-_NAMED = _m.named_modules(ReLU, LeakyReLU, ELU, CELU, SELU, PReLU, RReLU)
+_NAMED = _m.named_modules(
+    ReLU, LeakyReLU, ELU, CELU, SELU, ReLU6, HardTanh, HardSigmoid, PReLU, RReLU
+)
 
 
 def get(spec: str | Callable | type) -> Callable[..., eqx.Module]:
@@ -423,7 +480,7 @@ def _path_name(path: tuple) -> str:
 class _Recorder(eqx.Module):
     """Wraps an activation module while :func:`capture` runs: records its input."""
 
-    inner: eqx.Module
+    inner: Callable[..., Array]  # an activation module
     name: str = eqx.field(static=True)
 
     def __call__(self, x: Array, *args: Any, **kwargs: Any) -> Array:

@@ -146,10 +146,10 @@ def _check(negative_slope: Any, mode: str, fn: str) -> float:
 
 
 def _he(
-    distribution: str,
+    distribution: Literal["truncated_normal", "normal", "uniform"],
     fn: str,
     negative_slope: Any,
-    mode: str,
+    mode: Mode,
     in_axis: Any,
     out_axis: Any,
     batch_axis: Any,

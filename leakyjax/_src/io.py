@@ -81,7 +81,7 @@ def describe(err: OSError) -> str:
         errno.EACCES: " (check the permissions, or choose another directory)",
         errno.EPERM: " (check the permissions, or choose another directory)",
         errno.EROFS: " (read-only file system; choose another directory)",
-    }.get(err.errno, "")
+    }.get(err.errno or 0, "")
     if path is None:
         return f"{why}{hint}"
     verb = getattr(err, "leakyjax_action", "write")
@@ -475,7 +475,8 @@ def read_records(
         if not raw.strip():
             continue
         reason = None
-        rec = None
+        rec: Any = None
+        text = ""
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:

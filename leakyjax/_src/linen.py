@@ -42,10 +42,13 @@ __all__ = [
     "CELU",
     "ELU",
     "Activation",
+    "HardSigmoid",
+    "HardTanh",
     "LeakyReLU",
     "PReLU",
     "RReLU",
     "ReLU",
+    "ReLU6",
     "SELU",
     "get",
 ]
@@ -201,6 +204,58 @@ class SELU(_Stateless):
     _entry = "selu"
 
 
+class ReLU6(_Stateless):
+    """:func:`leakyjax.relu6` as a linen module.
+
+    ``min(max(x, 0), 6)``; derivative 0 at both kinks (0 and 6), as
+    :func:`jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype. Diagnostics: sows its input as ``"pre_activation"`` (see
+    :class:`Activation`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.linen import ReLU6
+        >>> ReLU6().apply({}, jnp.array([-1.0, 8.0]))
+        Array([0., 6.], dtype=float32)
+    """
+
+    _entry = "relu6"
+
+
+class HardTanh(_Stateless):
+    """:func:`leakyjax.hard_tanh` as a linen module.
+
+    ``max(-1, min(x, 1))``; derivative 1 at the kinks ±1 (the
+    :func:`jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
+    dtype = input dtype. Diagnostics: sows its input as ``"pre_activation"`` (see
+    :class:`Activation`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.linen import HardTanh
+        >>> HardTanh().apply({}, jnp.array([-2.0, 0.5]))
+        Array([-1. ,  0.5], dtype=float32)
+    """
+
+    _entry = "hard_tanh"
+
+
+class HardSigmoid(_Stateless):
+    """:func:`leakyjax.hard_sigmoid` as a linen module.
+
+    ``relu6(x + 3) / 6``, as :func:`jax.nn.hard_sigmoid`; derivative 0 at
+    the kinks ±3. Output dtype = input dtype. Diagnostics: sows its input as ``"pre_activation"`` (see
+    :class:`Activation`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.linen import HardSigmoid
+        >>> HardSigmoid().apply({}, jnp.array([-4.0, 1.5]))
+        Array([0.  , 0.75], dtype=float32)
+    """
+
+    _entry = "hard_sigmoid"
+
+
 class PReLU(nn.Module):
     """Parametric ReLU with a learnable slope (He et al. 2015), as a linen module.
 
@@ -315,7 +370,7 @@ class RReLU(nn.Module):
     _entry = "rrelu"
     lower: float | None = None
     upper: float | None = None
-    convention: str = "pytorch"
+    convention: _act.RReLUConvention = "pytorch"
     deterministic: bool | None = None
     rng_collection: str = "rrelu"
 
@@ -342,15 +397,20 @@ class RReLU(nn.Module):
             "deterministic", self.deterministic, deterministic
         )
         self.sow(SOW_COLLECTION, SOW_NAME, x)
-        kwargs = dict(lower=self.lower, upper=self.upper, convention=self.convention)
         if deterministic:
-            return _act.rrelu(x, **kwargs)
+            return _act.rrelu(
+                x, lower=self.lower, upper=self.upper, convention=self.convention
+            )
         if key is None:
             key = self.make_rng(self.rng_collection)
-        return _act.rrelu(x, key, **kwargs)
+        return _act.rrelu(
+            x, key, lower=self.lower, upper=self.upper, convention=self.convention
+        )
 
 
-_NAMED = _m.named_modules(ReLU, LeakyReLU, ELU, CELU, SELU, PReLU, RReLU)
+_NAMED = _m.named_modules(
+    ReLU, LeakyReLU, ELU, CELU, SELU, ReLU6, HardTanh, HardSigmoid, PReLU, RReLU
+)
 
 
 def get(spec: str | Callable | type) -> Callable[..., nn.Module]:

@@ -38,10 +38,13 @@ __all__ = [
     "CELU",
     "ELU",
     "Activation",
+    "HardSigmoid",
+    "HardTanh",
     "LeakyReLU",
     "PReLU",
     "RReLU",
     "ReLU",
+    "ReLU6",
     "SELU",
     "get",
 ]
@@ -224,6 +227,73 @@ class SELU(_Stateless):
         self.record_pre_activation = record_pre_activation
 
 
+class ReLU6(_Stateless):
+    """:func:`leakyjax.relu6` as an nnx module.
+
+    ``min(max(x, 0), 6)``; derivative 0 at both kinks (0 and 6), as
+    :func:`jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype.
+
+    Args:
+        record_pre_activation: sow the input (see :class:`Activation`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.nnx import ReLU6
+        >>> ReLU6()(jnp.array([-1.0, 8.0]))
+        Array([0., 6.], dtype=float32)
+    """
+
+    _entry = "relu6"
+
+    def __init__(self, *, record_pre_activation: bool = False):
+        self.record_pre_activation = record_pre_activation
+
+
+class HardTanh(_Stateless):
+    """:func:`leakyjax.hard_tanh` as an nnx module.
+
+    ``max(-1, min(x, 1))``; derivative 1 at the kinks ±1 (the
+    :func:`jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
+    dtype = input dtype.
+
+    Args:
+        record_pre_activation: sow the input (see :class:`Activation`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.nnx import HardTanh
+        >>> HardTanh()(jnp.array([-2.0, 0.5]))
+        Array([-1. ,  0.5], dtype=float32)
+    """
+
+    _entry = "hard_tanh"
+
+    def __init__(self, *, record_pre_activation: bool = False):
+        self.record_pre_activation = record_pre_activation
+
+
+class HardSigmoid(_Stateless):
+    """:func:`leakyjax.hard_sigmoid` as an nnx module.
+
+    ``relu6(x + 3) / 6``, as :func:`jax.nn.hard_sigmoid`; derivative 0 at
+    the kinks ±3. Output dtype = input dtype.
+
+    Args:
+        record_pre_activation: sow the input (see :class:`Activation`).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from leakyjax.nnx import HardSigmoid
+        >>> HardSigmoid()(jnp.array([-4.0, 1.5]))
+        Array([0.  , 0.75], dtype=float32)
+    """
+
+    _entry = "hard_sigmoid"
+
+    def __init__(self, *, record_pre_activation: bool = False):
+        self.record_pre_activation = record_pre_activation
+
+
 class PReLU(nnx.Module):
     """Parametric ReLU with a learnable slope (He et al. 2015), as an nnx module.
 
@@ -357,7 +427,7 @@ class RReLU(nnx.Module):
         lower: float | None = None,
         upper: float | None = None,
         *,
-        convention: str = "pytorch",
+        convention: _act.RReLUConvention = "pytorch",
         deterministic: bool = False,
         rng_collection: str = "rrelu",
         record_pre_activation: bool = False,
@@ -365,7 +435,7 @@ class RReLU(nnx.Module):
     ):
         self.lower = lower
         self.upper = upper
-        self.convention = convention
+        self.convention: _act.RReLUConvention = convention
         self.deterministic = deterministic
         self.rng_collection = rng_collection
         self.record_pre_activation = record_pre_activation
@@ -407,9 +477,10 @@ class RReLU(nnx.Module):
             deterministic = self.deterministic
         if self.record_pre_activation:
             self.sow(nnx.Intermediate, SOW_NAME, x)
-        kwargs = dict(lower=self.lower, upper=self.upper, convention=self.convention)
         if deterministic:
-            return _act.rrelu(x, **kwargs)
+            return _act.rrelu(
+                x, lower=self.lower, upper=self.upper, convention=self.convention
+            )
         rngs = self.rngs if rngs is None else rngs
         if rngs is None:
             raise ValueError(
@@ -423,7 +494,9 @@ class RReLU(nnx.Module):
             key = rngs()
         else:
             key = rngs
-        return _act.rrelu(x, key, **kwargs)
+        return _act.rrelu(
+            x, key, lower=self.lower, upper=self.upper, convention=self.convention
+        )
 
     def set_view(self, deterministic: bool | None = None):
         """Used by ``nnx.view(model, deterministic=...)``.
@@ -435,7 +508,9 @@ class RReLU(nnx.Module):
             self.deterministic = deterministic
 
 
-_NAMED = _m.named_modules(ReLU, LeakyReLU, ELU, CELU, SELU, PReLU, RReLU)
+_NAMED = _m.named_modules(
+    ReLU, LeakyReLU, ELU, CELU, SELU, ReLU6, HardTanh, HardSigmoid, PReLU, RReLU
+)
 
 
 def get(spec: str | Callable | type) -> Callable[..., nnx.Module]:

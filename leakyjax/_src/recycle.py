@@ -52,6 +52,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -248,19 +249,20 @@ def _unwrap(params: Any, opt_state: Any):
 
         state = nnx.state(params, nnx.Param)
 
-        def rebuild(new):
+        def rebuild_nnx(new):
             state.replace_by_pure_dict(new)
             nnx.update(params, state)
             return state
 
-        return state.to_pure_dict(), rebuild, "nnx"
+        return state.to_pure_dict(), rebuild_nnx, "nnx"
     if isinstance(params, Mapping) and isinstance(params.get("params"), Mapping):
         outer = params
 
         def rebuild(new):
             out = dict(outer)
             out["params"] = new
-            return type(outer)(out) if type(outer) is not dict else out
+            kind: Any = type(outer)  # a Mapping type that takes a dict (FrozenDict)
+            return kind(out) if kind is not dict else out
 
         return outer["params"], rebuild, "linen"
     if not isinstance(params, Mapping):
@@ -488,7 +490,7 @@ def recycle_dormant(
     masks, dormant, dead, units, recycled = {}, {}, {}, {}, {}
     in_masks: dict[tuple, Array] = {}  # weight path -> bool mask of its shape
     out_masks: dict[tuple, Array] = {}
-    new_vals: dict[tuple, Array] = {}
+    new_vals: dict[tuple, Any] = {}
     for i, (name, (inc, outg)) in enumerate(pairs.items()):
         where = f"recycle_dormant (layer {name!r})"
         inc, outg = _split(inc), _split(outg)

@@ -39,7 +39,7 @@ __all__ = ["TABLE", "Entry", "Param", "entry", "leaky_gain", "markdown_table"]
 # Residual kinds: what the reverse pass keeps of an activation layer.
 BIT = "1 bit"  # which piece x was on: a packed sign/interval bit per element
 OUTPUT = "y"  # the output (the exponential family's derivative is a function of y)
-KEY = "key"  # rrelu with a key: the key, slopes redrawn in the backward pass
+KEY = "1 bit + key"  # rrelu with a key: the bits and the key (slopes redrawn)
 JAX_NN = "as jax.nn"  # comparators: whatever jax.nn's own rule keeps
 NONE = "none"  # the identity
 
@@ -157,17 +157,13 @@ def _identity(x: Any) -> Array:
     return jnp.asarray(x)
 
 
-def _prelu(x: Any, negative_slope: float) -> Array:
-    return _act.prelu(x, negative_slope)
-
-
 def _rrelu_eval_slope(
     lower: float | None, upper: float | None, convention: str
 ) -> float:
     lo, hi = _act._RRELU_DEFAULTS[convention]
     lo = lo if lower is None else lower
     hi = hi if upper is None else upper
-    return (lo + hi) / 2 if convention == "pytorch" else 2 / (lo + hi)
+    return _act._rrelu_eval_slope(lo, hi, convention)
 
 
 _HE = "He, Zhang, Ren, Sun. Delving Deep into Rectifiers. ICCV 2015."
@@ -202,7 +198,7 @@ TABLE: tuple[Entry, ...] = (
     ),
     Entry(
         name="prelu",
-        function=_prelu,
+        function=_act.prelu,
         params=(Param("negative_slope", float, 0.25, attribute="negative_slope_init"),),
         gain=leaky_gain,
         gain_formula="√(2/(1+a²)), a = initial slope",
@@ -237,6 +233,40 @@ TABLE: tuple[Entry, ...] = (
         reference="Xu, Wang, Chen, Li. Empirical Evaluation of Rectified "
         "Activations in Convolutional Network. arXiv:1505.00853, 2015.",
         stateful="random slope",
+    ),
+    Entry(
+        name="relu6",
+        function=_act.relu6,
+        params=(),
+        gain=lambda: _SQRT2,
+        gain_formula="√2 (as relu)",
+        kinks=lambda: ((0.0, 0.0), (6.0, 0.0)),
+        residual=BIT,
+        formula="min(max(x, 0), 6)",
+        reference="Krizhevsky. Convolutional Deep Belief Networks on CIFAR-10. "
+        "2010; Howard et al. MobileNets. arXiv:1704.04861, 2017.",
+    ),
+    Entry(
+        name="hard_tanh",
+        function=_act.hard_tanh,
+        params=(),
+        gain=lambda: 1.0,
+        gain_formula="1 (the identity on [-1, 1])",
+        kinks=lambda: ((-1.0, 1.0), (1.0, 1.0)),
+        residual=BIT,
+        formula="max(-1, min(x, 1))",
+        reference="Collobert. Large Scale Machine Learning. PhD thesis, 2004.",
+    ),
+    Entry(
+        name="hard_sigmoid",
+        function=_act.hard_sigmoid,
+        params=(),
+        gain=lambda: 1.0,
+        gain_formula="1 (as sigmoid)",
+        kinks=lambda: ((-3.0, 0.0), (3.0, 0.0)),
+        residual=BIT,
+        formula="relu6(x + 3) / 6",
+        reference="Howard et al. Searching for MobileNetV3. ICCV 2019.",
     ),
     Entry(
         name="elu",
@@ -345,11 +375,7 @@ TABLE: tuple[Entry, ...] = (
     ),
 )
 
-_BY_NAME: dict[str, Entry] = {}
-for _e in TABLE:
-    for _n in (_e.name, *_e.aliases):
-        _BY_NAME[_n] = _e
-del _e, _n
+_BY_NAME: dict[str, Entry] = {n: e for e in TABLE for n in (e.name, *e.aliases)}
 
 
 def names() -> tuple[str, ...]:

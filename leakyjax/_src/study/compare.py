@@ -13,7 +13,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -21,6 +21,9 @@ import numpy as np
 
 from leakyjax._src import io as _io
 from leakyjax._src.train import TrainConfig, TrainResult, check_config, train
+from leakyjax._src.train.data import DATASETS, as_dataset, fingerprint, load_dataset
+from leakyjax._src.train.data import _load_object as load_object
+from leakyjax._src.train.models import MODELS
 
 DEFAULT_ACTS = (
     "relu",
@@ -87,41 +90,30 @@ class CompareResult(NamedTuple):
     plots: tuple[Path, ...]
 
 
-def config_key(config: TrainConfig) -> str:
-    """A canonical string identifying ``config`` (the resume key); the activation
-    is in the registry's canonical form, so ``ELU`` resumes ``elu``."""
+def config_key(config: TrainConfig, data: str | None = None) -> str:
+    """A canonical string identifying ``config`` and the data (the resume key).
+
+    The activation is in the registry's canonical form, so ``ELU`` resumes
+    ``elu``; ``data`` is the data set's
+    :func:`~leakyjax._src.train.data.fingerprint` (a hash of its arrays), so
+    changed data never resumes old runs.
+    """
     fields = config._asdict()
     fields["activation"] = canonical(config.activation)
+    if data is not None:
+        fields["data_fingerprint"] = data
     return json.dumps(fields, sort_keys=True)
 
 
-def _clean(v: Any) -> Any:
-    """JSON-safe: nan/inf -> None, numpy -> Python."""
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _clean(v.tolist())
-    if isinstance(v, (np.floating, float)):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
-
-
-def records_of(result: TrainResult) -> list[dict]:
+def records_of(result: TrainResult, data: str | None = None) -> list[dict]:
     """One JSON-ready dict per seed of a :class:`TrainResult`."""
     n = len(result.runs)
     out = []
     for run in result.runs:
         out.append(
-            _clean(
+            _io.to_jsonable(
                 {
-                    "key": config_key(result.config),
+                    "key": config_key(result.config, data),
                     "activation": result.config.activation,
                     "seed": run.seed,
                     "config": result.config._asdict(),
@@ -139,6 +131,9 @@ def records_of(result: TrainResult) -> list[dict]:
                     "wall_time": result.wall_time,
                     "wall_time_per_seed": result.wall_time / n,
                     "compile_time": result.compile_time,
+                    "train_time": result.wall_time - result.compile_time,
+                    "chunking": result.chunking,
+                    "data_fingerprint": data,
                     "seeds_in_program": n,
                     "num_devices": result.num_devices,
                     "history": run.history._asdict(),
@@ -269,12 +264,65 @@ def summarize(records: Sequence[dict], activations: Sequence[str]) -> list[Summa
     )
 
 
+def _name_of(obj: Any) -> str:
+    mod = getattr(obj, "__module__", None) or "?"
+    return f"{mod}:{getattr(obj, '__qualname__', type(obj).__name__)}"
+
+
+def resolve_model(model: Any) -> tuple[str, Any]:
+    """``(name in records, model or None)`` for ``compare``'s ``model``.
+
+    A built-in name (``"mlp"``, ``"cnn"``) gives ``(name, None)``;
+    ``"package.module:function"`` imports the factory.
+    """
+    if model is None:
+        return "", None
+    if isinstance(model, str):
+        if model in MODELS:
+            return model, None
+        if ":" not in model:
+            raise ValueError(
+                f"compare: unknown model {model!r}; valid: {', '.join(MODELS)} or "
+                "package.module:function (a factory f(act) -> flax module)."
+            )
+        factory = load_object(model, "model")
+        if not callable(factory):
+            raise ValueError(f"model: {model!r} is not callable.")
+        return model, factory
+    if not callable(model):
+        raise ValueError(
+            f"compare: model must be a name, package.module:function or a factory "
+            f"f(act) -> flax module, got {type(model).__name__}."
+        )
+    return _name_of(model), model
+
+
+def resolve_data(base: TrainConfig, data: Any, task: str | None):
+    """``(name in records, Dataset)`` for ``compare``'s ``data``."""
+    if data is None:
+        if task is not None:
+            raise ValueError("compare: task= needs your own data (data=...).")
+        return base.dataset, load_dataset(
+            base.dataset,
+            num_train=base.num_train,
+            num_test=base.num_test,
+            seed=base.data_seed,
+        )
+    if isinstance(data, str) and data in DATASETS:
+        return resolve_data(base._replace(dataset=data), None, task)
+    name = os.fspath(data) if isinstance(data, (str, os.PathLike)) else "user"
+    return name, as_dataset(data, task=task, name=name)
+
+
 def compare(
     activations: Sequence[str] = DEFAULT_ACTS,
     *,
     seeds: int | Sequence[int] = 5,
     out: str | os.PathLike = "runs/compare",
     base: TrainConfig | None = None,
+    model: str | Callable | None = None,
+    data: Any = None,
+    task: str | None = None,
     progress: bool = True,
     command: str | None = None,
     plots: bool = True,
@@ -285,9 +333,9 @@ def compare(
 
     Each activation is ``base`` with its ``activation`` replaced; its seeds train
     together in one compiled program. Finished (activation, seed) runs already
-    in ``out/results.jsonl`` with the same configuration are read back, not
-    trained again. Writes ``results.jsonl``, ``report.md`` and PNG plots into
-    ``out``.
+    in ``out/results.jsonl`` with the same configuration and data are read
+    back, not trained again. Writes ``results.jsonl``, ``report.md`` (with
+    compile and train time) and PNG plots into ``out``.
 
     Args:
         activations: registry specs (``"leaky_relu:0.2"``); duplicates are
@@ -295,6 +343,18 @@ def compare(
         seeds: a count ``n`` (seeds ``0..n-1``) or explicit seeds.
         out: output directory (created).
         base: the shared configuration (default :class:`TrainConfig`).
+        model: None (``base.model``), a built-in name, or your model: a factory
+            ``f(act) -> flax.linen.Module`` or ``f(act, *, rngs) ->
+            flax.nnx.Module``, or ``"package.module:function"`` naming one.
+            ``act`` is the parsed activation; call ``act(train=train)`` once
+            per layer for a fresh module. The model maps a batch of inputs to
+            ``(batch, classes)`` logits (``(batch, targets)`` for regression).
+        data: None (``base.dataset``), a built-in name, or your data: arrays
+            (a dict or 4-tuple of ``x_train, y_train, x_test, y_test``), an
+            ``.npz`` path with those keys, or ``"package.module:function"``
+            returning them (see :func:`leakyjax.train.as_dataset`).
+        task: ``"classification"`` or ``"regression"`` for your data (None:
+            inferred from the labels).
         progress: show a tqdm progress bar.
         command: the command line recorded in the report.
         plots: write the PNG plots.
@@ -306,7 +366,8 @@ def compare(
         A :class:`CompareResult`.
 
     Raises:
-        ValueError: for an unknown activation, an invalid configuration or an
+        ValueError: for an unknown activation, an invalid configuration, a
+            model or data that do not fit (shapes, dtypes, missing keys) or an
             unusable ``out`` (a file, not writable), before anything trains.
         leakyjax._src.io.Locked: another process holds ``out`` (see ``wait``).
         OSError: writing failed (e.g. a full disk); finished runs stay in
@@ -342,13 +403,33 @@ def compare(
     acts = _unique_activations(activations)
     if not acts:
         raise ValueError("compare: give at least one activation.")
-    configs = {a: check_config(base._replace(activation=a)) for a in acts}
+    model_name, user_model = resolve_model(model)
+    if model_name:
+        base = base._replace(model=model_name)
+    data_name, ds = resolve_data(base, data, task)
+    base = base._replace(dataset=data_name)
+    own_data = data is not None
+    configs = {
+        a: check_config(
+            base._replace(activation=a), model=user_model is not None, dataset=own_data
+        )
+        for a in acts
+    }
+    if user_model is not None:  # does the model fit the data? before any training
+        from leakyjax._src.train.loop import _check_output, _model_and_key
+
+        net, _ = _model_and_key(configs[acts[0]], user_model, ds)
+        import jax.numpy as jnp
+
+        _check_output(net, jnp.asarray(ds.x_train[:1]), ds)
+    fp = fingerprint(ds)
 
     out = _io.output_dir(out, files=OUTPUT_FILES)
     with _io.lock(out, wait=wait):
         return _compare_locked(
-            out, acts, configs, seeds, base, progress, command, plots, echo
-        )
+            out, acts, configs, seeds, base, progress, command, plots, echo,
+            user_model=user_model, ds=ds, fp=fp,
+        )  # fmt: skip
 
 
 def _unique_activations(activations: Sequence[str]) -> list[str]:
@@ -369,53 +450,51 @@ def _unique_activations(activations: Sequence[str]) -> list[str]:
     return list(seen.values())
 
 
-def _compare_locked(out, acts, configs, seeds, base, progress, command, plots, echo):
+def _compare_locked(
+    out, acts, configs, seeds, base, progress, command, plots, echo, *,
+    user_model, ds, fp,
+):  # fmt: skip
     path = out / RESULTS
     previous = read_results(path)
     done = {(r["key"], r["seed"]): r for r in previous}
     todo = {}
     for act, cfg in configs.items():
-        missing = [s for s in seeds if (config_key(cfg), s) not in done]
+        missing = [s for s in seeds if (config_key(cfg, fp), s) not in done]
         if missing:
             todo[act] = missing
     n_read = sum(len(seeds) for _ in configs) - sum(len(m) for m in todo.values())
-    bar = None
     if progress and not todo:
         print(
             f"nothing to train: {n_read} finished run(s) read back from {path}",
             file=sys.stderr,
         )
-    if progress and todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(
-            total=sum(configs[a].steps for a in todo),
-            unit="step",
-            desc="compare",
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
-        if n_read:
-            bar.write(f"resuming: {n_read} finished run(s) read back from {path}")
+    bar = _io.progress(
+        total=sum(configs[a].steps for a in todo),
+        unit="step",
+        desc="compare",
+        enable=progress and bool(todo),
+    )
+    if n_read and todo:
+        bar.write(f"resuming: {n_read} finished run(s) read back from {path}")
     try:
         for act, missing in todo.items():
-            if bar is not None:
-                bar.set_description(f"{act} ({len(missing)} seeds)")
+            bar.set_description(f"{act} ({len(missing)} seeds)")
             res = train(
                 configs[act],
                 seeds=missing,
-                progress=None if bar is None else bar.update,
+                model=user_model,
+                dataset=ds,
+                progress=bar.update,
             )
-            recs = records_of(res)
+            recs = records_of(res, fp)
             _io.append_records(path, recs)
             for r in recs:
                 done[(r["key"], r["seed"])] = r
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
 
     records = tuple(  # labelled as asked now (a resume may spell it differently)
-        {**done[(config_key(cfg), s)], "activation": act}
+        {**done[(config_key(cfg, fp), s)], "activation": act}
         for act, cfg in configs.items()
         for s in seeds
     )

@@ -32,6 +32,7 @@ from __future__ import annotations
 import itertools
 import time
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +44,7 @@ from leakyjax._src import registry as _registry
 from leakyjax._src.study import studies as S
 
 NAME = "redo"
-VARIANTS = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "relu": dict(act="relu", init="he", redo=False),
     "relu+redo": dict(act="relu", init="he", redo=True),
     "leaky_relu": dict(act="leaky_relu:0.01", init="he", redo=False),

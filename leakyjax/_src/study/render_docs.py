@@ -103,7 +103,7 @@ def render(*, check: bool = False) -> list[str]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--check", action="store_true", help="only report stale blocks")
     args = p.parse_args(argv)
     stale = render(check=args.check)

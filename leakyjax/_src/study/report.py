@@ -15,7 +15,7 @@ import math
 import platform
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -364,7 +364,7 @@ def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) ->
     for ax, (key, label) in zip(axes, panels):
         for act in acts:
             step, vals = _curves(records, act, key)
-            if step is None:
+            if step is None or vals is None:
                 continue
             with np.errstate(invalid="ignore"), _quiet():
                 mean, std = np.nanmean(vals, 0), np.nanstd(vals, 0)
@@ -491,10 +491,9 @@ def resolved_config(base: Any) -> dict[str, Any]:
             cfg["num_test"] = sizes[1]
     if cfg.get("data_seed") is None and base.dataset in _data._DEFAULT_SEED:
         cfg["data_seed"] = _data._DEFAULT_SEED[base.dataset]
-    for k in ("clip_norm", "patience"):
-        if k in cfg and cfg[k] is None:
-            cfg[k] = "off"
-    return cfg
+    # what is left as None is an optional feature switched off (clip_norm,
+    # patience, recycle_every, ...)
+    return {k: "off" if v is None else v for k, v in cfg.items()}
 
 
 class _quiet:
@@ -537,6 +536,19 @@ def write_report(
         "training set after training (`leakyjax.diagnostics`), per layer.",
         "",
         markdown_table(summaries, metric=metric),
+        "",
+    ]
+    programs = {}  # one train() call per (activation, seeds trained together)
+    for r in records:
+        programs.setdefault((r["key"], r.get("wall_time")), r)
+    compile_s = sum(r.get("compile_time") or 0.0 for r in programs.values())
+    wall_s = sum(r.get("wall_time") or 0.0 for r in programs.values())
+    chunking = sorted({r.get("chunking") or "scan" for r in programs.values()})
+    lines += [
+        f"Time: {compile_s:.1f} s compiling, {wall_s - compile_s:.1f} s training "
+        f"and evaluating ({len(programs)} program(s); chunks run as "
+        f"{'/'.join(chunking)}; runs read back keep the times of the call that "
+        "trained them).",
         "",
     ]
     div = [s for s in summaries if s.diverged]
@@ -593,6 +605,119 @@ def write_report(
         "|---|---|",
     ]
     lines += [f"| {k} | {v} |" for k, v in versions().items()]
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines += ["", f"Written {stamp}; raw results: `results.jsonl`.", ""]
     return _io.write_text(out / "report.md", "\n".join(lines))
+
+
+# ---------------------------------------------------------------- docs baselines
+BEGIN, END = "<!-- baseline:{} begin -->", "<!-- baseline:{} end -->"
+
+
+def baseline(run_dir: Path, *, command: str, commit: str, note: str = "") -> dict:
+    """A committed-results blob of a finished ``compare`` run (for the docs).
+
+    Holds the command, the commit that ran it, the package versions (from the
+    run's ``report.md``), the per-seed final test scores and the times.
+    """
+    from leakyjax._src.study.compare import read_results
+
+    run_dir = Path(run_dir)
+    recs = read_results(run_dir / "results.jsonl")
+    vers = {}
+    for line in (run_dir / "report.md").read_text().splitlines():
+        parts = [p.strip() for p in line.strip().strip("|").split("|")]
+        if len(parts) == 2 and parts[0] in versions_keys():
+            vers[parts[0]] = parts[1]
+    acts = list(dict.fromkeys(r["activation"] for r in recs))
+    programs = {(r["key"], r["wall_time"]): r for r in recs}
+    rows = []
+    for act in acts:
+        rs = [r for r in recs if r["activation"] == act]
+        acc = [r["final_test_acc"] for r in rs]
+        rows.append(
+            {
+                "activation": act,
+                "seeds": [r["seed"] for r in rs],
+                "final_test_acc": acc,
+                "diverged": sum(r["diverged"] for r in rs),
+                "seconds_per_seed": float(
+                    np.mean([r["wall_time_per_seed"] for r in rs])
+                ),
+            }
+        )
+    return {
+        "command": command,
+        "commit": commit,
+        "note": note,
+        "config": recs[0]["config"],
+        "versions": vers,
+        "wall_s": sum(r["wall_time"] for r in programs.values()),
+        "compile_s": sum(r["compile_time"] for r in programs.values()),
+        "rows": rows,
+    }
+
+
+def versions_keys() -> tuple[str, ...]:
+    return (
+        "python", "leakyjax", "jax", "jaxlib", "flax", "optax", "numpy",
+        "mnist1d", "scikit-learn", "matplotlib", "platform", "devices",
+    )  # fmt: skip
+
+
+def baseline_table(blob: dict) -> str:
+    """The markdown table of a :func:`baseline` blob, ranked by mean accuracy."""
+    rows = []
+    for r in blob["rows"]:
+        acc = np.array([a for a in r["final_test_acc"] if a is not None], float)
+        rows.append((acc.mean() if len(acc) else float("nan"), acc, r))
+    rows.sort(key=lambda t: -t[0])
+    lines = [
+        "| activation | final test acc (%) | seeds | min – max (%) | s / seed |",
+        "|---|---|---|---|---|",
+    ]
+    for mean, acc, r in rows:
+        lines.append(
+            f"| {r['activation']} | {100 * mean:.2f} ± {100 * acc.std():.2f} | "
+            f"{len(r['seeds'])} | {100 * acc.min():.1f} – {100 * acc.max():.1f} | "
+            f"{r['seconds_per_seed']:.1f} |"
+        )
+    v = blob["versions"]
+    lines += [
+        "",
+        f"`{blob['command']}` at commit `{blob['commit']}`: "
+        f"{blob['wall_s'] / 60:.1f} min in all ({blob['compile_s']:.0f} s compiling) "
+        f"on {v.get('devices', '?')} (jax {v.get('jax', '?')}, flax "
+        f"{v.get('flax', '?')}). {blob.get('note', '')}".rstrip(),
+    ]
+    return "\n".join(lines)
+
+
+def render_baseline(doc: Path, name: str, blob: dict) -> str:
+    """``doc``'s text with the table between the ``baseline:name`` markers
+    replaced by :func:`baseline_table` (raises ValueError without markers)."""
+    text = Path(doc).read_text()
+    begin, end = BEGIN.format(name), END.format(name)
+    if begin not in text or end not in text:
+        raise ValueError(f"{doc}: no {begin} ... {end} markers.")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{baseline_table(blob)}\n{end}{tail}"
+
+
+def _main(argv=None) -> None:
+    """``python -m leakyjax._src.study.report DOC NAME RESULTS.json``: re-render."""
+    import argparse
+    import json
+
+    p = argparse.ArgumentParser(description=_main.__doc__)
+    p.add_argument("doc", type=Path)
+    p.add_argument("name")
+    p.add_argument("results", type=Path)
+    a = p.parse_args(argv)
+    text = render_baseline(a.doc, a.name, json.loads(a.results.read_text()))
+    _io.write_text(a.doc, text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    _main()

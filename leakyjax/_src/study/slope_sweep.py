@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import cast
 
 import jax
 import jax.numpy as jnp
@@ -57,7 +58,7 @@ def train_error(result, dataset) -> np.ndarray:
 
     @jax.jit
     def err(v):
-        logits = model.apply(v, x, train=False)
+        logits = cast(jax.Array, model.apply(v, x, train=False))  # not mutable
         return jnp.mean(jnp.argmax(logits, -1) != y)
 
     return np.asarray(jax.vmap(err)(variables), np.float64)

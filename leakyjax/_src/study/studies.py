@@ -279,6 +279,9 @@ def _print_summary(result: StudyResult) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
+    from leakyjax._src.cli import enable_compile_cache
+
+    enable_compile_cache(args)
     result = run_study(
         args.name,
         out=args.out,
@@ -340,6 +343,12 @@ def add_study_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     )
     parser.add_argument(
         "--no-progress", action="store_true", help="no tqdm progress bars"
+    )
+    parser.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not use JAX's persistent compilation cache "
+        "(also: LEAKYJAX_NO_COMPILE_CACHE=1)",
     )
     parser.set_defaults(func=_main)
     return parser

@@ -67,7 +67,7 @@ def _mnist1d(num_train: int, num_test: int, seed: int) -> Dataset:
         raise ImportError(
             'the mnist1d data set needs the mnist1d package: pip install "leakyjax[train]"'
         ) from e
-    args = mdata.get_dataset_args()
+    args: Any = mdata.get_dataset_args()  # an ObjectView; its stub says dict
     args.num_samples = num_train + num_test
     args.train_split = num_train / (num_train + num_test)
     args.seed = seed

@@ -54,7 +54,7 @@ class ActivationFactory(NamedTuple):
         if self.api == "nnx":
             from leakyjax._src import nnx as _nnx
 
-            module = _nnx.get(self.spec)(**overrides)
+            module: Any = _nnx.get(self.spec)(**overrides)
             if self.name == "rrelu":
                 module.deterministic = not train
             return module

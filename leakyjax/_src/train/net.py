@@ -95,7 +95,10 @@ def _nnx_net(build: Callable[[Any], Any]) -> Net:
         return split(m)
 
     def merged(params, extra, train):
-        m = nnx.merge(graph["def"], params, extra)
+        # fresh Variables at the current trace level (states hold Variable
+        # objects; mutating one made under another transform is an error)
+        fresh = lambda t: jax.tree_util.tree_map(lambda a: a, t)
+        m = nnx.merge(graph["def"], fresh(params), fresh(extra))
         m.train() if train else m.eval()
         return m
 

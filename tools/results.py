@@ -1,0 +1,345 @@
+"""The results registry: render the docs' tables from committed results files, and rerun those files.
+
+Every number in README.md, docs/*.md and benchmarks/README.md sits between markers::
+
+    <!-- results:NAME -->
+    ...rendered by the table function registered as NAME...
+    <!-- /results:NAME -->
+
+and is rendered from a committed results file (JSON) that records the command that made it,
+the git commit, the package versions and the machine (its ``provenance``). Commands::
+
+    python -m tools.render_results              # re-render every marked block in place
+    python -m tools.render_results --check      # exit 1 if a block differs (tests run this)
+    python -m tools.render_results --run [NAME ...]   # rerun sources (= make results), render
+    python -m tools.render_results --list       # sources, tables, freshness
+
+A results file is *stale* when the code it measures (``Source.code``) changed after it was
+made: its recorded code digest differs from the working tree's, or, for files made before
+digests were recorded, a commit after the recorded one touched that code (or no commit was
+recorded). A stale table is still rendered, with a line saying so; ``--check`` therefore fails
+when the code changes until the docs say so (re-render) or the results are rerun.
+
+Adding a table is one small function (see CONTRIBUTING.md)::
+
+    @table("dying_relu", DYING_RELU)
+    def _dying_relu(data: dict) -> str:
+        return md_table(["activation", ...], [[r["activation"], ...] for r in data["runs"]])
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ("README.md", "docs/*.md", "benchmarks/README.md")
+SCRATCH = Path("runs") / "results"
+
+# --------------------------------------------------------------------------- #
+# Registry
+# --------------------------------------------------------------------------- #
+
+
+class Source(NamedTuple):
+    """A committed results file and the command that remakes it.
+
+    Attributes:
+        name: short name (``--run NAME``).
+        results: the committed JSON file, relative to the repository root.
+        command: shell command, run from the repository root with ``{out}`` replaced by a
+            scratch folder under ``runs/results/NAME``; None: made by hand-run benchmarks.
+        code: files or folders whose change makes the results stale.
+        collect: ``collect(out) -> dict``: the data to commit, read from the scratch
+            folder; default: ``out/results.json``.
+        figures: ``((file in out, path in the repository), ...)`` copied after a run.
+        slow: not rerun by a plain ``make results`` (timings for a quiet machine).
+    """
+
+    name: str
+    results: str
+    command: str | None
+    code: tuple[str, ...]
+    collect: Callable[[Path], dict] | None = None
+    figures: tuple[tuple[str, str], ...] = ()
+    slow: bool = False
+
+
+class Table(NamedTuple):
+    name: str
+    source: Source
+    render: Callable[[dict], str]
+
+
+SOURCES: dict[str, Source] = {}
+TABLES: dict[str, Table] = {}
+
+
+def source(src: Source) -> Source:
+    """Register a :class:`Source`; returns it."""
+    if src.name in SOURCES:
+        raise ValueError(f"source {src.name!r} registered twice")
+    SOURCES[src.name] = src
+    return src
+
+
+def table(name: str, src: Source) -> Callable[[Callable[[dict], str]], Callable]:
+    """Decorator: register ``fn(data) -> markdown`` as the block ``results:NAME``."""
+
+    def register(fn: Callable[[dict], str]) -> Callable[[dict], str]:
+        if name in TABLES:
+            raise ValueError(f"table {name!r} registered twice")
+        TABLES[name] = Table(name, src, fn)
+        return fn
+
+    return register
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A markdown table."""
+    out = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- #
+# Provenance and freshness
+# --------------------------------------------------------------------------- #
+
+
+def _git(*args: str) -> str | None:
+    try:
+        r = subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def code_digest(paths: Sequence[str]) -> str:
+    """sha256 over the tracked files under ``paths`` as they are in the working tree."""
+    files = (_git("ls-files", "-z", "--", *paths) or "").split("\0")
+    h = hashlib.sha256()
+    for f in sorted(x for x in files if x):
+        p = ROOT / f
+        h.update(f.encode() + b"\0")
+        h.update(p.read_bytes() if p.is_file() else b"<deleted>")
+        h.update(b"\0")
+    return h.hexdigest()[:16]
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("jax", "jaxlib", "flax", "optax", "numpy", "leakyjax"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def provenance(command: str, code: Sequence[str]) -> dict:
+    """What a results file records about how it was made."""
+    return {
+        "command": command,
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--", *code)),
+        "code": list(code),
+        "code_digest": code_digest(code),
+        "versions": _versions(),
+        "machine": {
+            "cpu": _cpu_model(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def load(src: Source) -> dict:
+    return json.loads((ROOT / src.results).read_text())
+
+
+def prov_of(data: dict) -> dict:
+    """The provenance of a results file, also for files made before it was recorded."""
+    if "provenance" in data:
+        return data["provenance"]
+    env = data.get("environment", {})
+    cfg = data.get("config", {})
+    return {
+        "command": data.get("command") or cfg.get("command"),
+        "git_commit": env.get("git_commit"),
+        "versions": {k: env[k] for k in ("python", "jax", "jaxlib") if k in env},
+        "machine": {"cpu": env.get("cpu_model"), "cpu_count": env.get("cpu_count")},
+        "date": env.get("date"),
+    }
+
+
+def staleness(src: Source, data: dict) -> str | None:
+    """None when fresh, else why the results may not match the code.
+
+    The answer does not depend on whether the change is committed yet, so a block rendered
+    before a commit stays right after it.
+    """
+    prov = prov_of(data)
+    digest, commit = prov.get("code_digest"), prov.get("git_commit")
+    since = f"the code it measures changed since {commit[:8]}" if commit else None
+    if digest is not None:
+        return None if digest == code_digest(src.code) else since or "the code changed"
+    if not commit:
+        return "no git commit recorded"
+    if _git("cat-file", "-e", f"{commit}^{{commit}}") is None:
+        return f"commit {commit[:8]} is not in this history"
+    changed = _git("log", "-1", "--format=%h", f"{commit}..HEAD", "--", *src.code)
+    dirty = _git("status", "--porcelain", "--", *src.code)
+    return since if changed or dirty else None
+
+
+def provenance_line(src: Source, data: dict) -> str:
+    prov = prov_of(data)
+    v = prov.get("versions", {})
+    m = prov.get("machine", {})
+    parts = [f"`{src.results}`"]
+    if prov.get("command"):
+        parts.append(f"`{prov['command']}`")
+    commit = prov.get("git_commit")
+    parts.append(f"commit {commit[:8]}" if commit else "commit not recorded")
+    parts.append(", ".join(f"{k} {v[k]}" for k in ("jax", "flax", "optax") if k in v))
+    if m.get("cpu"):
+        parts.append(f"{m['cpu']}, {m.get('cpu_count')} cores")
+    if prov.get("date"):
+        parts.append(str(prov["date"]))
+    line = "<sub>Source: " + "; ".join(p for p in parts if p) + ".</sub>"
+    stale = staleness(src, data)
+    if stale:
+        line += (
+            f"\n\n> **Stale:** measured before the code changed ({stale}); "
+            f"rerun: `python -m tools.render_results --run {src.name}`."
+        )
+    return line
+
+
+def render_block(name: str) -> str:
+    t = TABLES[name]
+    data = load(t.source)
+    return t.render(data).rstrip() + "\n\n" + provenance_line(t.source, data)
+
+
+# --------------------------------------------------------------------------- #
+# Markers
+# --------------------------------------------------------------------------- #
+
+BLOCK = re.compile(
+    r"(<!-- results:(?P<name>[\w.-]+) -->\n)(?P<body>.*?)(\n?<!-- /results:(?P=name) -->)",
+    re.S,
+)
+
+
+def doc_files() -> list[Path]:
+    out: list[Path] = []
+    for pattern in DOCS:
+        out += sorted(ROOT.glob(pattern))
+    return out
+
+
+def render_text(text: str, where: str = "") -> tuple[str, list[str]]:
+    """``text`` with every block re-rendered; and the names of blocks that changed."""
+    changed: list[str] = []
+
+    def repl(m: re.Match) -> str:
+        name = m["name"]
+        if name not in TABLES:
+            raise KeyError(f"{where}: no table registered as results:{name}")
+        body = render_block(name) + "\n"
+        if body != m["body"] + "\n" and body != m["body"]:
+            changed.append(name)
+        return m[1] + body + "<!-- /results:" + name + " -->"
+
+    return BLOCK.sub(repl, text), changed
+
+
+def render_all(*, check: bool = False) -> list[str]:
+    """Re-render all docs (or, with check, only report); returns 'file: block' that differ."""
+    diffs = []
+    for path in doc_files():
+        text = path.read_text()
+        new, changed = render_text(text, str(path.relative_to(ROOT)))
+        diffs += [f"{path.relative_to(ROOT)}: results:{n}" for n in changed]
+        if changed and not check:
+            path.write_text(new)
+    return diffs
+
+
+def used_tables() -> set[str]:
+    return {m["name"] for p in doc_files() for m in BLOCK.finditer(p.read_text())}
+
+
+# --------------------------------------------------------------------------- #
+# Rerunning
+# --------------------------------------------------------------------------- #
+
+
+def run_source(
+    src: Source, *, python: str = sys.executable, rerun: bool = True
+) -> None:
+    """Run a source's command into a scratch folder and commit its results file.
+
+    With ``rerun=False`` the scratch folder of an earlier run of the same command (at the
+    same commit) is collected as it is.
+    """
+    if src.command is None:
+        raise ValueError(f"{src.name}: no command (see its results file's command)")
+    out = ROOT / SCRATCH / src.name
+    if rerun:
+        if out.exists():
+            shutil.rmtree(out)
+        out.mkdir(parents=True)
+        command = src.command.format(
+            out=shlex.quote(str(out)), python=shlex.quote(python)
+        )
+        print(f"[results] {src.name}: {command}", flush=True)
+        subprocess.run(command, shell=True, check=True, cwd=ROOT)
+    data = (
+        src.collect(out)
+        if src.collect
+        else json.loads((out / "results.json").read_text())
+    )
+    data = {
+        "provenance": provenance(
+            src.command.format(out="OUT", python="python"), src.code
+        ),
+        **data,
+    }
+    dest = ROOT / src.results
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    for name, target in src.figures:
+        shutil.copyfile(out / name, ROOT / target)
+
+
+def load_tables() -> None:
+    """Import the module that registers the tables (tools/results_tables.py)."""
+    import tools.results_tables  # noqa: F401
