@@ -629,7 +629,8 @@ finite_f32 = hnp.arrays(
 
 
 @settings(max_examples=60, deadline=None)
-@given(x=finite_f32, a=st.floats(0.0, 1.0, width=32))
+# Subnormal slopes are flushed to 0 by XLA on CPU (as for jax.nn.leaky_relu).
+@given(x=finite_f32, a=st.floats(0.0, 1.0, width=32, allow_subnormal=False))
 def test_property_leaky_decomposition(x, a):
     y = np.asarray(lj.leaky_relu(jnp.asarray(x), a))
     tiny = np.finfo(np.float32).tiny
