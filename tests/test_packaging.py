@@ -11,7 +11,10 @@ BLOCK_EXTRAS = textwrap.dedent(
     import importlib.abc, sys
 
     class _Block(importlib.abc.MetaPathFinder):
-        BLOCKED = ("flax", "optax", "matplotlib", "sklearn", "mnist1d", "tqdm", "chex")
+        BLOCKED = (
+            "flax", "optax", "matplotlib", "sklearn", "scipy", "mnist1d", "tqdm", "chex",
+            "equinox",
+        )
 
         def find_spec(self, name, path=None, target=None):
             if name.split(".")[0] in self.BLOCKED:
