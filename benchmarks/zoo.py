@@ -15,7 +15,7 @@ Usage::
     python -m benchmarks.zoo                 # the issue's shapes, memory only
     python -m benchmarks.zoo --test-shapes   # the shapes of tests/test_memory.py
     python -m benchmarks.zoo --time --models mlp,resnet
-    python -m benchmarks.zoo_report benchmarks/results/zoo_cpu_<date>.json
+    python -m tools.render_results           # re-render the docs' zoo tables
 """
 
 from __future__ import annotations
@@ -189,6 +189,9 @@ def main(argv=None) -> dict:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--target-ms", type=float, default=200.0)
     p.add_argument("--name", default=None)
+    p.add_argument(
+        "--out", default=None, help="write the JSON here (default: results/NAME.json)"
+    )
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     args.models = [m for m in args.models.split(",") if m]
@@ -202,7 +205,7 @@ def main(argv=None) -> dict:
     result = run(args)
     env = result["environment"]
     name = args.name or f"zoo_{env['backend']}_{env['date']}"
-    path = RESULTS_DIR / f"{name}.json"
+    path = Path(args.out) if args.out else RESULTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1))
     print(f"wrote {path} ({len(result['results'])} rows)")

@@ -78,9 +78,12 @@ class Source(NamedTuple):
 
 
 class Table(NamedTuple):
+    """A marked block: ``render(data, *more_data)`` from ``source`` (and ``more``)."""
+
     name: str
     source: Source
-    render: Callable[[dict], str]
+    render: Callable[..., str]
+    more: tuple[Source, ...] = ()
 
 
 SOURCES: dict[str, Source] = {}
@@ -95,13 +98,16 @@ def source(src: Source) -> Source:
     return src
 
 
-def table(name: str, src: Source) -> Callable[[Callable[[dict], str]], Callable]:
-    """Decorator: register ``fn(data) -> markdown`` as the block ``results:NAME``."""
+def table(name: str, src: Source, *more: Source) -> Callable[[Callable], Callable]:
+    """Decorator: register ``fn(data, *more_data) -> markdown`` as ``results:NAME``.
 
-    def register(fn: Callable[[dict], str]) -> Callable[[dict], str]:
+    ``more``: further sources a table reads (their data follow ``data``, in order).
+    """
+
+    def register(fn: Callable[..., str]) -> Callable[..., str]:
         if name in TABLES:
             raise ValueError(f"table {name!r} registered twice")
-        TABLES[name] = Table(name, src, fn)
+        TABLES[name] = Table(name, src, fn, more)
         return fn
 
     return register
@@ -191,7 +197,7 @@ def prov_of(data: dict) -> dict:
     cfg = data.get("config", {})
     return {
         "command": data.get("command") or cfg.get("command"),
-        "git_commit": env.get("git_commit"),
+        "git_commit": env.get("git_commit") or data.get("git_commit"),
         "versions": {k: env[k] for k in ("python", "jax", "jaxlib") if k in env},
         "machine": {"cpu": env.get("cpu_model"), "cpu_count": env.get("cpu_count")},
         "date": env.get("date"),
@@ -244,8 +250,10 @@ def provenance_line(src: Source, data: dict) -> str:
 
 def render_block(name: str) -> str:
     t = TABLES[name]
-    data = load(t.source)
-    return t.render(data).rstrip() + "\n\n" + provenance_line(t.source, data)
+    sources = (t.source, *t.more)
+    data = [load(src) for src in sources]
+    lines = [provenance_line(src, d) for src, d in zip(sources, data)]
+    return t.render(*data).rstrip() + "\n\n" + "\n\n".join(lines)
 
 
 # --------------------------------------------------------------------------- #

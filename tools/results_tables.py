@@ -215,3 +215,151 @@ for _study in ("born-dead", "init-depth", "slope-sweep", "prelu-profile", "dead-
             ),
         )
     )
+
+
+# --------------------------------------------------------------------------- #
+# The memory zoo (benchmarks/zoo.py)
+# --------------------------------------------------------------------------- #
+
+ZOO = source(
+    Source(
+        "zoo_memory",
+        "benchmarks/results/zoo_cpu_2026-12-01.json",
+        "{python} -m benchmarks.zoo --out {out}/results.json",
+        (*_CORE, "benchmarks/zoo.py", "benchmarks/common.py"),
+    )
+)
+
+#: (column, leakyjax label); the cell is "counterpart / leakyjax" in MiB.
+_ZOO_COLUMNS = (
+    ("relu", "leakyjax.relu"),
+    ("leaky_relu", "leakyjax.leaky_relu"),
+    ("rrelu (key)", "leakyjax.rrelu"),
+    ("relu6", "leakyjax.relu6"),
+    ("hard_tanh", "leakyjax.hard_tanh"),
+    ("hard_sigmoid", "leakyjax.hard_sigmoid"),
+    ("elu", "leakyjax.elu"),
+    ("celu", "leakyjax.celu"),
+    ("selu", "leakyjax.selu"),
+    ("prelu (learnable)", "leakyjax.prelu"),
+)
+_EXACT = ("leakyjax.elu", "leakyjax.celu", "leakyjax.selu", "leakyjax.prelu")
+
+
+@table("zoo_memory", ZOO)
+def _zoo_memory(data: dict) -> str:
+    """Per model and dtype: identity, the one-bit bound, counterpart / leakyjax."""
+    rows = data["results"]
+    by = {(r["model"], r["dtype"], r["act"]): r for r in rows}
+    keys = list(dict.fromkeys((r["model"], r["dtype"]) for r in rows))
+
+    def mib(b: int) -> str:
+        return f"{b / 2**20:.2f}"
+
+    body = []
+    for model, dtype in keys:
+        ident = by.get((model, dtype, "identity"))
+        if ident is None:
+            continue
+        bound = ident["temp_bytes"] + ident["act_elements"] // 8
+        cells = []
+        for _, label in _ZOO_COLUMNS:
+            r = by.get((model, dtype, label))
+            if r is None:
+                cells.append("—")
+                continue
+            ref = by.get((model, dtype, r["ref"]))
+            over = ref is not None and r["temp_bytes"] > ref["temp_bytes"]
+            if label not in _EXACT:
+                over = over or r["temp_bytes"] > bound * 1.01
+            ours = f"**{mib(r['temp_bytes'])}**" if over else mib(r["temp_bytes"])
+            cells.append(f"{mib(ref['temp_bytes']) if ref else '—'} / {ours}")
+        body.append([model, dtype, mib(ident["temp_bytes"]), mib(bound), *cells])
+    header = [
+        "model",
+        "dtype",
+        "identity",
+        "1-bit bound",
+        *(c for c, _ in _ZOO_COLUMNS),
+    ]
+    return (
+        f"Compiled train-step temp memory, MiB (`memory_analysis()`, "
+        f"{data['environment']['backend']}). Cells: jax.nn counterpart / leakyjax "
+        "(rrelu: the plain-autodiff formula; prelu: flax.linen.PReLU). 1-bit bound: "
+        "identity + n/8 bytes per activation of n elements. **Bold**: above its "
+        "counterpart or (the piecewise-linear family) above the bound by more than 1%."
+        "\n\n" + md_table(header, body)
+    )
+
+
+# --------------------------------------------------------------------------- #
+# leakyjax study rai / redo, and the README's cure comparison
+# --------------------------------------------------------------------------- #
+
+
+def _study_source(study: str) -> Source:
+    return source(
+        Source(
+            f"study_{study}",
+            f"docs/results/{study}.json",
+            f"{{python}} -m leakyjax study {study} --no-progress --out {{out}}",
+            (
+                *_TRAIN,
+                "leakyjax/_src/recycle.py",
+                f"leakyjax/_src/study/{study}.py",
+                "leakyjax/_src/study/studies.py",
+            ),
+            collect=lambda out: json.loads((out / f"{study}.json").read_text()),
+            figures=((f"{study}.png", f"docs/study_{study}.png"),),
+        )
+    )
+
+
+RAI = _study_source("rai")
+REDO = _study_source("redo")
+
+
+@table("rai", RAI)
+def _rai(data: dict) -> str:
+    from leakyjax._src.study import rai
+
+    return rai.render_markdown(data)
+
+
+@table("redo", REDO)
+def _redo(data: dict) -> str:
+    from leakyjax._src.study import redo
+
+    return redo.render_markdown(data)
+
+
+@table("cure", RAI, REDO)
+def _cure(rai_res: dict, redo_res: dict) -> str:
+    """README: the measured comparison, leaky slope vs RAI vs recycling."""
+    rows = {(r["task"], r["variant"]): r for r in redo_res["summary"]["table"]}
+    bd = {(r["scheme"], r["width"], r["depth"]): r for r in rai_res["born_dead"]}
+    names = {
+        "relu": ("none (ReLU, He)", "he"),
+        "leaky_relu": ("leaky slope 0.01", None),
+        "relu+rai": ("RAI initialisation", "rai_kernel"),
+        "relu+redo": ("ReDo recycling (τ = 0.1)", None),
+    }
+    body = []
+    for v, (label, scheme) in names.items():
+        p, h = rows[("permuted", v)], rows[("high_lr", v)]
+        born = f"{bd[(scheme, 2, 20)]['p_constant']:.3f}" if scheme else "—"
+        body.append(
+            [
+                label,
+                born,
+                f"{p['mean_acc']:.3f} / {p['dormant_last_quarter']:.3f}",
+                f"{h['final_acc']:.3f} / {h['dead_last_quarter']:.3f}",
+            ]
+        )
+    header = [
+        "remedy",
+        "born dead (ReLU, N=2, L=20)",
+        "permuted labels: mean acc / dormant",
+        "lr 0.3: final acc / dead",
+    ]
+    return md_table(header, body)

@@ -1089,26 +1089,18 @@ def selu(x: ArrayLike) -> Array:
 # --------------------------------------------------------------------------- #
 # Comparators: thin wrappers of jax.nn (same numbers, same derivatives)
 # --------------------------------------------------------------------------- #
-def _comparator(jax_fn: Callable, name: str, formula: str, example: str) -> Callable:
-    @functools.wraps(jax_fn)
-    def f(x: ArrayLike, *args, **kwargs) -> Array:
-        return jax_fn(_float_input(x, name), *args, **kwargs)
-
-    f.__name__ = f.__qualname__ = name
-    f.__module__ = __name__
-    f.__doc__ = f"""Comparator: :func:`jax.nn.{name}` (re-exported, same derivative).
+def sigmoid(x: ArrayLike) -> Array:
+    r"""Comparator: :func:`jax.nn.sigmoid` (same values, same derivative).
 
     .. math::
-        {formula}
+        \sigma(x) = 1 / (1 + e^{-x})
 
     Provided so that comparisons and the registry name every activation from
-    one place. Arguments and derivatives are exactly those of
-    :func:`jax.nn.{name}`; leakyjax only adds the floating-point input check.
+    one place. Values and derivatives are exactly those of :func:`jax.nn.sigmoid`;
+    leakyjax only adds the floating-point input check.
 
     Args:
         x: floating-point input array.
-        *args: passed to :func:`jax.nn.{name}`.
-        **kwargs: passed to :func:`jax.nn.{name}`.
 
     Returns:
         An array with the dtype and shape of ``x``.
@@ -1121,42 +1113,129 @@ def _comparator(jax_fn: Callable, name: str, formula: str, example: str) -> Call
 
     Example:
         >>> import jax.numpy as jnp, leakyjax
-        >>> leakyjax.{name}(jnp.array([-1.0, 0.0, 1.0]))
-        {example}
+        >>> leakyjax.sigmoid(jnp.array([-1.0, 0.0, 1.0]))
+        Array([0.26894143, 0.5       , 0.7310586 ], dtype=float32)
     """
-    return f
+    return jax.nn.sigmoid(_float_input(x, "sigmoid"))
 
 
-sigmoid = _comparator(
-    jax.nn.sigmoid,
-    "sigmoid",
-    r"\sigma(x) = 1 / (1 + e^{-x})",
-    "Array([0.26894143, 0.5       , 0.7310586 ], dtype=float32)",
-)
-tanh = _comparator(
-    jnp.tanh,
-    "tanh",
-    r"\tanh(x) = (e^{x} - e^{-x}) / (e^{x} + e^{-x})",
-    "Array([-0.7615942,  0.       ,  0.7615942], dtype=float32)",
-)
-tanh.__doc__ = (tanh.__doc__ or "").replace(
-    ":func:`jax.nn.tanh`", ":func:`jax.numpy.tanh`"
-)
-gelu = _comparator(
-    jax.nn.gelu,
-    "gelu",
-    r"\mathrm{gelu}(x) = x\,\Phi(x) \text{ (tanh approximation by default)}",
-    "Array([-0.15880796,  0.        ,  0.841192  ], dtype=float32)",
-)
-silu = _comparator(
-    jax.nn.silu,
-    "silu",
-    r"\mathrm{silu}(x) = x\,\sigma(x)",
-    "Array([-0.26894143,  0.        ,  0.7310586 ], dtype=float32)",
-)
-softplus = _comparator(
-    jax.nn.softplus,
-    "softplus",
-    r"\mathrm{softplus}(x) = \log(1 + e^{x})",
-    "Array([0.3132617, 0.6931472, 1.3132617], dtype=float32)",
-)
+def tanh(x: ArrayLike) -> Array:
+    r"""Comparator: :func:`jax.numpy.tanh` (same values, same derivative).
+
+    .. math::
+        \tanh(x) = (e^{x} - e^{-x}) / (e^{x} + e^{-x})
+
+    Provided so that comparisons and the registry name every activation from
+    one place. Values and derivatives are exactly those of :func:`jax.numpy.tanh`;
+    leakyjax only adds the floating-point input check.
+
+    Args:
+        x: floating-point input array.
+
+    Returns:
+        An array with the dtype and shape of ``x``.
+
+    Raises:
+        TypeError: if ``x`` is not a floating-point array.
+
+    dtype: the output has the dtype of ``x``. The derivative at 0 is smooth
+    (no kink).
+
+    Example:
+        >>> import jax.numpy as jnp, leakyjax
+        >>> leakyjax.tanh(jnp.array([-1.0, 0.0, 1.0]))
+        Array([-0.7615942,  0.       ,  0.7615942], dtype=float32)
+    """
+    return jnp.tanh(_float_input(x, "tanh"))
+
+
+def gelu(x: ArrayLike, approximate: bool = True) -> Array:
+    r"""Comparator: :func:`jax.nn.gelu` (same values, same derivative).
+
+    .. math::
+        \mathrm{gelu}(x) = x\,\Phi(x) \text{ (tanh approximation by default)}
+
+    Provided so that comparisons and the registry name every activation from
+    one place. Values and derivatives are exactly those of :func:`jax.nn.gelu`;
+    leakyjax only adds the floating-point input check.
+
+    Args:
+        x: floating-point input array.
+        approximate: the tanh approximation (True, jax.nn's default) or the exact
+            erf form (False).
+
+    Returns:
+        An array with the dtype and shape of ``x``.
+
+    Raises:
+        TypeError: if ``x`` is not a floating-point array.
+
+    dtype: the output has the dtype of ``x``. The derivative at 0 is smooth
+    (no kink).
+
+    Example:
+        >>> import jax.numpy as jnp, leakyjax
+        >>> leakyjax.gelu(jnp.array([-1.0, 0.0, 1.0]))
+        Array([-0.15880796,  0.        ,  0.841192  ], dtype=float32)
+    """
+    return jax.nn.gelu(_float_input(x, "gelu"), approximate=approximate)
+
+
+def silu(x: ArrayLike) -> Array:
+    r"""Comparator: :func:`jax.nn.silu` (same values, same derivative).
+
+    .. math::
+        \mathrm{silu}(x) = x\,\sigma(x)
+
+    Provided so that comparisons and the registry name every activation from
+    one place. Values and derivatives are exactly those of :func:`jax.nn.silu`;
+    leakyjax only adds the floating-point input check.
+
+    Args:
+        x: floating-point input array.
+
+    Returns:
+        An array with the dtype and shape of ``x``.
+
+    Raises:
+        TypeError: if ``x`` is not a floating-point array.
+
+    dtype: the output has the dtype of ``x``. The derivative at 0 is smooth
+    (no kink).
+
+    Example:
+        >>> import jax.numpy as jnp, leakyjax
+        >>> leakyjax.silu(jnp.array([-1.0, 0.0, 1.0]))
+        Array([-0.26894143,  0.        ,  0.7310586 ], dtype=float32)
+    """
+    return jax.nn.silu(_float_input(x, "silu"))
+
+
+def softplus(x: ArrayLike) -> Array:
+    r"""Comparator: :func:`jax.nn.softplus` (same values, same derivative).
+
+    .. math::
+        \mathrm{softplus}(x) = \log(1 + e^{x})
+
+    Provided so that comparisons and the registry name every activation from
+    one place. Values and derivatives are exactly those of :func:`jax.nn.softplus`;
+    leakyjax only adds the floating-point input check.
+
+    Args:
+        x: floating-point input array.
+
+    Returns:
+        An array with the dtype and shape of ``x``.
+
+    Raises:
+        TypeError: if ``x`` is not a floating-point array.
+
+    dtype: the output has the dtype of ``x``. The derivative at 0 is smooth
+    (no kink).
+
+    Example:
+        >>> import jax.numpy as jnp, leakyjax
+        >>> leakyjax.softplus(jnp.array([-1.0, 0.0, 1.0]))
+        Array([0.3132617, 0.6931472, 1.3132617], dtype=float32)
+    """
+    return jax.nn.softplus(_float_input(x, "softplus"))
