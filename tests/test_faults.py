@@ -108,11 +108,11 @@ def _raw_identities(path):
 
 def _table(report):
     """The ranked table and the paired comparisons of report.md, without the
-    wall-time column."""
+    wall-time column and the compile/train time line (timings differ per run)."""
     text = report.read_text()
     body = text.split("## Configuration")[0]
     rows = [re.sub(r"\| [0-9.]+ \|$", "|", r) for r in body.splitlines()]
-    return "\n".join(r for r in rows if not r.startswith("Command:"))
+    return "\n".join(r for r in rows if not r.startswith(("Command:", "Time:")))
 
 
 _NUMERIC = (

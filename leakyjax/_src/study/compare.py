@@ -474,7 +474,7 @@ def _compare_locked(
         desc="compare",
         enable=progress and bool(todo),
     )
-    if n_read and todo:
+    if progress and n_read and todo:
         bar.write(f"resuming: {n_read} finished run(s) read back from {path}")
     try:
         for act, missing in todo.items():
