@@ -189,7 +189,18 @@ def _compare_table(data: dict, *, timing: bool) -> str:
     return "\n".join("|".join(line.split("|")[:-2]) + "|" for line in text.splitlines())
 
 
+def _compare_verdict(data: dict) -> str:
+    """The report's recommendation sentence (paired comparisons over the seeds)."""
+    from leakyjax._src.study.compare import summarize
+    from leakyjax._src.study.report import verdict
+
+    records = data["records"]
+    acts = list(dict.fromkeys(r["activation"] for r in records))
+    return verdict(records, summarize(records, acts)).sentence
+
+
 table("compare_demo", COMPARE_DEMO)(lambda d: _compare_table(d, timing=False))
+table("compare_demo_verdict", COMPARE_DEMO)(_compare_verdict)
 table("compare_demo_timed", COMPARE_DEMO)(lambda d: _compare_table(d, timing=True))
 table("compare_mnist1d_paper", COMPARE_PAPER)(lambda d: _compare_table(d, timing=False))
 
