@@ -267,6 +267,15 @@ def _add_common(p) -> None:
     )
 
 
+def _defaults(rows, column: int, fallback: str) -> str:
+    """``(default: name value, ...)`` from ``(name, value1, value2)`` rows."""
+    return (
+        "(default: "
+        + (", ".join(f"{r[0]} {r[column]}" for r in rows) or fallback)
+        + ")"
+    )
+
+
 def _add_compare(sub) -> None:
     meta = _train_meta()
     md, dd = meta["md"], meta["dd"]
@@ -328,17 +337,13 @@ def _add_compare(sub) -> None:
         "--depth",
         type=_int(1),
         default=None,
-        help="hidden layers (default: "
-        + (", ".join(f"{m} {d}" for m, d, _ in md) or "per model")
-        + ")",
+        help="hidden layers " + _defaults(md, 1, "per model"),
     )
     p.add_argument(
         "--width",
         type=_int(1),
         default=None,
-        help="units (mlp) / channels (cnn) per layer (default: "
-        + (", ".join(f"{m} {w}" for m, _, w in md) or "per model")
-        + ")",
+        help="units (mlp) / channels (cnn) per layer " + _defaults(md, 2, "per model"),
     )
     p.add_argument(
         "--batch-size", type=_int(1), default=100, help="examples per optimiser step"
@@ -413,17 +418,14 @@ def _add_compare(sub) -> None:
         "--num-train",
         type=_int(1),
         default=None,
-        help="training examples, validation share included (default: "
-        + (", ".join(f"{k} {n}" for k, n, _ in dd) or "per data set")
-        + ")",
+        help="training examples, validation share included "
+        + _defaults(dd, 1, "per data set"),
     )
     p.add_argument(
         "--num-test",
         type=_int(1),
         default=None,
-        help="test examples (default: "
-        + (", ".join(f"{k} {n}" for k, _, n in dd) or "per data set")
-        + ")",
+        help="test examples " + _defaults(dd, 2, "per data set"),
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
