@@ -21,8 +21,23 @@ made at trace time from the shape: a scalar or a last axis of size 1 (e.g.
 ``bool`` mask instead, since packing cannot make it smaller there. A train step
 then needs the identity's memory plus ``n / 8`` bytes per activation of ``n``
 elements. The bit is exact for every parameter value (negative, zero, > 1,
-traced, or one that rounds to 0 in the input's dtype). :func:`rrelu` with a
-``key`` saves the bits and the key and redraws its slopes in the backward.
+traced, or one that rounds to 0 in the input's dtype).
+
+:func:`rrelu` with a ``key`` saves the bits and the key and redraws its slopes
+(the same ``jax.random.uniform`` draw) in the backward. Left alone, XLA would
+hoist every redraw to the start of the step (its key is ready there) or merge
+it with the forward draw, keeping full-size random bits of every layer alive;
+on CPU it drops optimization barriers before scheduling, so they cannot order
+it. Instead each draw takes a data dependency on the array it scales: the key
+data is xored with a 0 that XLA cannot fold (``popcount >> 6`` of one element;
+under ``vmap`` one unbatched 0 via :func:`jax.custom_batching.custom_vmap`).
+In the backward that array is the cotangent, a linear input that ordinary jax
+code may not use nonlinearly, so the tangent map ``t -> D t`` is a
+:func:`jax.lax.custom_linear_solve`: jax's linear function with a hand-written
+(here symmetric) transpose, which may do anything inside. The redraw then
+happens inside each layer's backward; on CPU its rolled threefry loop still
+holds two ``uint32`` counters per element there (under ``lax.scan`` XLA hoists
+them out of the loop).
 A learnable :func:`prelu` slope needs ``min(x, 0)`` for its gradient; then that
 array (``where(x >= 0, 0, x)``) is the only residual, and it also gives the
 ``x``-derivative.
@@ -548,9 +563,64 @@ def _rrelu_slopes(key, shape, dtype, lo, hi, xu):
     return (1.0 / draw if xu else draw).astype(dtype)
 
 
-def _rrelu_tangent(bits, t, key, lo, hi, xu):
-    slopes = _rrelu_slopes(key, t.shape, t.dtype, lo, hi, xu)
+@jax.custom_batching.custom_vmap
+def _zero_from(v: Array) -> Array:
+    """A ``uint32`` 0 that XLA cannot fold: ``popcount(bits of v[0]) >> 6``
+    (a popcount is at most 32). Under ``vmap`` it stays one unbatched 0, taken
+    from the first element of the whole batch (the rule below)."""
+    first = lax.reshape(lax.slice(v, (0,) * v.ndim, (1,) * v.ndim), ())
+    word = lax.bitcast_convert_type(first.astype(jnp.float32), jnp.uint32)
+    return lax.shift_right_logical(lax.population_count(word), np.uint32(6))
+
+
+@_zero_from.def_vmap
+def _zero_from_vmap(axis_size, in_batched, v):
+    del axis_size, in_batched
+    return _zero_from(v[0]), False
+
+
+def _after(key: Array, v: Array) -> Array:
+    """``key``, made to depend on the data of ``v`` (same value, same draws).
+
+    XLA schedules a random draw as soon as its key is ready, and on CPU it
+    drops optimization barriers before scheduling, so a draw from a key that is
+    ready early (an argument, a constant) is hoisted to the start of the step and
+    its bits stay live until their use. Xoring the key data with a 0 computed
+    from ``v`` (:func:`_zero_from`) makes the draw wait for ``v``.
+    """
+    zero = _zero_from(lax.stop_gradient(v))
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        data = jax.random.key_data(key)
+        return jax.random.wrap_key_data(data ^ zero, impl=jax.random.key_impl(key))
+    return key ^ zero  # a legacy uint32 key
+
+
+def _rrelu_scale(bits, key, t, lo, hi, xu):
+    """``t * rrelu'(x)``: ``t`` where ``x >= 0``, else the slope redrawn from
+    ``key`` times ``t``. In reverse mode ``t`` is the cotangent: the draw waits
+    for it, so the slopes of a layer are drawn during that layer's backward."""
+    slopes = _rrelu_slopes(_after(key, t), t.shape, t.dtype, lo, hi, xu)
     return jnp.where(_unpack(bits, t.shape), t, slopes * t)
+
+
+def _rrelu_tangent(bits, key, t, lo, hi, xu):
+    # t -> D t, D = diag(1 or the slope), is linear and symmetric, and its
+    # transpose must draw from the cotangent's data (above): a nonlinear use of
+    # a linear input, which jax's transpose rules reject. lax.custom_linear_solve
+    # is jax's linear function with a hand-written transpose: ``solve`` (also the
+    # transpose, D being symmetric) applies D; ``matvec`` is D's inverse, only
+    # traced (bits and key have no tangents, so jax never evaluates it). Reverse
+    # mode saves just (bits, key).
+    # No tangents for the constants, ever (e.g. from the barrier in the forward):
+    # jax's linear_solve jvp needs a tangent for t whenever its constants have one.
+    bits, key = lax.stop_gradient(bits), lax.stop_gradient(key)
+    scale = functools.partial(_rrelu_scale, bits, key, lo=lo, hi=hi, xu=xu)
+
+    def inverse(v):
+        slopes = _rrelu_slopes(key, v.shape, v.dtype, lo, hi, xu)
+        return jnp.where(_unpack(bits, v.shape), v, v / slopes)
+
+    return lax.custom_linear_solve(inverse, t, lambda _, v: scale(v), symmetric=True)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
@@ -562,10 +632,10 @@ def _rrelu(x, key, lo, hi, xu):
 def _rrelu_jvp(lo, hi, xu, primals, tangents):
     (x, key), (tx, _) = primals, tangents
     x = jnp.asarray(x)
-    y = _rrelu(x, key, lo, hi, xu)
     # Save the bits and the key; the backward redraws the slopes from the key.
-    tangent = jax.checkpoint(functools.partial(_rrelu_tangent, lo=lo, hi=hi, xu=xu))
-    return y, tangent(_pack(x >= 0), tx, key)
+    bits, x = _bits_first(_pack(x >= 0), x)
+    y = _leaky_value(x, _rrelu_slopes(_after(key, x), x.shape, x.dtype, lo, hi, xu))
+    return y, _rrelu_tangent(bits, key, tx, lo, hi, xu)
 
 
 _rrelu_jit = jax.jit(_rrelu, static_argnums=(2, 3, 4))
