@@ -174,10 +174,9 @@ def activations_md(data: dict) -> str:
 
 
 def plot_activations(data: dict, path_stem: Path) -> list[Path]:
-    import matplotlib
+    from leakyjax._src.io import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = data["results"]
     passes = data["config"]["passes"]
@@ -401,10 +400,9 @@ def train_step_md(data: dict) -> str:
 
 
 def plot_train_memory(data: dict, path_stem: Path) -> list[Path]:
-    import matplotlib
+    from leakyjax._src.io import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cfg = data["config"]
     shapes = list(cfg["shapes"])

@@ -99,8 +99,7 @@ DYING_RELU = source(
         "{python} examples/dying_relu.py --no-progress --out {out}",
         (
             *_CORE,
-            "leakyjax/_src/diagnostics*",
-            "leakyjax/_src/capture.py",
+            "leakyjax/_src/diagnostics",
             "examples/dying_relu.py",
         ),
         figures=(("dying_relu.png", "docs/dying_relu.png"),),
@@ -150,7 +149,7 @@ def _compare_source(name: str, command: str, figures: tuple = ()):
             name,
             f"docs/results/{name}.json",
             command,
-            (*_TRAIN, "leakyjax/_src/study/compare.py", "leakyjax/_src/diagnostics*"),
+            (*_TRAIN, "leakyjax/_src/study/compare.py", "leakyjax/_src/diagnostics"),
             collect=_collect_compare,
             figures=figures,
         )

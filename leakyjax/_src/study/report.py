@@ -345,10 +345,9 @@ def _curves(records, act, key):
 
 def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) -> tuple:
     """Write ``curves.png``, ``final_accuracy.png`` and ``dead_fraction.png``."""
-    import matplotlib
+    from leakyjax._src.io import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     out = Path(out)
     metric = records[0]["metric"] if records else "accuracy"
