@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.report benchmarks/results/activations_cpu_2026-11-23.json
+    python -m benchmarks.report benchmarks/results/activations_speed_cpu.json
     python -m benchmarks.report benchmarks/results/*.json --out-dir /tmp/report
 
 For every JSON it writes ``<stem>.md`` (all tables) next to it (or into
