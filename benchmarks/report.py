@@ -19,6 +19,8 @@ import json
 import math
 from pathlib import Path
 
+from leakyjax._src.io import save_figure, write_text
+
 LIB_ORDER = ["copy", "jax.nn", "leakyjax", "flax.linen", "torch", "torch.compile"]
 DTYPE_SHORT = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
 
@@ -242,8 +244,7 @@ def plot_activations(data: dict, path_stem: Path) -> list[Path]:
         )
         fig.tight_layout(rect=(0, 0, 0.80, 0.96))
         path = Path(f"{path_stem}_gbps_{outputs}.png")
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path, dpi=110)
         written.append(path)
     return written
 
@@ -438,8 +439,7 @@ def plot_train_memory(data: dict, path_stem: Path) -> list[Path]:
     )
     fig.tight_layout()
     path = Path(f"{path_stem}_memory.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return [path]
 
 
@@ -471,7 +471,7 @@ def report(path: str | Path, out_dir: str | Path | None = None, plots: bool = Tr
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / path.stem
     md = Path(f"{stem}.md")
-    md.write_text(render(data))
+    write_text(md, render(data))
     written = [md]
     if plots:
         if data["benchmark"] == "activations":
