@@ -33,7 +33,9 @@ CHECKED = [*ONE_BIT, "leakyjax.elu", "leakyjax.celu", "leakyjax.selu", "leakyjax
 KNOWN = {
     **{
         ("equinox_mlp", d, f): "eqx.nn.MLP applies the activation to scalars "
-        "under vmap: the residual is a bool mask (1 byte/element, as jax.nn)"
+        "under vmap: a residual is per call, so 1 byte (a bool) per element, as "
+        "jax.nn; vmap cannot pack across calls (custom_vmap outputs must be "
+        "per-example, and custom_vmap functions are not reverse-differentiable)"
         for d in DTYPES
         for f in ONE_BIT
     },
@@ -43,14 +45,24 @@ KNOWN = {
         "backward; under scan XLA hoists those counters out of the loop"
         for m, d in (
             ("mlp", "bf16"),
+            ("mlp_remat", "bf16"),
             ("mlp_scan", "f32"),
             ("mlp_scan", "bf16"),
             ("resnet", "f32"),
             ("resnet", "bf16"),
+            ("transformer", "f32"),
             ("transformer", "bf16"),
             ("nnx_mlp", "bf16"),
         )
     },
+    **{
+        ("mlp_remat", "f32", f): "under jax.checkpoint the backward recomputes "
+        "each layer's pre-activation to read its sign: one full array that the "
+        "identity's backward never needs (jax.nn needs it too)"
+        for f in ONE_BIT
+    },
+    ("mlp_scan", "f32", "leakyjax.relu"): "1.5% above the bound under scan at "
+    "the test shapes (leaky_relu, same residual, is within it)",
     ("mlp_scan", "f32", "leakyjax.hard_tanh"): "above the one-bit bound under scan",
     ("mlp_scan", "f32", "leakyjax.prelu"): "min(x, 0) residual above flax's "
     "PReLU under scan",
@@ -63,8 +75,9 @@ KNOWN = {
 }
 
 
-def slack(identity: int) -> int:
-    return 64 * 1024 + identity // 100
+def one_bit_limit(identity: int, n: int) -> int:
+    """The README table's criterion: the one-bit bound plus 1%."""
+    return (identity + n // 8) * 101 // 100
 
 
 @functools.cache
@@ -93,8 +106,8 @@ def test_zoo_memory(model, dtype, label):
     theirs, _ = temp(model, dtype, ref)
     ident, _ = temp(model, dtype, "identity")
     limits = {f"{ref}": theirs}
-    if label in ONE_BIT and label != "leakyjax.rrelu":
-        limits["identity + n/8"] = ident + n // 8 + slack(ident)
+    if label in ONE_BIT:
+        limits["identity + n/8 (+1%)"] = one_bit_limit(ident, n)
     over = {k: v for k, v in limits.items() if ours > v}
     if (model, dtype, label) in KNOWN:  # strict: fails once the shortfall is fixed
         assert over, f"{label} now within its limits: remove it from KNOWN"
