@@ -206,29 +206,6 @@ table("compare_mnist1d_paper", COMPARE_PAPER)(lambda d: _compare_table(d, timing
 
 
 # --------------------------------------------------------------------------- #
-# leakyjax study NAME (each writes its JSON record into --out)
-# --------------------------------------------------------------------------- #
-
-for _study in ("born-dead", "init-depth", "slope-sweep", "prelu-profile", "dead-vs-lr"):
-    _mod = _study.replace("-", "_")
-    source(
-        Source(
-            f"study_{_mod}",
-            f"docs/results/study_{_mod}.json",
-            f"{{python}} -m leakyjax study {_study} --no-progress --out {{out}}",
-            (
-                *_TRAIN,
-                f"leakyjax/_src/study/{_mod}.py",
-                "leakyjax/_src/study/studies.py",
-            ),
-            collect=lambda out, _m=_mod: json.loads(
-                next(p for p in sorted(out.glob("*.json"))).read_text()
-            ),
-        )
-    )
-
-
-# --------------------------------------------------------------------------- #
 # The memory zoo (benchmarks/zoo.py)
 # --------------------------------------------------------------------------- #
 
@@ -304,44 +281,49 @@ def _zoo_memory(data: dict) -> str:
 
 
 # --------------------------------------------------------------------------- #
-# leakyjax study rai / redo, and the README's cure comparison
+# leakyjax study NAME (docs/STUDY.md), and the README's cure comparison
 # --------------------------------------------------------------------------- #
+
+_RUNNER = ("leakyjax/_src/study/studies.py", "leakyjax/_src/io.py")
+_DIAG = ("leakyjax/_src/diagnostics*", "leakyjax/_src/capture.py")
+#: study -> the code its numbers depend on, besides its module and the runner
+_STUDY_CODE: dict[str, tuple[str, ...]] = {
+    "born-dead": _CORE,
+    "init-depth": (*_TRAIN, *_DIAG),
+    "slope-sweep": (*_TRAIN, *_DIAG),
+    "prelu-profile": (*_TRAIN, *_DIAG),
+    "dead-vs-lr": (*_TRAIN, *_DIAG),
+    "rai": (*_CORE, "leakyjax/_src/study/born_dead.py"),
+    "redo": (*_TRAIN, *_DIAG, "leakyjax/_src/recycle.py"),
+}
 
 
 def _study_source(study: str) -> Source:
+    """``docs/results/study_<stem>.json`` from ``leakyjax study <study>``, and its figure."""
+    stem = study.replace("-", "_")
     return source(
         Source(
-            f"study_{study}",
-            f"docs/results/{study}.json",
+            f"study_{stem}",
+            f"docs/results/study_{stem}.json",
             f"{{python}} -m leakyjax study {study} --no-progress --out {{out}}",
-            (
-                *_TRAIN,
-                "leakyjax/_src/recycle.py",
-                f"leakyjax/_src/study/{study}.py",
-                "leakyjax/_src/study/studies.py",
-            ),
-            collect=lambda out: json.loads((out / f"{study}.json").read_text()),
-            figures=((f"{study}.png", f"docs/study_{study}.png"),),
+            (*_STUDY_CODE[study], f"leakyjax/_src/study/{stem}.py", *_RUNNER),
+            collect=lambda out: json.loads((out / f"{stem}.json").read_text()),
+            figures=((f"{stem}.png", f"docs/study_{stem}.png"),),
         )
     )
 
 
-RAI = _study_source("rai")
-REDO = _study_source("redo")
+def _study_markdown(data: dict) -> str:
+    from leakyjax._src.study import studies
+
+    return studies.markdown(data)
 
 
-@table("rai", RAI)
-def _rai(data: dict) -> str:
-    from leakyjax._src.study import rai
-
-    return rai.render_markdown(data)
-
-
-@table("redo", REDO)
-def _redo(data: dict) -> str:
-    from leakyjax._src.study import redo
-
-    return redo.render_markdown(data)
+STUDY_SOURCES = {study: _study_source(study) for study in _STUDY_CODE}
+for _study, _src in STUDY_SOURCES.items():
+    table(_src.name, _src)(_study_markdown)
+RAI = STUDY_SOURCES["rai"]
+REDO = STUDY_SOURCES["redo"]
 
 
 @table("cure", RAI, REDO)

@@ -16,7 +16,7 @@ slope) on the whole training set after the last step.
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -161,29 +161,33 @@ def _figure(path: Path, cfg: dict, rows: dict) -> Path:
     return S.save_figure(fig, path)
 
 
-def run(
-    out: Path, *, quick: bool = False, seed: int = 0, force: bool = False, progress=True
-) -> S.StudyResult:
-    """Runs the study; see :func:`leakyjax._src.study.studies.run_study`."""
-    cfg = _config(quick, seed)
-    store = S.PartStore(out, NAME, config=cfg, force=force)
+def _parts(cfg: dict, seed: int) -> dict:
     dataset = S.mnist1d_loader(cfg)
 
-    todo = [(m, a) for m in cfg["models"] for a in cfg["activations"]]
-    rows = {}
-    t0 = time.perf_counter()
-    for model, label in S.progress(todo, desc=NAME, total=len(todo), enable=progress):
-        rows[(model, label)] = store.get(
-            f"{model}_{label}",
-            lambda model=model, label=label: sweep_one(
-                ACTIVATIONS[label],
-                model,
-                seeds=tuple(cfg["seeds"]),
-                cfg=cfg,
-                dataset=dataset(),
-            ),
+    def part(model: str, label: str) -> dict:
+        return sweep_one(
+            ACTIVATIONS[label],
+            model,
+            seeds=tuple(cfg["seeds"]),
+            cfg=cfg,
+            dataset=dataset(),
         )
-    seconds = time.perf_counter() - t0
+
+    return {
+        f"{m}_{a}": partial(part, m, a)
+        for m in cfg["models"]
+        for a in cfg["activations"]
+    }
+
+
+def _rows(cfg: dict, values: dict) -> dict:
+    return {
+        (m, a): values[f"{m}_{a}"] for m in cfg["models"] for a in cfg["activations"]
+    }
+
+
+def _summarise(cfg: dict, values: dict) -> tuple[dict, dict]:
+    rows = _rows(cfg, values)
     table = []
     lines = []
     for model in cfg["models"]:
@@ -220,14 +224,65 @@ def run(
         test_order={m: ordering(rows, m, "test_error") for m in cfg["models"]},
         lines=lines,
     )
-    fig = _figure(Path(out) / "slope_sweep.png", cfg, rows)
-    return S.finish(
-        out,
-        NAME,
-        config=cfg,
-        store=store,
-        summary=summary,
-        figures=(fig,),
-        seconds=seconds,
-        runs=[dict(label=k[1], **v) for k, v in rows.items()],
-    )
+    return summary, dict(runs=[dict(label=k[1], **v) for k, v in rows.items()])
+
+
+def render_markdown(res: dict) -> str:
+    """The table of docs/STUDY.md's ``slope-sweep`` section, from the results JSON."""
+    cfg = res["config"]
+    models = cfg["models"]
+    by = {(r["model"], r["activation"]): r for r in res["summary"]["table"]}
+    best = {
+        (m, metric): min(
+            cfg["activations"], key=lambda a, m=m, k=metric: by[(m, a)][f"{k}_mean"]
+        )
+        for m in models
+        for metric in ("train_error", "test_error")
+    }
+    header = ["activation"] + [
+        f"{m.upper()} {k.replace('_', ' ')}"
+        for m in models
+        for k in ("train_error", "test_error")
+    ]
+    out = [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for a in cfg["activations"]:
+        cells = [a]
+        for m in models:
+            for k in ("train_error", "test_error"):
+                r = by[(m, a)]
+                mean = f"{r[f'{k}_mean']:.3f}"
+                if best[(m, k)] == a:
+                    mean = f"**{mean}**"
+                cells.append(f"{mean} ± {r[f'{k}_std']:.3f}")
+        out.append("| " + " | ".join(cells) + " |")
+    notes = [
+        f"(mean ± standard deviation over {len(cfg['seeds'])} seeds; **bold**: the "
+        "lowest mean.) Lowest test error first — "
+        + "; ".join(
+            f"{m.upper()}: {', '.join(res['summary']['test_order'][m])}" for m in models
+        )
+        + ". Lowest train error first — "
+        + "; ".join(
+            f"{m.upper()}: {', '.join(res['summary']['train_order'][m])}"
+            for m in models
+        )
+        + "."
+    ]
+    for m in models:
+        te = [by[(m, a)]["test_error_mean"] for a in cfg["activations"]]
+        sd = [by[(m, a)]["test_error_std"] for a in cfg["activations"]]
+        notes.append(
+            f"{m.upper()}: mean test errors span {min(te):.3f}–{max(te):.3f}; the "
+            f"seed standard deviations {min(sd):.3f}–{max(sd):.3f}."
+        )
+    return "\n".join(out) + "\n\n" + "\n\n".join(notes)
+
+
+def _plot(path: Path, cfg: dict, values: dict) -> Path:
+    return _figure(path, cfg, _rows(cfg, values))
+
+
+STUDY = S.Study(NAME, _config, _parts, _summarise, _plot, render_markdown)
