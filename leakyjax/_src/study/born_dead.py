@@ -458,7 +458,7 @@ def render_markdown(res: dict) -> str:
                 )
             out.append(f"| {w} | " + " | ".join(row) + " |")
     relu = [c for c in res["cells"] if c["activation"] == "relu"]
-    below = sum(c["p_constant"] <= c["bound"] for c in relu)
+    over = [c["p_constant"] - c["bound"] for c in relu if c["p_constant"] > c["bound"]]
     z = max(
         (
             abs(c["p_dead_at_x0"] - c["bound"])
@@ -470,9 +470,10 @@ def render_markdown(res: dict) -> str:
     )
     out += [
         "",
-        f"ReLU: P(constant) ≤ the bound in {below} of {len(relu)} cells; the Monte "
-        f"Carlo P(dead at x0) is at most {z:.1f} binomial standard errors from the "
-        "formula.",
+        f"ReLU: P(constant) is above the bound in {len(over)} of {len(relu)} cells"
+        + (f", by at most {max(over):.1g}" if over else "")
+        + f"; the Monte Carlo P(dead at x0) is at most {z:.1f} binomial standard "
+        "errors from the formula.",
     ]
     for bias in cfg["biases"]:
         lk = [

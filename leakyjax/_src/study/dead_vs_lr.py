@@ -188,8 +188,14 @@ def _summarise(cfg: dict, values: dict) -> tuple[dict, dict]:
     return summary, dict(runs=[dict(label=k[0], **v) for k, v in rows.items()])
 
 
+def _frac(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return "0" if x == 0 else "< 0.01" if x < 0.005 else f"{x:.2f}"
+
+
 def _fracs(xs) -> str:
-    return " / ".join("—" if x is None else ("0" if x == 0 else f"{x:.2f}") for x in xs)
+    return " / ".join(_frac(x) for x in xs)
 
 
 def render_markdown(res: dict) -> str:
