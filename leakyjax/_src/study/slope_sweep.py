@@ -16,6 +16,7 @@ slope) on the whole training set after the last step.
 
 from __future__ import annotations
 
+import itertools
 from functools import partial
 from pathlib import Path
 from typing import cast
@@ -228,47 +229,49 @@ def _summarise(cfg: dict, values: dict) -> tuple[dict, dict]:
 
 
 def render_markdown(res: dict) -> str:
-    """The table of docs/STUDY.md's ``slope-sweep`` section, from the results JSON."""
+    """The table of docs/STUDY.md's ``slope-sweep`` section, from the results JSON.
+
+    **Bold**: the lowest mean of a column (every one that ties at the shown
+    precision); orderings join exact ties with ``=``.
+    """
     cfg = res["config"]
     models = cfg["models"]
+    metrics = ("train_error", "test_error")
     by = {(r["model"], r["activation"]): r for r in res["summary"]["table"]}
-    best = {
-        (m, metric): min(
-            cfg["activations"], key=lambda a, m=m, k=metric: by[(m, a)][f"{k}_mean"]
-        )
-        for m in models
-        for metric in ("train_error", "test_error")
-    }
     header = ["activation"] + [
-        f"{m.upper()} {k.replace('_', ' ')}"
+        f"{m.upper()} {k.replace('_', ' ')}" for m in models for k in metrics
+    ]
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    low = {
+        (m, k): min(f"{by[(m, a)][f'{k}_mean']:.3f}" for a in cfg["activations"])
         for m in models
-        for k in ("train_error", "test_error")
-    ]
-    out = [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
+        for k in metrics
+    }
     for a in cfg["activations"]:
         cells = [a]
         for m in models:
-            for k in ("train_error", "test_error"):
+            for k in metrics:
                 r = by[(m, a)]
                 mean = f"{r[f'{k}_mean']:.3f}"
-                if best[(m, k)] == a:
+                if mean == low[(m, k)]:
                     mean = f"**{mean}**"
                 cells.append(f"{mean} ± {r[f'{k}_std']:.3f}")
         out.append("| " + " | ".join(cells) + " |")
+
+    def order(m: str, k: str) -> str:
+        labels = res["summary"][f"{k.split('_')[0]}_order"][m]
+        text = labels[0]
+        for prev, a in itertools.pairwise(labels):
+            same = by[(m, a)][f"{k}_mean"] == by[(m, prev)][f"{k}_mean"]
+            text += (" = " if same else ", ") + a
+        return text
+
     notes = [
         f"(mean ± standard deviation over {len(cfg['seeds'])} seeds; **bold**: the "
-        "lowest mean.) Lowest test error first — "
-        + "; ".join(
-            f"{m.upper()}: {', '.join(res['summary']['test_order'][m])}" for m in models
-        )
+        "lowest mean at this precision.) Lowest test error first — "
+        + "; ".join(f"{m.upper()}: {order(m, 'test_error')}" for m in models)
         + ". Lowest train error first — "
-        + "; ".join(
-            f"{m.upper()}: {', '.join(res['summary']['train_order'][m])}"
-            for m in models
-        )
+        + "; ".join(f"{m.upper()}: {order(m, 'train_error')}" for m in models)
         + "."
     ]
     for m in models:
