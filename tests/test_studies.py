@@ -145,7 +145,7 @@ def test_slope_sweep_quick(tmp_path):
         row["activation"] for row in table
     )
     text = S.markdown(json.loads(r.results.read_text()))
-    assert text.count("\n| ") == 1 + len(table)  # header + one row per activation
+    assert text.count("\n| ") == len(table)  # one row per activation
 
 
 def test_dead_vs_lr_quick(tmp_path):

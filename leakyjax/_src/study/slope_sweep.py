@@ -82,6 +82,7 @@ def sweep_one(
         val_fraction=0.0,
         num_train=cfg["num_train"],
         num_test=cfg["num_test"],
+        **cfg["optimizer"],
     )
     res = train(config, seeds=seeds, dataset=dataset)
     test_err = np.array([1.0 - r.final_test_acc for r in res.runs])
@@ -98,6 +99,17 @@ def sweep_one(
     )
 
 
+#: the study's optimiser, pinned (not the training stack's defaults, which may change)
+OPTIMIZER = dict(
+    optimizer="adamw",
+    learning_rate=3e-3,
+    schedule="warmup_cosine",
+    warmup_steps=100,
+    weight_decay=1e-4,
+    clip_norm=1.0,
+)
+
+
 def _config(quick: bool, seed: int) -> dict:
     if quick:
         return dict(
@@ -110,6 +122,7 @@ def _config(quick: bool, seed: int) -> dict:
             eval_every=150,
             num_train=1000,
             num_test=500,
+            optimizer=OPTIMIZER,
         )
     return dict(
         activations=list(ACTIVATIONS),
@@ -121,6 +134,7 @@ def _config(quick: bool, seed: int) -> dict:
         eval_every=500,
         num_train=4000,
         num_test=1000,
+        optimizer=OPTIMIZER,
     )
 
 
