@@ -120,7 +120,7 @@ def test_init_depth_quick(tmp_path):
     assert min(loss["xavier_0.0"]) > 2.25  # Xavier stalls at ln(10) = 2.303
     assert all(f.exists() for f in r.figures)
     text = S.markdown(json.loads(r.results.read_text()))
-    assert f"{ratio['xavier_0.0']:.3g}".replace("e-", "e−") in text
+    assert f"| {init_depth._g(ratio['xavier_0.0'])} (" in text
 
 
 def test_init_depth_theory():
