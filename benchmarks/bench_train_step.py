@@ -30,7 +30,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import sys
@@ -52,6 +51,7 @@ from benchmarks.common import (
     prelu_mlp_train_step,
     report_checks,
 )
+from leakyjax._src.io import progress, write_json
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -353,18 +353,11 @@ def main(argv=None) -> dict:
         if not args.quick:
             plan.append(("anchors", shapes["anchors"], args.anchors_rounds))
     t_start = time.perf_counter()
-    bar = None
-    try:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=len(plan) * len(args.dtypes) * len(acts),
-            desc="bench_train_step (compile)",
-            file=sys.stderr,
-            leave=False,
-        )
-    except ImportError:  # progress is optional (tqdm is in the [train] extra)
-        pass
+    bar = progress(
+        total=len(plan) * len(args.dtypes) * len(acts),
+        desc="bench_train_step (compile)",
+        leave=False,
+    )
     rows = []
     for shape_name, shape, rounds in plan:
         rows += mlp_results(
@@ -377,8 +370,7 @@ def main(argv=None) -> dict:
             seed=args.seed,
             bar=bar,
         )
-    if bar is not None:
-        bar.close()
+    bar.close()
     train_stack = None
     if not (args.quick or args.no_train_stack or args.shape is not None):
         from benchmarks import train_stack as ts
@@ -406,7 +398,7 @@ def main(argv=None) -> dict:
     )
     path = Path(args.out) if args.out else RESULTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
+    write_json(path, result)
     print(f"wrote {path} ({len(rows)} rows, {result['config']['wall_s']:.0f} s)")
     for r in rows:
         t = (

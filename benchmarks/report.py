@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m benchmarks.report benchmarks/results/activations_cpu_2026-11-23.json
+    python -m benchmarks.report benchmarks/results/activations_speed_cpu.json
     python -m benchmarks.report benchmarks/results/*.json --out-dir /tmp/report
 
 For every JSON it writes ``<stem>.md`` (all tables) next to it (or into
@@ -18,6 +18,8 @@ import argparse
 import json
 import math
 from pathlib import Path
+
+from leakyjax._src.io import save_figure, write_text
 
 LIB_ORDER = ["copy", "jax.nn", "leakyjax", "flax.linen", "torch", "torch.compile"]
 DTYPE_SHORT = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
@@ -174,10 +176,9 @@ def activations_md(data: dict) -> str:
 
 
 def plot_activations(data: dict, path_stem: Path) -> list[Path]:
-    import matplotlib
+    from leakyjax._src.io import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = data["results"]
     passes = data["config"]["passes"]
@@ -243,8 +244,7 @@ def plot_activations(data: dict, path_stem: Path) -> list[Path]:
         )
         fig.tight_layout(rect=(0, 0, 0.80, 0.96))
         path = Path(f"{path_stem}_gbps_{outputs}.png")
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
+        save_figure(fig, path, dpi=110)
         written.append(path)
     return written
 
@@ -401,10 +401,9 @@ def train_step_md(data: dict) -> str:
 
 
 def plot_train_memory(data: dict, path_stem: Path) -> list[Path]:
-    import matplotlib
+    from leakyjax._src.io import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     cfg = data["config"]
     shapes = list(cfg["shapes"])
@@ -440,8 +439,7 @@ def plot_train_memory(data: dict, path_stem: Path) -> list[Path]:
     )
     fig.tight_layout()
     path = Path(f"{path_stem}_memory.png")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
     return [path]
 
 
@@ -473,7 +471,7 @@ def report(path: str | Path, out_dir: str | Path | None = None, plots: bool = Tr
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / path.stem
     md = Path(f"{stem}.md")
-    md.write_text(render(data))
+    write_text(md, render(data))
     written = [md]
     if plots:
         if data["benchmark"] == "activations":

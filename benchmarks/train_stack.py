@@ -42,6 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.common import compiled_memory, environment
+from leakyjax._src.io import write_json
 
 CNN_ACTS = (
     "identity",
@@ -414,7 +415,7 @@ def main(argv=None) -> dict:
     text = json.dumps(out, indent=1)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
+        write_json(args.out, out)
         print(f"wrote {args.out}")
     else:
         print(text)

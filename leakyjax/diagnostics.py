@@ -3,18 +3,17 @@
 A unit (one channel on the feature axis) is *dead* on a data set if its
 pre-activation is ``<= 0`` for every example; for leaky units the same "never
 positive" statistic is reported. See :mod:`leakyjax._src.diagnostics` for the
-definitions. Needs only jax; the Flax capture functions import flax and the
+definitions and the layout of the package. Needs only jax; the Flax capture functions import flax and the
 plots import matplotlib when called.
 """
 
-from leakyjax._src.capture import activation_modules as activation_modules
-from leakyjax._src.capture import capture_linen as capture_linen
-from leakyjax._src.capture import capture_nnx as capture_nnx
-from leakyjax._src.capture import record_pre_activations as record_pre_activations
 from leakyjax._src.diagnostics import GradientStats as GradientStats
 from leakyjax._src.diagnostics import LayerStats as LayerStats
 from leakyjax._src.diagnostics import LeafGradientStats as LeafGradientStats
 from leakyjax._src.diagnostics import UnitState as UnitState
+from leakyjax._src.diagnostics import activation_modules as activation_modules
+from leakyjax._src.diagnostics import capture_linen as capture_linen
+from leakyjax._src.diagnostics import capture_nnx as capture_nnx
 from leakyjax._src.diagnostics import dead_units as dead_units
 from leakyjax._src.diagnostics import format_gradient_stats as format_gradient_stats
 from leakyjax._src.diagnostics import format_report as format_report
@@ -22,10 +21,11 @@ from leakyjax._src.diagnostics import gradient_stats as gradient_stats
 from leakyjax._src.diagnostics import init as init
 from leakyjax._src.diagnostics import merge as merge
 from leakyjax._src.diagnostics import merge_across as merge_across
+from leakyjax._src.diagnostics import plot_history as plot_history
+from leakyjax._src.diagnostics import plot_report as plot_report
+from leakyjax._src.diagnostics import record_pre_activations as record_pre_activations
 from leakyjax._src.diagnostics import result as result
 from leakyjax._src.diagnostics import update as update
-from leakyjax._src.diagnostics_plot import plot_history as plot_history
-from leakyjax._src.diagnostics_plot import plot_report as plot_report
 
 __all__ = [
     "GradientStats",

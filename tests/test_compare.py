@@ -251,15 +251,3 @@ def test_classification_labels_must_be_integers(tmp_path):
         from leakyjax.train import as_dataset
 
         as_dataset(user_data("regression"), task="classification")
-
-
-def test_docs_mnist1d_cnn_table_matches_its_results_file():
-    from pathlib import Path
-
-    from leakyjax._src.study.report import render_baseline
-
-    root = Path(__file__).resolve().parent.parent
-    blob = json.loads((root / "docs/results/mnist1d_cnn.json").read_text())
-    doc = root / "docs/COMPARE.md"
-    assert render_baseline(doc, "mnist1d_cnn", blob) == doc.read_text()
-    assert blob["commit"] and blob["versions"]["jax"] and blob["command"]

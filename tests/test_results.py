@@ -32,6 +32,10 @@ def test_every_block_has_a_table_and_a_results_file():
     assert used <= set(R.TABLES), sorted(used - set(R.TABLES))
     for name in used:
         src = R.TABLES[name].source
+        assert (R.ROOT / src.results).is_file(), (
+            f"results:{name}: {src.results} is missing; run "
+            f"python -m tools.render_results --run {src.name}"
+        )
         data = R.load(src)
         prov = R.prov_of(data)
         assert prov.get("command"), f"{src.results}: no command recorded"

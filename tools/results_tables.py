@@ -26,66 +26,198 @@ _TRAIN = (
 
 
 # --------------------------------------------------------------------------- #
-# Train-step memory (benchmarks/bench_train_step.py)
+# Timing benchmarks (slow: rerun on a quiet machine with `make results-slow`)
 # --------------------------------------------------------------------------- #
 
-MEMORY_AFTER_FIXES = source(
+_BENCH = (*_CORE, "benchmarks/common.py", "benchmarks/report.py")
+
+ACTIVATIONS_SPEED = source(
     Source(
-        "train_step_memory",
-        "benchmarks/results/train_step_cpu_2026-11-23_memory_after_fixes.json",
-        "{python} -m benchmarks.bench_train_step --anchors-rounds 0 --no-train-stack "
-        "--rounds 5 --out {out}/results.json",
-        (*_CORE, "benchmarks/bench_train_step.py", "benchmarks/common.py"),
-        slow=True,  # times too; memory alone is deterministic
+        "activations_speed",
+        "benchmarks/results/activations_speed_cpu.json",
+        "{python} -m benchmarks.bench_activations --sizes 20 --dtypes float32,bfloat16 "
+        "--functions relu,leaky_relu,relu6,elu --passes fwd+bwd,dx "
+        "--outputs fresh,donated --torch off --rounds 15 --out {out}/results.json",
+        (*_BENCH, "benchmarks/bench_activations.py"),
+        slow=True,
+    )
+)
+
+ACTIVATIONS_EAGER = source(
+    Source(
+        "activations_eager",
+        "benchmarks/results/activations_eager_cpu.json",
+        "{python} -m benchmarks.bench_activations --eager --out {out}/results.json",
+        (*_BENCH, "benchmarks/bench_activations.py"),
+        slow=True,
     )
 )
 
 TRAIN_STEP = source(
     Source(
         "train_step",
-        "benchmarks/results/train_step_cpu_2026-11-23.json",
-        "{python} -m benchmarks.bench_train_step --out {out}/results.json",
-        (*_CORE, "benchmarks/bench_train_step.py", "benchmarks/common.py"),
+        "benchmarks/results/train_step_cpu.json",
+        "{python} -m benchmarks.bench_train_step --anchors-rounds 0 --no-train-stack "
+        "--rounds 7 --out {out}/results.json",
+        (*_BENCH, "benchmarks/bench_train_step.py"),
+        slow=True,  # times too; memory alone is deterministic
+    )
+)
+
+#: The revision `make demo` is measured against: the training stack before issue 17.
+DEMO_BEFORE = "682144b"
+
+TRAIN_STACK = source(
+    Source(
+        "train_stack",
+        "benchmarks/results/train_stack_cpu.json",
+        "{python} -m benchmarks.train_stack --parts loop,demo,seeds "
+        f"--before {DEMO_BEFORE} --loop-steps 20,220 --loop-rounds 3 --steps 1000 "
+        "--out {out}/results.json",
+        (
+            *_TRAIN,
+            "leakyjax/_src/cli.py",
+            "leakyjax/_src/study/compare.py",
+            "leakyjax/_src/diagnostics",
+            "benchmarks/train_stack.py",
+            "benchmarks/count_compiles.py",
+        ),
         slow=True,
     )
 )
 
 
-def _mib(b: int) -> str:
-    return f"{b / 2**20:.1f}"
+@table("activations_speed", ACTIVATIONS_SPEED)
+def _activations_speed(data: dict) -> str:
+    """The checks, then one table: a column per (pass, dtype, outputs), at one n."""
+    from benchmarks.report import ACT_LEGEND, _cell, _fn_order, activation_checks_md
 
-
-@table("readme_memory", MEMORY_AFTER_FIXES)
-def _readme_memory(data: dict) -> str:
-    """Temp MiB per activation: test shape and anchors shape, f32 and bf16."""
-    rows = [r for r in data["results"] if r.get("model", "mlp") == "mlp"]
-    shapes = data["config"]["shapes"]
-    by = {(r["act"], r["shape"], r["dtype"]): r for r in rows}
-    cols = [(s, d) for s in ("test", "anchors") for d in ("float32", "bfloat16")]
-    short = {"float32": "f32", "bfloat16": "bf16"}
-    header = ["activation"] + [
-        f"{short[d]} B={shapes[s]['batch']} W={shapes[s]['width']}" for s, d in cols
+    rows = data["results"]
+    cols = list(dict.fromkeys((r["pass"], r["dtype"], r["outputs"]) for r in rows))
+    idx = {(r["fn"], r["pass"], r["dtype"], r["outputs"]): r for r in rows}
+    short = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}
+    body = [
+        [fn, *(_cell(idx.get((fn, *c))) for c in cols)]
+        for fn in _fn_order({r["fn"] for r in rows})
     ]
-    body = []
-    for act in dict.fromkeys(r["act"] for r in rows):
-        cells = [by.get((act, s, d)) for s, d in cols]
-        body.append(
-            [act] + ["—" if c is None else _mib(c["temp_bytes"]) for c in cells]
-        )
-    return "Compiled temp MiB of one train step:\n\n" + md_table(header, body)
+    header = ["function", *(f"{p} {short.get(d, d)} {o}" for p, d, o in cols)]
+    sizes = sorted({r["n"] for r in rows})
+    return (
+        "Checks (paired ratio: the median over rounds of the per-round time ratio):"
+        "\n\n" + activation_checks_md(data) + "\n\n"
+        f"n = {', '.join(str(n) for n in sizes)}. {ACT_LEGEND}\n\n"
+        + md_table(header, body)
+    )
 
 
-def _bench_memory(shape: str):
-    def render(data: dict) -> str:
-        from benchmarks.report import train_memory_md
+@table("activations_speed_checks", ACTIVATIONS_SPEED)
+def _activations_speed_checks(data: dict) -> str:
+    from benchmarks.report import activation_checks_md
 
-        return train_memory_md(data, shape)
-
-    return render
+    return activation_checks_md(data)
 
 
-table("bench_memory_anchors", TRAIN_STEP)(_bench_memory("anchors"))
-table("bench_memory_test", TRAIN_STEP)(_bench_memory("test"))
+@table("activations_eager", ACTIVATIONS_EAGER)
+def _activations_eager(data: dict) -> str:
+    """Eager (un-jitted) calls: leakyjax vs jax.nn, paired ratio, limit 2x."""
+    rows = [
+        [
+            r["name"],
+            r["n"],
+            f"{r['leakyjax_min_us']:.1f}",
+            f"{r['jax_nn_min_us']:.1f}",
+            f"{r['ratio_paired']:.2f}×",
+            "pass" if r["passed"] else "**FAIL**",
+        ]
+        for r in data["results"]
+    ]
+    return md_table(
+        [
+            "function",
+            "n",
+            "leakyjax µs (min)",
+            "jax.nn µs (min)",
+            "paired ratio",
+            "≤ 2×",
+        ],
+        rows,
+    )
+
+
+@table("train_step", TRAIN_STEP)
+def _train_step(data: dict) -> str:
+    from benchmarks.report import train_step_md
+
+    text = train_step_md(data)
+    # the section headings of the standalone report become bold lines here
+    return "\n".join(
+        f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line
+        for line in text.splitlines()
+    )
+
+
+def _ms(v: float) -> str:
+    return f"{v:.2f}"
+
+
+@table("train_stack_loop", TRAIN_STACK)
+def _train_stack_loop(data: dict) -> str:
+    """Per-step time inside `train` vs the same vmapped step jitted alone."""
+    rows = [
+        [
+            f"{r['model']} on {r['dataset']}, {r['seeds']} seed(s), batch {r['batch']}",
+            r["auto_chunking"],
+            _ms(r["alone_ms"]),
+            _ms(r["in_loop_auto_ms"]),
+            f"**{r['ratio_auto']:.2f}×**",
+            _ms(r["in_loop_scan_ms"]),
+            f"{r['ratio_scan']:.2f}×",
+        ]
+        for r in data["loop"]
+    ]
+    return md_table(
+        [
+            "model",
+            "chunking chosen",
+            "alone ms/step",
+            "in train() ms/step",
+            "ratio",
+            "forced scan ms/step",
+            "scan ratio",
+        ],
+        rows,
+    )
+
+
+@table("train_stack_demo", TRAIN_STACK)
+def _train_stack_demo(data: dict) -> str:
+    """`make demo` (`leakyjax compare`) at DEMO_BEFORE vs this tree, cold and warm."""
+    d = data["demo"]
+    labels = {
+        "before": f"before (`{d['before']}`)",
+        "after_cold": "now, empty compilation cache",
+        "after_warm": "now, rerun (persistent cache warm)",
+    }
+    rows = [
+        [
+            label,
+            f"{d[k]['wall_s']:.1f}",
+            d[k]["compiles"],
+            f"{d[k]['compile_s']:.1f}",
+        ]
+        for k, label in labels.items()
+        if k in d
+    ]
+    return md_table(["`leakyjax compare`", "wall s", "XLA compiles", "compile s"], rows)
+
+
+@table("train_stack_seeds", TRAIN_STACK)
+def _train_stack_seeds(data: dict) -> str:
+    from benchmarks.report import train_stack_md
+
+    return "\n\n".join(
+        p for p in train_stack_md({"seeds": data["seeds"]}) if not p.startswith("#")
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -99,8 +231,7 @@ DYING_RELU = source(
         "{python} examples/dying_relu.py --no-progress --out {out}",
         (
             *_CORE,
-            "leakyjax/_src/diagnostics*",
-            "leakyjax/_src/capture.py",
+            "leakyjax/_src/diagnostics",
             "examples/dying_relu.py",
         ),
         figures=(("dying_relu.png", "docs/dying_relu.png"),),
@@ -150,7 +281,7 @@ def _compare_source(name: str, command: str, figures: tuple = ()):
             name,
             f"docs/results/{name}.json",
             command,
-            (*_TRAIN, "leakyjax/_src/study/compare.py", "leakyjax/_src/diagnostics*"),
+            (*_TRAIN, "leakyjax/_src/study/compare.py", "leakyjax/_src/diagnostics"),
             collect=_collect_compare,
             figures=figures,
         )
@@ -170,9 +301,57 @@ COMPARE_PAPER = _compare_source(
     "compare_mnist1d_paper",
     "{python} -m leakyjax compare --acts relu,leaky_relu,leaky_relu:0.2,prelu,elu "
     "--dataset mnist1d --model mlp --depth 2 --width 100 --optimizer adam --lr 1e-2 "
-    "--schedule constant --clip 0 --batch-size 100 --steps 6000 --eval-every 500 "
-    "--val-fraction 0 --seeds 5 --out {out}",
+    "--schedule constant --clip 0 --weight-decay 0 --warmup 0 --batch-size 100 "
+    "--steps 6000 --eval-every 500 --val-fraction 0 --seeds 5 --no-progress --out {out}",
 )
+COMPARE_CNN = _compare_source(
+    "compare_mnist1d_cnn",
+    "{python} -m leakyjax compare --model cnn --dataset mnist1d "
+    "--acts relu,leaky_relu:0.01,leaky_relu:0.2,prelu,rrelu,elu --optimizer adam "
+    "--lr 1e-2 --schedule constant --clip 0 --weight-decay 0 --warmup 0 "
+    "--val-fraction 0 --steps 6000 --batch-size 100 --eval-every 250 --seeds 5 "
+    "--no-progress --out {out}",
+)
+
+#: Published ReLU test accuracy (%) of the mnist1d models (Greydanus 2020).
+_PUBLISHED = {
+    "compare_mnist1d_paper": "the published 65–68% band (mnist1d README, MLP)",
+    "compare_mnist1d_cnn": "92.3% in the mnist1d notebook and 94% in its README",
+}
+
+
+def _run_time(records: list) -> str:
+    """Wall time of the whole run, summed over activations (compile and train)."""
+    acts = {}
+    for r in records:
+        acts.setdefault(r["activation"], r)  # one record per activation holds its time
+    compile_s = sum(r.get("compile_time") or 0.0 for r in acts.values())
+    train_s = sum(r.get("train_time") or 0.0 for r in acts.values())
+    seeds = len({r["seed"] for r in records})
+    return (
+        f"{len(acts)} activations × {seeds} seeds: {(compile_s + train_s) / 60:.1f} min "
+        f"of training programs ({compile_s:.0f} s compiling, {train_s:.0f} s training; "
+        "imports, data and plots not counted)"
+    )
+
+
+def _relu_check(name: str):
+    def render(data: dict) -> str:
+        import numpy as np
+
+        recs = sorted(
+            (r for r in data["records"] if r["activation"] == "relu"),
+            key=lambda r: r["seed"],
+        )
+        acc = np.array([100 * r["final_test_acc"] for r in recs])
+        seeds = ", ".join(f"{a:.1f}" for a in acc)
+        return (
+            f"ReLU reaches {acc.mean():.2f} ± {acc.std(ddof=1):.2f}% final test accuracy "
+            f"(seeds {recs[0]['seed']}–{recs[-1]['seed']}: {seeds}); published: "
+            f"{_PUBLISHED[name]}. The run: {_run_time(data['records'])}."
+        )
+
+    return render
 
 
 def _compare_table(data: dict, *, timing: bool) -> str:
@@ -202,7 +381,13 @@ def _compare_verdict(data: dict) -> str:
 table("compare_demo", COMPARE_DEMO)(lambda d: _compare_table(d, timing=False))
 table("compare_demo_verdict", COMPARE_DEMO)(_compare_verdict)
 table("compare_demo_timed", COMPARE_DEMO)(lambda d: _compare_table(d, timing=True))
+table("compare_demo_time", COMPARE_DEMO)(lambda d: _run_time(d["records"]) + ".")
 table("compare_mnist1d_paper", COMPARE_PAPER)(lambda d: _compare_table(d, timing=False))
+table("compare_mnist1d_paper_relu", COMPARE_PAPER)(_relu_check("compare_mnist1d_paper"))
+table("compare_mnist1d_paper_verdict", COMPARE_PAPER)(_compare_verdict)
+table("compare_mnist1d_cnn", COMPARE_CNN)(lambda d: _compare_table(d, timing=True))
+table("compare_mnist1d_cnn_relu", COMPARE_CNN)(_relu_check("compare_mnist1d_cnn"))
+table("compare_mnist1d_cnn_verdict", COMPARE_CNN)(_compare_verdict)
 
 
 # --------------------------------------------------------------------------- #
@@ -285,7 +470,7 @@ def _zoo_memory(data: dict) -> str:
 # --------------------------------------------------------------------------- #
 
 _RUNNER = ("leakyjax/_src/study/studies.py", "leakyjax/_src/io.py")
-_DIAG = ("leakyjax/_src/diagnostics*", "leakyjax/_src/capture.py")
+_DIAG = ("leakyjax/_src/diagnostics", "leakyjax/_src/names.py")
 #: study -> the code its numbers depend on, besides its module and the runner
 _STUDY_CODE: dict[str, tuple[str, ...]] = {
     "born-dead": _CORE,

@@ -25,7 +25,8 @@ the same directory or a damaged results file never costs a finished result:
   has a field of the wrong type, or repeats an earlier record's identity is
   skipped with a :class:`RecordWarning` naming ``file:line`` (its run is then
   simply missing, so the caller recomputes it); the file is never rewritten.
-* :func:`progress` is a tqdm bar, or a silent stand-in when disabled.
+* :func:`progress` is a tqdm bar, or a silent stand-in when disabled;
+  :func:`pyplot` is matplotlib's pyplot, headless for scripts.
 
 Errors from the operating system stay ``OSError`` with the path as
 ``filename``; :func:`describe` turns any of them into the one-line message the
@@ -348,6 +349,27 @@ def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 1) -> 
     return write_text(path, text)
 
 
+def pyplot() -> Any:
+    """``matplotlib.pyplot``, headless unless an interactive session is in use.
+
+    Switches to the Agg backend when the current backend is interactive and no
+    figure is open (a script, a test, a server), so figures are only written;
+    raises an ImportError naming the extra when matplotlib is not installed.
+    """
+    try:
+        import matplotlib
+    except ImportError as e:
+        raise ImportError(
+            'leakyjax plots need matplotlib: pip install "leakyjax[train]"'
+        ) from e
+    import matplotlib.pyplot as plt
+
+    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
+        if not plt.get_fignums():
+            plt.switch_backend("Agg")
+    return plt
+
+
 def save_figure(
     fig: Any, path: str | os.PathLike, *, dpi: int = 120, **kw: Any
 ) -> Path:
@@ -620,9 +642,9 @@ def progress(
 ) -> Any:
     """A tqdm progress bar on stderr, or a silent stand-in when ``enable`` is False.
 
-    The stand-in iterates ``iterable`` and accepts ``update``,
-    ``set_description``, ``set_postfix_str``, ``write`` (to stderr) and
-    ``close``, so callers need no ``if``.
+    The stand-in (also used when tqdm is not installed) iterates ``iterable``
+    and accepts ``update``, ``set_description``, ``set_postfix_str``, ``write``
+    (to stderr) and ``close``, so callers need no ``if``.
 
     Example:
         >>> sum(progress(range(3), desc="x", enable=False))
@@ -632,7 +654,10 @@ def progress(
         return _NoBar(iterable)
     import sys
 
-    from tqdm.auto import tqdm
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # a jax-only install: no bar (tqdm is in the extras)
+        return _NoBar(iterable)
 
     return tqdm(
         iterable,
@@ -655,6 +680,7 @@ __all__ = [
     "lock",
     "output_dir",
     "progress",
+    "pyplot",
     "read_records",
     "save_figure",
     "to_jsonable",

@@ -345,10 +345,9 @@ def _curves(records, act, key):
 
 def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) -> tuple:
     """Write ``curves.png``, ``final_accuracy.png`` and ``dead_fraction.png``."""
-    import matplotlib
+    from leakyjax._src.io import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     out = Path(out)
     metric = records[0]["metric"] if records else "accuracy"
@@ -608,116 +607,3 @@ def write_report(
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines += ["", f"Written {stamp}; raw results: `results.jsonl`.", ""]
     return _io.write_text(out / "report.md", "\n".join(lines))
-
-
-# ---------------------------------------------------------------- docs baselines
-BEGIN, END = "<!-- baseline:{} begin -->", "<!-- baseline:{} end -->"
-
-
-def baseline(run_dir: Path, *, command: str, commit: str, note: str = "") -> dict:
-    """A committed-results blob of a finished ``compare`` run (for the docs).
-
-    Holds the command, the commit that ran it, the package versions (from the
-    run's ``report.md``), the per-seed final test scores and the times.
-    """
-    from leakyjax._src.study.compare import read_results
-
-    run_dir = Path(run_dir)
-    recs = read_results(run_dir / "results.jsonl")
-    vers = {}
-    for line in (run_dir / "report.md").read_text().splitlines():
-        parts = [p.strip() for p in line.strip().strip("|").split("|")]
-        if len(parts) == 2 and parts[0] in versions_keys():
-            vers[parts[0]] = parts[1]
-    acts = list(dict.fromkeys(r["activation"] for r in recs))
-    programs = {(r["key"], r["wall_time"]): r for r in recs}
-    rows = []
-    for act in acts:
-        rs = [r for r in recs if r["activation"] == act]
-        acc = [r["final_test_acc"] for r in rs]
-        rows.append(
-            {
-                "activation": act,
-                "seeds": [r["seed"] for r in rs],
-                "final_test_acc": acc,
-                "diverged": sum(r["diverged"] for r in rs),
-                "seconds_per_seed": float(
-                    np.mean([r["wall_time_per_seed"] for r in rs])
-                ),
-            }
-        )
-    return {
-        "command": command,
-        "commit": commit,
-        "note": note,
-        "config": recs[0]["config"],
-        "versions": vers,
-        "wall_s": sum(r["wall_time"] for r in programs.values()),
-        "compile_s": sum(r["compile_time"] for r in programs.values()),
-        "rows": rows,
-    }
-
-
-def versions_keys() -> tuple[str, ...]:
-    return (
-        "python", "leakyjax", "jax", "jaxlib", "flax", "optax", "numpy",
-        "mnist1d", "scikit-learn", "matplotlib", "platform", "devices",
-    )  # fmt: skip
-
-
-def baseline_table(blob: dict) -> str:
-    """The markdown table of a :func:`baseline` blob, ranked by mean accuracy."""
-    rows = []
-    for r in blob["rows"]:
-        acc = np.array([a for a in r["final_test_acc"] if a is not None], float)
-        rows.append((acc.mean() if len(acc) else float("nan"), acc, r))
-    rows.sort(key=lambda t: -t[0])
-    lines = [
-        "| activation | final test acc (%) | seeds | min – max (%) | s / seed |",
-        "|---|---|---|---|---|",
-    ]
-    for mean, acc, r in rows:
-        lines.append(
-            f"| {r['activation']} | {100 * mean:.2f} ± {100 * acc.std():.2f} | "
-            f"{len(r['seeds'])} | {100 * acc.min():.1f} – {100 * acc.max():.1f} | "
-            f"{r['seconds_per_seed']:.1f} |"
-        )
-    v = blob["versions"]
-    lines += [
-        "",
-        f"`{blob['command']}` at commit `{blob['commit']}`: "
-        f"{blob['wall_s'] / 60:.1f} min in all ({blob['compile_s']:.0f} s compiling) "
-        f"on {v.get('devices', '?')} (jax {v.get('jax', '?')}, flax "
-        f"{v.get('flax', '?')}). {blob.get('note', '')}".rstrip(),
-    ]
-    return "\n".join(lines)
-
-
-def render_baseline(doc: Path, name: str, blob: dict) -> str:
-    """``doc``'s text with the table between the ``baseline:name`` markers
-    replaced by :func:`baseline_table` (raises ValueError without markers)."""
-    text = Path(doc).read_text()
-    begin, end = BEGIN.format(name), END.format(name)
-    if begin not in text or end not in text:
-        raise ValueError(f"{doc}: no {begin} ... {end} markers.")
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    return f"{head}{begin}\n{baseline_table(blob)}\n{end}{tail}"
-
-
-def _main(argv=None) -> None:
-    """``python -m leakyjax._src.study.report DOC NAME RESULTS.json``: re-render."""
-    import argparse
-    import json
-
-    p = argparse.ArgumentParser(description=_main.__doc__)
-    p.add_argument("doc", type=Path)
-    p.add_argument("name")
-    p.add_argument("results", type=Path)
-    a = p.parse_args(argv)
-    text = render_baseline(a.doc, a.name, json.loads(a.results.read_text()))
-    _io.write_text(a.doc, text)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _main()

@@ -517,6 +517,11 @@ def _program(
         )
         return new, jnp.where(ok, loss, jnp.nan)
 
+    def step_at(state, idx, i, step0, x, y):
+        # step i of a chunk whose batch indices are all on the device: one
+        # dispatch per step, nothing transferred but the scalar i
+        return step_one(state, idx[i], step0 + i, x, y)
+
     def chunk_one(state, idx, steps, x, y):
         return jax.lax.scan(
             lambda s, i: step_one(s, i[0], i[1], x, y), state, (idx, steps)
@@ -548,7 +553,7 @@ def _program(
     prog = _Program(
         init=jax.jit(jax.vmap(init_one, in_axes=(0, None)), out_shardings=rep),
         step=jax.jit(
-            jax.vmap(step_one, in_axes=(0, 0, None, None, None)),
+            jax.vmap(step_at, in_axes=(0, 0, None, None, None, None)),
             donate_argnums=0,
             out_shardings=rep,
         ),
@@ -575,7 +580,8 @@ class _Compiler:
         self.prog = prog
         self.seconds = 0.0
 
-    def __call__(self, name: str, *args):
+    def get(self, name: str, *args) -> Any:
+        """The compiled function ``name`` for arguments like ``args``."""
         sig = (name, _signature(args))
         fn = self.prog.compiled.get(sig)
         if fn is None:
@@ -583,7 +589,10 @@ class _Compiler:
             fn = getattr(self.prog, name).lower(*args).compile()
             self.seconds += time.perf_counter() - t0
             self.prog.compiled[sig] = fn
-        return fn(*args)
+        return fn
+
+    def __call__(self, name: str, *args):
+        return self.get(name, *args)(*args)
 
 
 def _model_and_key(config: TrainConfig, model: Any, ds: Dataset):
@@ -715,12 +724,12 @@ def train(
     _check_output(net, x0, ds)
     state = run("init", keys, x0)
     orders = [_Order(s, len(y_tr)) for s in seeds]
-    idx_sharding = NamedSharding(mesh, P(None, "data"))
+    idx_sharding = NamedSharding(mesh, P(None, None, "data"))
     if chunking == "auto":
-        idx0 = jnp.zeros((num_seeds, config.batch_size), jnp.int32)
+        idx0 = jnp.zeros((num_seeds, 1, config.batch_size), jnp.int32)
         chunking = choose_chunking(
             prog.step,
-            (state, idx0, jnp.int32(0), data_x, data_y),
+            (state, idx0, jnp.int32(0), jnp.int32(0), data_x, data_y),
             mesh.devices.flat[0].platform,
         )
 
@@ -775,17 +784,17 @@ def train(
         k = bounds[e] - bounds[e - 1]
         idx = np.stack([o.take(k, config.batch_size) for o in orders])
         was_active = np.asarray(state.active)
+        idx = jax.device_put(idx, idx_sharding)
         if chunking == "scan":
-            idx = jax.device_put(idx, NamedSharding(mesh, P(None, None, "data")))
             steps = put(np.arange(bounds[e - 1], bounds[e], dtype=np.int32))
             state, losses = run("chunk", state, idx, steps, data_x, data_y)
             losses = np.asarray(losses, np.float64)
-        else:
+        else:  # a host loop over one compiled, donated step
+            step0 = np.int32(bounds[e - 1])
+            step = run.get("step", state, idx, np.int32(0), step0, data_x, data_y)
             per_step = []
             for i in range(k):
-                idx_i = jax.device_put(idx[:, i], idx_sharding)
-                step_i = np.int32(bounds[e - 1] + i)
-                state, loss_i = run("step", state, idx_i, step_i, data_x, data_y)
+                state, loss_i = step(state, idx, np.int32(i), step0, data_x, data_y)
                 per_step.append(loss_i)
             losses = np.stack(jax.device_get(per_step), 1).astype(np.float64)
         with np.errstate(invalid="ignore"):

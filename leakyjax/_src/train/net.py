@@ -37,7 +37,7 @@ def _takes(fn: Callable, name: str) -> bool:
 
 
 def _linen_net(model: Any) -> Net:
-    from leakyjax._src import capture as _capture
+    from leakyjax._src.diagnostics import capture as _capture
 
     train_kw = _takes(type(model).__call__, "train")
 
@@ -80,7 +80,7 @@ def _nnx_net(build: Callable[[Any], Any]) -> Net:
     """``build(rngs) -> nnx.Module``: split into params / rest for the loop."""
     from flax import nnx
 
-    from leakyjax._src import capture as _capture
+    from leakyjax._src.diagnostics import capture as _capture
 
     graph: dict = {}
 

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from leakyjax._src.diagnostics import LayerStats
+from leakyjax._src import io as _io
+from leakyjax._src.diagnostics.accumulator import LayerStats
 
 __all__ = ["plot_report", "plot_history"]
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError as e:  # pragma: no cover - matplotlib is in [train]
-        raise ImportError(
-            'leakyjax.diagnostics plots need matplotlib: pip install "leakyjax[train]"'
-        ) from e
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
-        import matplotlib.pyplot as plt
-
-        if not plt.get_fignums():  # no interactive session in use: go headless
-            plt.switch_backend("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _check_report(report: Any, where: str) -> dict:
@@ -43,11 +29,13 @@ def _check_report(report: Any, where: str) -> dict:
 
 
 def _save(fig: Any, out: Any) -> None:
+    """Writes the figure to ``out`` atomically, if given (the figure stays open)."""
     if out is not None:
-        from pathlib import Path
-
+        buf = io.BytesIO()
+        fmt = Path(out).suffix.lstrip(".") or "png"
+        fig.savefig(buf, format=fmt, dpi=130, bbox_inches="tight")
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=130, bbox_inches="tight")
+        _io.write_bytes(out, buf.getvalue())
 
 
 def plot_report(
@@ -78,7 +66,7 @@ def plot_report(
         >>> [t.get_text() for t in fig.axes[0].get_xticklabels()]
         ['h1', 'h2']
     """
-    plt = _pyplot()
+    plt = _io.pyplot()
     import numpy as np
 
     if (
@@ -166,7 +154,7 @@ def plot_history(
         >>> fig.axes[0].lines[0].get_ydata().tolist()
         [0.0, 100.0]
     """
-    plt = _pyplot()
+    plt = _io.pyplot()
     if metric not in ("dead_fraction", "rarely_active_fraction", "mean_active_rate"):
         raise ValueError(
             f"plot_history: metric must be 'dead_fraction', "
