@@ -194,7 +194,7 @@ def _train_stack_demo(data: dict) -> str:
     """`make demo` (`leakyjax compare`) at DEMO_BEFORE vs this tree, cold and warm."""
     d = data["demo"]
     labels = {
-        "before": f"before (`{d['before']}`)",
+        "before": f"before (`{d['revision']}`)",
         "after_cold": "now, empty compilation cache",
         "after_warm": "now, rerun (persistent cache warm)",
     }
@@ -337,18 +337,18 @@ def _run_time(records: list) -> str:
 
 def _relu_check(name: str):
     def render(data: dict) -> str:
-        import numpy as np
+        from leakyjax._src.study.compare import summarize
 
         recs = sorted(
             (r for r in data["records"] if r["activation"] == "relu"),
             key=lambda r: r["seed"],
         )
-        acc = np.array([100 * r["final_test_acc"] for r in recs])
-        seeds = ", ".join(f"{a:.1f}" for a in acc)
+        (s,) = summarize(recs, ["relu"])  # the table's mean ± std (ddof=0)
+        seeds = ", ".join(f"{100 * r['final_test_acc']:.1f}" for r in recs)
         return (
-            f"ReLU reaches {acc.mean():.2f} ± {acc.std(ddof=1):.2f}% final test accuracy "
-            f"(seeds {recs[0]['seed']}–{recs[-1]['seed']}: {seeds}); published: "
-            f"{_PUBLISHED[name]}. The run: {_run_time(data['records'])}."
+            f"ReLU reaches {100 * s.final_acc_mean:.2f} ± {100 * s.final_acc_std:.2f}% "
+            f"final test accuracy (seeds {recs[0]['seed']}–{recs[-1]['seed']}: {seeds}); "
+            f"published: {_PUBLISHED[name]}. The run: {_run_time(data['records'])}."
         )
 
     return render
