@@ -426,6 +426,46 @@ ZOO = source(
     )
 )
 
+ZOO_TIME = source(
+    Source(
+        "zoo_time",
+        "benchmarks/results/zoo_time_cpu.json",
+        "{python} -m benchmarks.zoo --time --acts "
+        "leakyjax.relu,leakyjax.leaky_relu,leakyjax.elu --rounds 5 "
+        "--out {out}/results.json",
+        (*_CORE, "benchmarks/zoo.py", "benchmarks/common.py"),
+        slow=True,
+    )
+)
+
+
+@table("zoo_time", ZOO_TIME)
+def _zoo_time(data: dict) -> str:
+    """Train-step time of leakyjax / its jax.nn counterpart, paired within the run."""
+    rows = [r for r in data["results"] if r.get("time_ratio_ref_paired") is not None]
+    acts = list(dict.fromkeys(r["act"] for r in rows))
+    by = {(r["model"], r["dtype"], r["act"]): r for r in rows}
+    keys = list(dict.fromkeys((r["model"], r["dtype"]) for r in rows))
+    body = []
+    for model, dtype in keys:
+        cells = []
+        for a in acts:
+            r = by.get((model, dtype, a))
+            if r is None:
+                cells.append("—")
+                continue
+            ratio = r["time_ratio_ref_paired"]
+            cell = f"{ratio:.2f}× ({r['step_ms_median']:.1f} ms)"
+            cells.append(f"**{cell}**" if ratio > 1.03 else cell)
+        body.append([model, dtype, *cells])
+    return (
+        "Train-step time, leakyjax / its jax.nn counterpart (the median over rounds of "
+        "the per-round ratio; leakyjax's median step time in parentheses). **Bold**: "
+        "above the 1.03× target.\n\n"
+        + md_table(["model", "dtype", *(a.removeprefix("leakyjax.") for a in acts)], body)
+    )
+
+
 #: (column, leakyjax label); the cell is "counterpart / leakyjax" in MiB.
 _ZOO_COLUMNS = (
     ("relu", "leakyjax.relu"),
