@@ -194,7 +194,7 @@ def _train_stack_demo(data: dict) -> str:
     """`make demo` (`leakyjax compare`) at DEMO_BEFORE vs this tree, cold and warm."""
     d = data["demo"]
     labels = {
-        "before": f"before (`{d['before']}`)",
+        "before": f"before (`{d['revision']}`)",
         "after_cold": "now, empty compilation cache",
         "after_warm": "now, rerun (persistent cache warm)",
     }
@@ -337,18 +337,18 @@ def _run_time(records: list) -> str:
 
 def _relu_check(name: str):
     def render(data: dict) -> str:
-        import numpy as np
+        from leakyjax._src.study.compare import summarize
 
         recs = sorted(
             (r for r in data["records"] if r["activation"] == "relu"),
             key=lambda r: r["seed"],
         )
-        acc = np.array([100 * r["final_test_acc"] for r in recs])
-        seeds = ", ".join(f"{a:.1f}" for a in acc)
+        (s,) = summarize(recs, ["relu"])  # the table's mean ± std (ddof=0)
+        seeds = ", ".join(f"{100 * r['final_test_acc']:.1f}" for r in recs)
         return (
-            f"ReLU reaches {acc.mean():.2f} ± {acc.std(ddof=1):.2f}% final test accuracy "
-            f"(seeds {recs[0]['seed']}–{recs[-1]['seed']}: {seeds}); published: "
-            f"{_PUBLISHED[name]}. The run: {_run_time(data['records'])}."
+            f"ReLU reaches {100 * s.final_acc_mean:.2f} ± {100 * s.final_acc_std:.2f}% "
+            f"final test accuracy (seeds {recs[0]['seed']}–{recs[-1]['seed']}: {seeds}); "
+            f"published: {_PUBLISHED[name]}. The run: {_run_time(data['records'])}."
         )
 
     return render
@@ -402,6 +402,46 @@ ZOO = source(
         (*_CORE, "benchmarks/zoo.py", "benchmarks/common.py"),
     )
 )
+
+ZOO_TIME = source(
+    Source(
+        "zoo_time",
+        "benchmarks/results/zoo_time_cpu.json",
+        "{python} -m benchmarks.zoo --time --acts "
+        "leakyjax.relu,leakyjax.leaky_relu,leakyjax.elu --rounds 5 "
+        "--out {out}/results.json",
+        (*_CORE, "benchmarks/zoo.py", "benchmarks/common.py"),
+        slow=True,
+    )
+)
+
+
+@table("zoo_time", ZOO_TIME)
+def _zoo_time(data: dict) -> str:
+    """Train-step time of leakyjax / its jax.nn counterpart, paired within the run."""
+    rows = [r for r in data["results"] if r.get("time_ratio_ref_paired") is not None]
+    acts = list(dict.fromkeys(r["act"] for r in rows))
+    by = {(r["model"], r["dtype"], r["act"]): r for r in rows}
+    keys = list(dict.fromkeys((r["model"], r["dtype"]) for r in rows))
+    body = []
+    for model, dtype in keys:
+        cells = []
+        for a in acts:
+            r = by.get((model, dtype, a))
+            if r is None:
+                cells.append("—")
+                continue
+            ratio = r["time_ratio_ref_paired"]
+            cell = f"{ratio:.2f}× ({r['step_ms_median']:.1f} ms)"
+            cells.append(f"**{cell}**" if ratio > 1.03 else cell)
+        body.append([model, dtype, *cells])
+    return (
+        "Train-step time, leakyjax / its jax.nn counterpart (the median over rounds of "
+        "the per-round ratio; leakyjax's median step time in parentheses). **Bold**: "
+        "above the 1.03× target.\n\n"
+        + md_table(["model", "dtype", *(a.removeprefix("leakyjax.") for a in acts)], body)
+    )
+
 
 #: (column, leakyjax label); the cell is "counterpart / leakyjax" in MiB.
 _ZOO_COLUMNS = (
