@@ -439,7 +439,9 @@ def _zoo_time(data: dict) -> str:
         "Train-step time, leakyjax / its jax.nn counterpart (the median over rounds of "
         "the per-round ratio; leakyjax's median step time in parentheses). **Bold**: "
         "above the 1.03× target.\n\n"
-        + md_table(["model", "dtype", *(a.removeprefix("leakyjax.") for a in acts)], body)
+        + md_table(
+            ["model", "dtype", *(a.removeprefix("leakyjax.") for a in acts)], body
+        )
     )
 
 
