@@ -93,15 +93,7 @@ def _require(module: str) -> Any:
         ) from err
 
 
-def pyplot():
-    """matplotlib.pyplot with the non-interactive Agg backend."""
-    matplotlib = _require("matplotlib")
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
+pyplot = _io.pyplot
 to_jsonable = _io.to_jsonable
 
 
