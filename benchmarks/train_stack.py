@@ -323,7 +323,7 @@ def demo(before: str, *, argv: tuple[str, ...] = ()) -> dict:
 
     repo = Path(__file__).resolve().parent.parent
     counter = str(repo / "benchmarks" / "count_compiles.py")
-    out: dict = {"before": before, "argv": list(argv)}
+    out: dict = {"revision": before, "argv": list(argv)}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         old = tmp / "before"

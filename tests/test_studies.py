@@ -70,10 +70,25 @@ def test_born_dead_leaky_never_constant(born_dead_out):
 
 
 def test_born_dead_resumes(born_dead_out):
+    first = json.loads((born_dead_out / "born_dead.json").read_text())
     r = S.run_study("born-dead", out=born_dead_out, quick=True, progress=False)
     data = json.loads(r.results.read_text())
     assert data["parts_computed"] == 0 and data["parts_reused"] == 4
     assert r.summary["max_p_constant_leaky"] == 0.0
+    # the compute time of the parts is kept across calls; the numbers are the same
+    assert data["seconds_all_parts"] == pytest.approx(first["seconds_all_parts"])
+    assert data["cells"] == first["cells"]
+
+
+def test_born_dead_markdown(born_dead_out):
+    data = json.loads((born_dead_out / "born_dead.json").read_text())
+    text = S.markdown(data)
+    cfg = data["config"]
+    assert text.count("| N |") == len(cfg["biases"])
+    cell = _cells(data)[("relu", "zero", 2, 5)]
+    assert f"| 2 | {cell['p_constant']:.3f} / {cell['bound']:.3f} /" in text
+    assert "Wall time: computed in" in text and '"trials": 400' not in text
+    assert "trials = 400" in text
 
 
 def test_born_dead_bad_input():
@@ -104,6 +119,8 @@ def test_init_depth_quick(tmp_path):
     assert max(loss["he_0.0"]) < 2.1  # He trains
     assert min(loss["xavier_0.0"]) > 2.25  # Xavier stalls at ln(10) = 2.303
     assert all(f.exists() for f in r.figures)
+    text = S.markdown(json.loads(r.results.read_text()))
+    assert f"| {init_depth._g(ratio['xavier_0.0'])} (" in text
 
 
 def test_init_depth_theory():
@@ -127,6 +144,8 @@ def test_slope_sweep_quick(tmp_path):
     assert sorted(r.summary["test_order"]["mlp"]) == sorted(
         row["activation"] for row in table
     )
+    text = S.markdown(json.loads(r.results.read_text()))
+    assert text.count("\n| ") == len(table)  # one row per activation
 
 
 def test_dead_vs_lr_quick(tmp_path):
@@ -141,6 +160,8 @@ def test_dead_vs_lr_quick(tmp_path):
         > rows[("leaky 0.01", hi)]["dead_fraction_max_layer"]
     )
     assert rows[("ReLU", lo)]["dead_fraction_max_layer"] < 0.2
+    text = S.markdown(json.loads(r.results.read_text()))
+    assert "| 0.3 |" in text and "ReLU test acc" in text
 
 
 def test_prelu_profile_quick(tmp_path):
@@ -154,6 +175,8 @@ def test_prelu_profile_quick(tmp_path):
         assert all(np.isfinite(v) for v in prof.values())
         # the slopes were trained (no weight decay pins them): they moved
         assert max(abs(v - 0.25) for v in prof.values()) > 0.01
+    text = S.markdown(data)
+    assert "| channel-wise |" in text and "| channel-shared |" in text
 
 
 # --------------------------------------------------------------------------- #
@@ -180,6 +203,86 @@ def test_part_store_reads_back_only_same_config(tmp_path):
     S.PartStore(tmp_path, "t", config={"n": 2}).get("k/1", fn)  # config changed
     S.PartStore(tmp_path, "t", config={"n": 2}, force=True).get("k/1", fn)
     assert len(calls) == 3
+
+
+def _toy_study(calls: list) -> S.Study:
+    def parts(cfg, seed):
+        def part(i):
+            calls.append(i)
+            return {"x": np.float32(i * cfg["scale"] + seed)}
+
+        return {f"p{i}": (lambda i=i: part(i)) for i in range(cfg["n"])}
+
+    def summarise(cfg, values):
+        total = sum(v["x"] for v in values.values())
+        return {"total": total, "lines": [f"total {total}"]}, {"values": values}
+
+    def plot(path, cfg, values):
+        path.write_bytes(b"png")
+        return path
+
+    return S.Study(
+        "toy-study",
+        lambda quick, seed: {"n": 2 if quick else 3, "scale": 10},
+        parts,
+        summarise,
+        plot,
+        lambda res: f"total {res['summary']['total']:g}",
+    )
+
+
+def test_runner_resumes_records_and_renders(tmp_path, monkeypatch):
+    calls: list = []
+    study = _toy_study(calls)
+    r = S.execute(study, tmp_path, quick=True, seed=1, progress=False)
+    assert r == S.StudyResult(
+        "toy-study", tmp_path, tmp_path / "toy_study.json",
+        (tmp_path / "toy_study.png",), {"total": 12.0, "lines": ["total 12.0"]},
+    )  # fmt: skip
+    data = json.loads(r.results.read_text())
+    assert list(data) == [
+        "study", "config", "values", "summary", "seconds_this_call",
+        "seconds_all_parts", "parts_reused", "parts_computed",
+    ]  # fmt: skip
+    assert (data["parts_reused"], data["parts_computed"]) == (0, 2)
+    assert sorted(p.name for p in (tmp_path / "parts" / "toy-study").iterdir()) == [
+        "p0.json",
+        "p1.json",
+    ]
+    # a second call reuses both parts; the full config recomputes (other config)
+    again = S.execute(study, tmp_path, quick=True, seed=1, progress=False)
+    assert json.loads(again.results.read_text())["parts_reused"] == 2
+    assert calls == [0, 1]
+    S.execute(study, tmp_path, quick=False, seed=1, progress=False)
+    assert calls == [0, 1, 0, 1, 2]
+    S.execute(study, tmp_path, quick=False, seed=1, force=True, progress=False)
+    assert len(calls) == 8
+    # markdown: the study's text, the compute time and the configuration
+    monkeypatch.setattr(S, "load", lambda name: study)
+    text = S.markdown(data)
+    assert text.startswith("total 12\n\nWall time: computed in ")
+    assert text.endswith(
+        "(the sum over its 2 parts). Configuration: `n = 2, scale = 10`."
+    )
+
+
+def test_every_study_has_a_results_block_in_the_docs():
+    """Each study declares STUDY, a results source and a marked block in STUDY.md."""
+    from pathlib import Path
+
+    from tools import results as R
+
+    R.load_tables()
+    doc = (Path(__file__).parents[1] / "docs" / "STUDY.md").read_text()
+    for name in S.STUDIES:
+        stem = name.replace("-", "_")
+        study = S.load(name)
+        assert study.name == name and callable(study.render_markdown)
+        src = R.SOURCES[f"study_{stem}"]
+        assert src.results == f"docs/results/study_{stem}.json"
+        assert f"leakyjax/_src/study/{stem}.py" in src.code
+        assert R.TABLES[f"study_{stem}"].source is src
+        assert f"<!-- results:study_{stem} -->" in doc, name
 
 
 def test_add_study_parser():

@@ -18,6 +18,10 @@ from tools.results import (
 )
 
 
+def _fresh(src) -> bool:
+    return (ROOT / src.results).exists() and staleness(src, load(src)) is None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     load_tables()
     p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
@@ -36,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--slow", action="store_true", help="with --run: include slow sources"
     )
+    p.add_argument(
+        "--stale",
+        action="store_true",
+        help="with --run and no names: only sources that are missing or stale",
+    )
     p.add_argument("--list", action="store_true", help="list sources and tables")
     args = p.parse_args(argv)
     if args.list:
@@ -48,7 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.run is not None:
         names = args.run or [
-            s.name for s in SOURCES.values() if s.command and (args.slow or not s.slow)
+            s.name
+            for s in SOURCES.values()
+            if s.command
+            and (args.slow or not s.slow)
+            and not (args.stale and _fresh(s))
         ]
         for n in names:
             if n not in SOURCES:

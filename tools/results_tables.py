@@ -194,7 +194,7 @@ def _train_stack_demo(data: dict) -> str:
     """`make demo` (`leakyjax compare`) at DEMO_BEFORE vs this tree, cold and warm."""
     d = data["demo"]
     labels = {
-        "before": f"before (`{d['before']}`)",
+        "before": f"before (`{d['revision']}`)",
         "after_cold": "now, empty compilation cache",
         "after_warm": "now, rerun (persistent cache warm)",
     }
@@ -337,18 +337,18 @@ def _run_time(records: list) -> str:
 
 def _relu_check(name: str):
     def render(data: dict) -> str:
-        import numpy as np
+        from leakyjax._src.study.compare import summarize
 
         recs = sorted(
             (r for r in data["records"] if r["activation"] == "relu"),
             key=lambda r: r["seed"],
         )
-        acc = np.array([100 * r["final_test_acc"] for r in recs])
-        seeds = ", ".join(f"{a:.1f}" for a in acc)
+        (s,) = summarize(recs, ["relu"])  # the table's mean ± std (ddof=0)
+        seeds = ", ".join(f"{100 * r['final_test_acc']:.1f}" for r in recs)
         return (
-            f"ReLU reaches {acc.mean():.2f} ± {acc.std(ddof=1):.2f}% final test accuracy "
-            f"(seeds {recs[0]['seed']}–{recs[-1]['seed']}: {seeds}); published: "
-            f"{_PUBLISHED[name]}. The run: {_run_time(data['records'])}."
+            f"ReLU reaches {100 * s.final_acc_mean:.2f} ± {100 * s.final_acc_std:.2f}% "
+            f"final test accuracy (seeds {recs[0]['seed']}–{recs[-1]['seed']}: {seeds}); "
+            f"published: {_PUBLISHED[name]}. The run: {_run_time(data['records'])}."
         )
 
     return render
@@ -391,29 +391,6 @@ table("compare_mnist1d_cnn_verdict", COMPARE_CNN)(_compare_verdict)
 
 
 # --------------------------------------------------------------------------- #
-# leakyjax study NAME (each writes its JSON record into --out)
-# --------------------------------------------------------------------------- #
-
-for _study in ("born-dead", "init-depth", "slope-sweep", "prelu-profile", "dead-vs-lr"):
-    _mod = _study.replace("-", "_")
-    source(
-        Source(
-            f"study_{_mod}",
-            f"docs/results/study_{_mod}.json",
-            f"{{python}} -m leakyjax study {_study} --no-progress --out {{out}}",
-            (
-                *_TRAIN,
-                f"leakyjax/_src/study/{_mod}.py",
-                "leakyjax/_src/study/studies.py",
-            ),
-            collect=lambda out, _m=_mod: json.loads(
-                next(p for p in sorted(out.glob("*.json"))).read_text()
-            ),
-        )
-    )
-
-
-# --------------------------------------------------------------------------- #
 # The memory zoo (benchmarks/zoo.py)
 # --------------------------------------------------------------------------- #
 
@@ -425,6 +402,48 @@ ZOO = source(
         (*_CORE, "benchmarks/zoo.py", "benchmarks/common.py"),
     )
 )
+
+ZOO_TIME = source(
+    Source(
+        "zoo_time",
+        "benchmarks/results/zoo_time_cpu.json",
+        "{python} -m benchmarks.zoo --time --acts "
+        "leakyjax.relu,leakyjax.leaky_relu,leakyjax.elu --rounds 5 "
+        "--out {out}/results.json",
+        (*_CORE, "benchmarks/zoo.py", "benchmarks/common.py"),
+        slow=True,
+    )
+)
+
+
+@table("zoo_time", ZOO_TIME)
+def _zoo_time(data: dict) -> str:
+    """Train-step time of leakyjax / its jax.nn counterpart, paired within the run."""
+    rows = [r for r in data["results"] if r.get("time_ratio_ref_paired") is not None]
+    acts = list(dict.fromkeys(r["act"] for r in rows))
+    by = {(r["model"], r["dtype"], r["act"]): r for r in rows}
+    keys = list(dict.fromkeys((r["model"], r["dtype"]) for r in rows))
+    body = []
+    for model, dtype in keys:
+        cells = []
+        for a in acts:
+            r = by.get((model, dtype, a))
+            if r is None:
+                cells.append("—")
+                continue
+            ratio = r["time_ratio_ref_paired"]
+            cell = f"{ratio:.2f}× ({r['step_ms_median']:.1f} ms)"
+            cells.append(f"**{cell}**" if ratio > 1.03 else cell)
+        body.append([model, dtype, *cells])
+    return (
+        "Train-step time, leakyjax / its jax.nn counterpart (the median over rounds of "
+        "the per-round ratio; leakyjax's median step time in parentheses). **Bold**: "
+        "above the 1.03× target.\n\n"
+        + md_table(
+            ["model", "dtype", *(a.removeprefix("leakyjax.") for a in acts)], body
+        )
+    )
+
 
 #: (column, leakyjax label); the cell is "counterpart / leakyjax" in MiB.
 _ZOO_COLUMNS = (
@@ -489,44 +508,49 @@ def _zoo_memory(data: dict) -> str:
 
 
 # --------------------------------------------------------------------------- #
-# leakyjax study rai / redo, and the README's cure comparison
+# leakyjax study NAME (docs/STUDY.md), and the README's cure comparison
 # --------------------------------------------------------------------------- #
+
+_RUNNER = ("leakyjax/_src/study/studies.py", "leakyjax/_src/io.py")
+_DIAG = ("leakyjax/_src/diagnostics", "leakyjax/_src/names.py")
+#: study -> the code its numbers depend on, besides its module and the runner
+_STUDY_CODE: dict[str, tuple[str, ...]] = {
+    "born-dead": _CORE,
+    "init-depth": (*_TRAIN, *_DIAG),
+    "slope-sweep": (*_TRAIN, *_DIAG),
+    "prelu-profile": (*_TRAIN, *_DIAG),
+    "dead-vs-lr": (*_TRAIN, *_DIAG),
+    "rai": (*_CORE, "leakyjax/_src/study/born_dead.py"),
+    "redo": (*_TRAIN, *_DIAG, "leakyjax/_src/recycle.py"),
+}
 
 
 def _study_source(study: str) -> Source:
+    """``docs/results/study_<stem>.json`` from ``leakyjax study <study>``, and its figure."""
+    stem = study.replace("-", "_")
     return source(
         Source(
-            f"study_{study}",
-            f"docs/results/{study}.json",
+            f"study_{stem}",
+            f"docs/results/study_{stem}.json",
             f"{{python}} -m leakyjax study {study} --no-progress --out {{out}}",
-            (
-                *_TRAIN,
-                "leakyjax/_src/recycle.py",
-                f"leakyjax/_src/study/{study}.py",
-                "leakyjax/_src/study/studies.py",
-            ),
-            collect=lambda out: json.loads((out / f"{study}.json").read_text()),
-            figures=((f"{study}.png", f"docs/study_{study}.png"),),
+            (*_STUDY_CODE[study], f"leakyjax/_src/study/{stem}.py", *_RUNNER),
+            collect=lambda out: json.loads((out / f"{stem}.json").read_text()),
+            figures=((f"{stem}.png", f"docs/study_{stem}.png"),),
         )
     )
 
 
-RAI = _study_source("rai")
-REDO = _study_source("redo")
+def _study_markdown(data: dict) -> str:
+    from leakyjax._src.study import studies
+
+    return studies.markdown(data)
 
 
-@table("rai", RAI)
-def _rai(data: dict) -> str:
-    from leakyjax._src.study import rai
-
-    return rai.render_markdown(data)
-
-
-@table("redo", REDO)
-def _redo(data: dict) -> str:
-    from leakyjax._src.study import redo
-
-    return redo.render_markdown(data)
+STUDY_SOURCES = {study: _study_source(study) for study in _STUDY_CODE}
+for _study, _src in STUDY_SOURCES.items():
+    table(_src.name, _src)(_study_markdown)
+RAI = STUDY_SOURCES["rai"]
+REDO = STUDY_SOURCES["redo"]
 
 
 @table("cure", RAI, REDO)

@@ -68,25 +68,3 @@ from leakyjax._src.diagnostics.report import (
 )
 from leakyjax._src.diagnostics.report import format_report as format_report
 from leakyjax._src.diagnostics.runner import dead_units as dead_units
-
-__all__ = [
-    "GradientStats",
-    "LayerStats",
-    "LeafGradientStats",
-    "UnitState",
-    "activation_modules",
-    "capture_linen",
-    "capture_nnx",
-    "dead_units",
-    "format_gradient_stats",
-    "format_report",
-    "gradient_stats",
-    "init",
-    "merge",
-    "merge_across",
-    "plot_history",
-    "plot_report",
-    "record_pre_activations",
-    "result",
-    "update",
-]

@@ -28,7 +28,6 @@ constant.
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -332,43 +331,48 @@ def _figure(path: Path, cfg: dict, cells: dict) -> Path:
     return S.save_figure(fig, path)
 
 
-def run(
-    out: Path, *, quick: bool = False, seed: int = 0, force: bool = False, progress=True
-) -> S.StudyResult:
-    """Runs the study; see :func:`leakyjax._src.study.studies.run_study`."""
-    cfg = _config(quick, seed)
-    store = S.PartStore(out, NAME, config=cfg, force=force)
-    todo = [
-        (bias, w, act)
+def _key(act: str, bias: str, width: int) -> str:
+    return f"{act}_{bias}_N{width}"
+
+
+def _parts(cfg: dict, seed: int) -> dict:
+    def part(act: str, bias: str, w: int) -> dict:
+        # the same networks for every activation: the key depends on (bias, width)
+        key = jax.random.key(seed * 100_003 + 1000 * cfg["biases"].index(bias) + w)
+        cells = estimate_width(
+            key,
+            width=w,
+            depths=tuple(cfg["depths"]),
+            activation=act,
+            negative_slope=cfg["negative_slope"],
+            bias=bias,
+            d_in=cfg["d_in"],
+            trials=cfg["trials"],
+            n_inputs=cfg["n_inputs"],
+        )
+        return {str(d): c._asdict() for d, c in cells.items()}
+
+    return {
+        _key(act, bias, w): partial(part, act, bias, w)
         for bias in cfg["biases"]
         for w in cfg["widths"]
         for act in cfg["activations"]
-    ]
-    cells = {}
-    t0 = time.perf_counter()
-    for bias, w, act in S.progress(todo, desc=NAME, total=len(todo), enable=progress):
-        # the same networks for every activation: the key depends on (bias, width)
-        key = jax.random.key(seed * 100_003 + 1000 * cfg["biases"].index(bias) + w)
-        part = store.get(
-            f"{act}_{bias}_N{w}",
-            lambda key=key, act=act, bias=bias, w=w: {
-                str(d): c._asdict()
-                for d, c in estimate_width(
-                    key,
-                    width=w,
-                    depths=tuple(cfg["depths"]),
-                    activation=act,
-                    negative_slope=cfg["negative_slope"],
-                    bias=bias,
-                    d_in=cfg["d_in"],
-                    trials=cfg["trials"],
-                    n_inputs=cfg["n_inputs"],
-                ).items()
-            },
-        )
-        for d in cfg["depths"]:
-            cells[(act, bias, w, d)] = part[str(d)]
-    seconds = time.perf_counter() - t0
+    }
+
+
+def _cells(cfg: dict, values: dict) -> dict:
+    """``{(activation, bias, width, depth): cell}`` from the parts' values."""
+    return {
+        (act, bias, w, d): values[_key(act, bias, w)][str(d)]
+        for bias in cfg["biases"]
+        for w in cfg["widths"]
+        for act in cfg["activations"]
+        for d in cfg["depths"]
+    }
+
+
+def _summarise(cfg: dict, values: dict) -> tuple[dict, dict]:
+    cells = _cells(cfg, values)
     rows = [
         dict(activation=k[0], bias=k[1], width=k[2], depth=k[3], **v)
         for k, v in cells.items()
@@ -408,14 +412,85 @@ def run(
         },
         lines=lines,
     )
-    fig = _figure(Path(out) / "born_dead.png", cfg, cells)
-    return S.finish(
-        out,
-        NAME,
-        config=cfg,
-        store=store,
-        summary=summary,
-        figures=(fig,),
-        seconds=seconds,
-        cells=rows,
+    return summary, dict(cells=rows)
+
+
+def _p(x: float) -> str:
+    return "0" if x == 0 else f"{x:.3f}"
+
+
+def render_markdown(res: dict) -> str:
+    """The tables of docs/STUDY.md's ``born-dead`` section, from the results JSON."""
+    cfg = res["config"]
+    cells = {
+        (c["activation"], c["bias"], c["width"], c["depth"]): c for c in res["cells"]
+    }
+    se = max(c["stderr"] for c in res["cells"])
+    out = [
+        "P(ReLU net constant on [−1, 1]) / bound 1 − (1 − 2^−N)^(L−1) / Monte Carlo "
+        f"P(dead at x0) / P(leaky {cfg['negative_slope']:g} net constant) / P(leaky "
+        f"net numerically flat); {cfg['trials']} networks per cell (binomial standard "
+        f"error ≤ {se:.3f}):",
+    ]
+    title = {"zero": "zero biases", "normal": "biases N(0, 2/fan_in)"}
+    for bias in cfg["biases"]:
+        out += [
+            "",
+            f"*{title.get(bias, bias)}*",
+            "",
+            "| N | " + " | ".join(f"L={d}" for d in cfg["depths"]) + " |",
+            "|---|" + "---|" * len(cfg["depths"]),
+        ]
+        for w in cfg["widths"]:
+            row = []
+            for d in cfg["depths"]:
+                r, lk = cells[("relu", bias, w, d)], cells[("leaky_relu", bias, w, d)]
+                row.append(
+                    " / ".join(
+                        [
+                            f"{r['p_constant']:.3f}",
+                            f"{r['bound']:.3f}",
+                            f"{r['p_dead_at_x0']:.3f}",
+                            _p(lk["p_constant"]),
+                            _p(lk["p_flat"]),
+                        ]
+                    )
+                )
+            out.append(f"| {w} | " + " | ".join(row) + " |")
+    relu = [c for c in res["cells"] if c["activation"] == "relu"]
+    over = [c["p_constant"] - c["bound"] for c in relu if c["p_constant"] > c["bound"]]
+    z = max(
+        (
+            abs(c["p_dead_at_x0"] - c["bound"])
+            / np.sqrt(c["bound"] * (1 - c["bound"]) / c["trials"])
+            for c in relu
+            if 0 < c["bound"] < 1
+        ),
+        default=0.0,
     )
+    out += [
+        "",
+        f"ReLU: P(constant) is above the bound in {len(over)} of {len(relu)} cells"
+        + (f", by at most {max(over):.1g}" if over else "")
+        + f"; the Monte Carlo P(dead at x0) is at most {z:.1f} binomial standard "
+        "errors from the formula.",
+    ]
+    for bias in cfg["biases"]:
+        lk = [
+            c
+            for c in res["cells"]
+            if c["activation"] == "leaky_relu" and c["bias"] == bias
+        ]
+        out.append(
+            f"Leaky, {title.get(bias, bias)}: share exactly constant at most "
+            f"{_p(max(c['p_constant'] for c in lk))}, numerically flat at most "
+            f"{_p(max(c['p_flat'] for c in lk))}."
+        )
+    return "\n".join(out)
+
+
+def _plot(path: Path, cfg: dict, values: dict) -> Path:
+    return _figure(path, cfg, _cells(cfg, values))
+
+
+STUDY = S.Study(NAME, _config, _parts, _summarise, _plot, render_markdown)

@@ -14,7 +14,7 @@ gradient (slope ``a``) and can recover; for ReLU it cannot.
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -133,25 +133,33 @@ def _figure(path: Path, cfg: dict, rows: dict) -> Path:
     return S.save_figure(fig, path)
 
 
-def run(
-    out: Path, *, quick: bool = False, seed: int = 0, force: bool = False, progress=True
-) -> S.StudyResult:
-    """Runs the study; see :func:`leakyjax._src.study.studies.run_study`."""
-    cfg = _config(quick, seed)
-    store = S.PartStore(out, NAME, config=cfg, force=force)
+def _key(label: str, lr: float) -> str:
+    return f"{ACTIVATIONS[label]}_lr{lr:g}"
+
+
+def _parts(cfg: dict, seed: int) -> dict:
     dataset = S.mnist1d_loader(cfg)
 
-    todo = [(a, lr) for a in ACTIVATIONS for lr in cfg["learning_rates"]]
-    rows = {}
-    t0 = time.perf_counter()
-    for label, lr in S.progress(todo, desc=NAME, total=len(todo), enable=progress):
-        rows[(label, lr)] = store.get(
-            f"{ACTIVATIONS[label]}_lr{lr:g}",
-            lambda label=label, lr=lr: train_at(
-                ACTIVATIONS[label], lr, cfg=cfg, dataset=dataset()
-            ),
-        )
-    seconds = time.perf_counter() - t0
+    def part(label: str, lr: float) -> dict:
+        return train_at(ACTIVATIONS[label], lr, cfg=cfg, dataset=dataset())
+
+    return {
+        _key(a, lr): partial(part, a, lr)
+        for a in ACTIVATIONS
+        for lr in cfg["learning_rates"]
+    }
+
+
+def _rows(cfg: dict, values: dict) -> dict:
+    return {
+        (a, lr): values[_key(a, lr)]
+        for a in ACTIVATIONS
+        for lr in cfg["learning_rates"]
+    }
+
+
+def _summarise(cfg: dict, values: dict) -> tuple[dict, dict]:
+    rows = _rows(cfg, values)
     lines = ["dead fraction per layer (mean of seeds); test acc; diverged seeds"]
     table = []
     for (label, lr), r in rows.items():
@@ -177,14 +185,73 @@ def run(
             + f"  diverged {int(np.sum(r['diverged']))}/{len(acc)}"
         )
     summary = dict(table=table, lines=lines)
-    fig = _figure(Path(out) / "dead_vs_lr.png", cfg, rows)
-    return S.finish(
-        out,
-        NAME,
-        config=cfg,
-        store=store,
-        summary=summary,
-        figures=(fig,),
-        seconds=seconds,
-        runs=[dict(label=k[0], **v) for k, v in rows.items()],
-    )
+    return summary, dict(runs=[dict(label=k[0], **v) for k, v in rows.items()])
+
+
+def _frac(x: float | None) -> str:
+    if x is None:
+        return "—"
+    return "0" if x == 0 else "< 0.01" if x < 0.005 else f"{x:.2f}"
+
+
+def _fracs(xs) -> str:
+    return " / ".join(_frac(x) for x in xs)
+
+
+def render_markdown(res: dict) -> str:
+    """The tables of docs/STUDY.md's ``dead-vs-lr`` section, from the results JSON."""
+    cfg = res["config"]
+    layers = "/".join(str(i + 1) for i in range(cfg["depth"]))
+    by = {(r["activation"], r["learning_rate"]): r for r in res["summary"]["table"]}
+    runs = {(r["label"], r["learning_rate"]): r for r in res["runs"]}
+    labels = list(ACTIVATIONS)
+    n = len(cfg["seeds"])
+    header = ["learning rate"]
+    for a in labels:
+        header += [f"{a} dead fraction, layers {layers}", f"{a} test acc"]
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for lr in cfg["learning_rates"]:
+        cells = [f"{lr:g}"]
+        for a in labels:
+            t = by[(a, lr)]
+            if t["diverged"] == n:
+                cells += [f"all {n} seeds diverged", "—"]
+                continue
+            dead = _fracs(t["dead_fraction_per_layer"])
+            if t["diverged"]:
+                dead += f" ({n - t['diverged']} seeds; {t['diverged']} diverged)"
+            acc = "—" if t["test_acc"] is None else f"{t['test_acc']:.3f}"
+            cells += [dead, acc]
+        out.append("| " + " | ".join(cells) + " |")
+    out += [
+        "",
+        f"Mean over seeds ({n}); for {labels[1]}, *dead* = negative on every training "
+        "example. Per seed (layers "
+        + layers
+        + "), at the learning rates where a unit died:",
+        "",
+        "| learning rate | " + " | ".join(labels) + " |",
+        "|---|" + "---|" * len(labels),
+    ]
+    for lr in cfg["learning_rates"]:
+        per = [np.asarray(runs[(a, lr)]["dead_fraction"], dtype=float) for a in labels]
+        if not any(np.nan_to_num(p).max() > 0 for p in per):
+            continue
+        cells = [
+            "; ".join(
+                "diverged"
+                if not np.isfinite(seed_row).all()
+                else _fracs(seed_row.tolist())
+                for seed_row in p
+            )
+            for p in per
+        ]
+        out.append(f"| {lr:g} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _plot(path: Path, cfg: dict, values: dict) -> Path:
+    return _figure(path, cfg, _rows(cfg, values))
+
+
+STUDY = S.Study(NAME, _config, _parts, _summarise, _plot, render_markdown)

@@ -18,13 +18,14 @@ Part 1 propagates Gaussian inputs through 30 random fully connected layers
 (no training) and records the second moment of the pre-activations per layer,
 with the theory line. Part 2 trains a 30-hidden-layer MLP without
 normalisation on mnist1d (SGD with momentum, constant learning rate, no
-gradient clipping) with both initialisations; this loop is written here (the
-training stack's models always use the He initialiser of their activation).
+gradient clipping) with both initialisations: the model is built here (the
+training stack's models always use the He initialiser of their activation)
+and trained on the training stack's one loop (:func:`leakyjax.train.train`).
 """
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -262,58 +263,65 @@ def _figure(path: Path, cfg: dict, var: dict, runs: dict) -> Path:
     return S.save_figure(fig, path)
 
 
-def run(
-    out: Path, *, quick: bool = False, seed: int = 0, force: bool = False, progress=True
-) -> S.StudyResult:
-    """Runs the study; see :func:`leakyjax._src.study.studies.run_study`."""
-    cfg = _config(quick, seed)
-    store = S.PartStore(out, NAME, config=cfg, force=force)
-    t0 = time.perf_counter()
-    var_todo = [(init, a) for a in cfg["slopes"] for init in cfg["inits"]]
-    train_todo = [(init, a) for a in cfg["train_slopes"] for init in cfg["train_inits"]]
-    todo = [("var", *t) for t in var_todo] + [("train", *t) for t in train_todo]
-    var, runs = {}, {}
-    for kind, init, a in S.progress(todo, desc=NAME, total=len(todo), enable=progress):
-        if kind == "var":
-
-            def fn(init=init, a=a):
-                ms = [
-                    propagate(
-                        jax.random.key(seed * 1000 + s),
-                        init=init,
-                        negative_slope=a,
-                        depth=cfg["depth"],
-                        width=cfg["var_width"],
-                        batch=cfg["var_batch"],
-                    )
-                    for s in range(cfg["var_seeds"])
-                ]
-                m = np.mean(ms, axis=0)
-                return dict(
-                    moment=m,
-                    ratio_last_first=m[-1] / m[0],
-                    theory_ratio=per_layer_factor(init, a) ** (cfg["depth"] - 1),
-                )
-
-            var[f"{init}_{a}"] = store.get(f"var_{init}_{a}", fn)
-        else:
-            runs[f"{init}_{a}"] = store.get(
-                f"train_{init}_{a}",
-                lambda init=init, a=a: train_plain(
-                    init=init,
-                    negative_slope=a,
-                    seeds=tuple(cfg["train_seeds"]),
-                    depth=cfg["depth"],
-                    width=cfg["train_width"],
-                    steps=cfg["steps"],
-                    batch_size=cfg["batch_size"],
-                    learning_rate=cfg["learning_rate"],
-                    eval_every=cfg["eval_every"],
-                    num_train=cfg["num_train"],
-                    num_test=cfg["num_test"],
-                ),
+def _parts(cfg: dict, seed: int) -> dict:
+    def variance(init: str, a: float) -> dict:
+        ms = [
+            propagate(
+                jax.random.key(seed * 1000 + s),
+                init=init,
+                negative_slope=a,
+                depth=cfg["depth"],
+                width=cfg["var_width"],
+                batch=cfg["var_batch"],
             )
-    seconds = time.perf_counter() - t0
+            for s in range(cfg["var_seeds"])
+        ]
+        m = np.mean(ms, axis=0)
+        return dict(
+            moment=m,
+            ratio_last_first=m[-1] / m[0],
+            theory_ratio=per_layer_factor(init, a) ** (cfg["depth"] - 1),
+        )
+
+    def training(init: str, a: float) -> dict:
+        return train_plain(
+            init=init,
+            negative_slope=a,
+            seeds=tuple(cfg["train_seeds"]),
+            depth=cfg["depth"],
+            width=cfg["train_width"],
+            steps=cfg["steps"],
+            batch_size=cfg["batch_size"],
+            learning_rate=cfg["learning_rate"],
+            eval_every=cfg["eval_every"],
+            num_train=cfg["num_train"],
+            num_test=cfg["num_test"],
+        )
+
+    parts = {
+        f"var_{init}_{a}": partial(variance, init, a)
+        for a in cfg["slopes"]
+        for init in cfg["inits"]
+    }
+    parts.update(
+        {
+            f"train_{init}_{a}": partial(training, init, a)
+            for a in cfg["train_slopes"]
+            for init in cfg["train_inits"]
+        }
+    )
+    return parts
+
+
+def _split(values: dict) -> tuple[dict, dict]:
+    """``(variance, training)``, each keyed ``f"{init}_{slope}"``."""
+    var = {k[4:]: v for k, v in values.items() if k.startswith("var_")}
+    runs = {k[6:]: v for k, v in values.items() if k.startswith("train_")}
+    return var, runs
+
+
+def _summarise(cfg: dict, values: dict) -> tuple[dict, dict]:
+    var, runs = _split(values)
     lines = [f"E[y_{cfg['depth']}^2]/E[y_1^2] measured (theory):"]
     for key, v in var.items():
         lines.append(f"  {key}: {v['ratio_last_first']:.3g} ({v['theory_ratio']:.3g})")
@@ -333,15 +341,87 @@ def run(
         final_test_acc={k: r["final_test_acc"] for k, r in runs.items()},
         lines=lines,
     )
-    fig = _figure(Path(out) / "init_depth.png", cfg, var, runs)
-    return S.finish(
-        out,
-        NAME,
-        config=cfg,
-        store=store,
-        summary=summary,
-        figures=(fig,),
-        seconds=seconds,
-        variance=var,
-        training=runs,
-    )
+    return summary, dict(variance=var, training=runs)
+
+
+def _g(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "nan"
+    return f"{x:.{digits}g}".replace("e-0", "e−").replace("e-", "e−")
+
+
+def _f3(xs) -> str:
+    return ", ".join("nan" if x is None else f"{x:.3f}" for x in xs)
+
+
+def render_markdown(res: dict) -> str:
+    """The tables of docs/STUDY.md's ``init-depth`` section, from the results JSON."""
+    cfg = res["config"]
+    var, runs = res["variance"], res["training"]
+    d = cfg["depth"]
+    theory = {
+        "he": "theory 1",
+        "xavier": "theory ((1 + a²)/2)^" + str(d - 1),
+        "he_relu_gain": "theory (1 + a²)^" + str(d - 1),
+    }
+    out = [
+        f"| E[y_{d}²] / E[y_1²] (theory) | "
+        + " | ".join(f"a = {a:g}" for a in cfg["slopes"])
+        + " |",
+        "|---|" + "---|" * len(cfg["slopes"]),
+    ]
+    for init in cfg["inits"]:
+        cells = []
+        for a in cfg["slopes"]:
+            v = var[f"{init}_{a}"]
+            if init == "he_relu_gain" and a == 0.0:
+                cells.append("= He")
+            else:
+                cells.append(
+                    f"{_g(v['ratio_last_first'])} ({_g(v['theory_ratio'], 4)})"
+                )
+        out.append(f"| {_LABEL[init]} ({theory[init]}) | " + " | ".join(cells) + " |")
+    seeds = ", ".join(str(s) for s in cfg["train_seeds"])
+    out += [
+        "",
+        f"| {d}-layer MLP, after {cfg['steps']} steps | final training loss "
+        f"(seeds {seeds}) | test accuracy | first step with training loss "
+        "< 0.99 ln 10 |",
+        "|---|---|---|---|",
+    ]
+    name = {"he": "He", "xavier": "Xavier"}
+    for a in cfg["train_slopes"]:
+        for init in cfg["train_inits"]:
+            r = runs[f"{init}_{a}"]
+            act = "ReLU" if a == 0.0 else f"leaky {a:g}"
+            left = []
+            for row in r["train_loss"]:
+                below = [
+                    st
+                    for st, x in zip(r["step"], row)
+                    if x is not None and x < 0.99 * np.log(10)
+                ]
+                left.append(str(below[0]) if below else "never")
+            out.append(
+                f"| {act}, {name.get(init, init)} | {_f3(r['final_train_loss'])} | "
+                f"{_f3(r['final_test_acc'])} | {', '.join(left)} |"
+            )
+    ratio = [
+        v["ratio_last_first"] / v["theory_ratio"]
+        for k, v in var.items()
+        if not k.startswith("he_relu_gain_0.0")
+    ]
+    out += [
+        "",
+        f"Measured / theoretical E[y_{d}²] / E[y_1²]: from {min(ratio):.2f} to "
+        f"{max(ratio):.2f}. Chance level: training loss ln 10 = {np.log(10):.3f}; "
+        f"curves evaluated every {cfg['eval_every']} steps.",
+    ]
+    return "\n".join(out)
+
+
+def _plot(path: Path, cfg: dict, values: dict) -> Path:
+    return _figure(path, cfg, *_split(values))
+
+
+STUDY = S.Study(NAME, _config, _parts, _summarise, _plot, render_markdown)

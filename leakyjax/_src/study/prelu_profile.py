@@ -13,12 +13,13 @@ channel-wise slopes (``leakyjax.linen.PReLU(num_parameters=C)``), with SGD +
 momentum, weight decay on the weights but not on the slopes
 (:func:`leakyjax.decay_mask`), and the learned slopes are reported per layer.
 The training stack's CNN has channel-shared PReLU only, so this module builds
-its own small model and uses :func:`~leakyjax._src.study.studies.train_curves` (the one training loop).
+its own small model and trains it with
+:func:`~leakyjax._src.study.studies.train_curves` (the one training loop).
 """
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -178,25 +179,21 @@ def _figure(path: Path, cfg: dict, rows: dict) -> Path:
     return S.save_figure(fig, path)
 
 
-def run(
-    out: Path, *, quick: bool = False, seed: int = 0, force: bool = False, progress=True
-) -> S.StudyResult:
-    """Runs the study; see :func:`leakyjax._src.study.studies.run_study`."""
-    cfg = _config(quick, seed)
-    store = S.PartStore(out, NAME, config=cfg, force=force)
+MODES = ("channel-shared", "channel-wise")
+
+
+def _parts(cfg: dict, seed: int) -> dict:
     dataset = S.mnist1d_loader(cfg)
 
-    rows = {}
-    t0 = time.perf_counter()
-    modes = ("channel-shared", "channel-wise")
-    for mode in S.progress(modes, desc=NAME, total=len(modes), enable=progress):
-        rows[mode] = store.get(
-            mode,
-            lambda mode=mode: train_profile(
-                channel_wise=mode == "channel-wise", cfg=cfg, dataset=dataset()
-            ),
+    def part(mode: str) -> dict:
+        return train_profile(
+            channel_wise=mode == "channel-wise", cfg=cfg, dataset=dataset()
         )
-    seconds = time.perf_counter() - t0
+
+    return {mode: partial(part, mode) for mode in MODES}
+
+
+def _summarise(cfg: dict, rows: dict) -> tuple[dict, dict]:
     lines = ["learned slope per layer (mean over channels; mean ± std over seeds)"]
     profile = {}
     for mode, r in rows.items():
@@ -213,14 +210,41 @@ def run(
             + f"  test acc {np.mean(r['final_test_acc']):.3f}"
         )
     summary = dict(profile=profile, lines=lines)
-    fig = _figure(Path(out) / "prelu_profile.png", cfg, rows)
-    return S.finish(
-        out,
-        NAME,
-        config=cfg,
-        store=store,
-        summary=summary,
-        figures=(fig,),
-        seconds=seconds,
-        runs=rows,
-    )
+    return summary, dict(runs=rows)
+
+
+def render_markdown(res: dict) -> str:
+    """The table of docs/STUDY.md's ``prelu-profile`` section, from the results JSON."""
+    cfg = res["config"]
+    seeds = ", ".join(str(s) for s in cfg["seeds"])
+    out = [
+        f"| learned slope (mean over channels; seeds {seeds}) | "
+        + " | ".join(LAYERS)
+        + " | test accuracy |",
+        "|---|" + "---|" * (len(LAYERS) + 1),
+    ]
+
+    def f3(xs) -> str:
+        return ", ".join(f"{x:.3f}".replace("-", "−") for x in xs)
+
+    for mode, r in res["runs"].items():
+        out.append(
+            f"| {mode} | "
+            + " | ".join(f3(r["layer_mean"][layer]) for layer in LAYERS)
+            + f" | {f3(r['final_test_acc'])} |"
+        )
+    cw = res["runs"].get("channel-wise")
+    if cw is not None:
+        lo = min(min(min(row) for row in cw["slopes"][k]) for k in LAYERS)
+        hi = max(max(max(row) for row in cw["slopes"][k]) for k in LAYERS)
+        out += [
+            "",
+            f"Channel-wise: the individual slopes range from {f3([lo])} to "
+            f"{f3([hi])}; layer means over seeds: "
+            + ", ".join(f"{k} {f3([np.mean(cw['layer_mean'][k])])}" for k in LAYERS)
+            + ".",
+        ]
+    return "\n".join(out)
+
+
+STUDY = S.Study(NAME, _config, _parts, _summarise, _figure, render_markdown)

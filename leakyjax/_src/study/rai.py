@@ -24,7 +24,7 @@ squared error is no better than the best constant's (``>= 0.99 Var f``).
 
 from __future__ import annotations
 
-import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -234,46 +234,48 @@ def _figure(path: Path, cfg: dict, cells: dict) -> Path:
     return S.save_figure(fig, path)
 
 
-def run(
-    out: Path, *, quick: bool = False, seed: int = 0, force: bool = False, progress=True
-) -> S.StudyResult:
-    """Runs the study; see :func:`leakyjax._src.study.studies.run_study`."""
-    cfg = _config(quick, seed)
-    store = S.PartStore(out, NAME, config=cfg, force=force)
-    t0 = time.perf_counter()
-    todo = [("mc", s, w) for w in cfg["widths"] for s in SCHEMES]
-    todo += [
-        ("train", s, (t, w, d))
+def _parts(cfg: dict, seed: int) -> dict:
+    def mc(sch: str, w: int) -> dict:
+        key = jax.random.key(seed * 100_003 + 7 * w + list(SCHEMES).index(sch))
+        return born_dead(
+            key,
+            scheme=sch,
+            width=w,
+            depths=cfg["depths"],
+            trials=cfg["trials"],
+            n_inputs=cfg["n_inputs"],
+        )
+
+    def fit(sch: str, t: str, w: int, d: int) -> dict:
+        key = jax.random.key(seed * 100_003 + 1000 * w + d)  # same for all schemes
+        return train_cell(key, scheme=sch, target=t, width=w, depth=d, cfg=cfg)
+
+    parts = {f"mc_{s}_N{w}": partial(mc, s, w) for w in cfg["widths"] for s in SCHEMES}
+    parts.update(
+        {
+            f"train_{s}_{t}_N{w}_L{d}": partial(fit, s, t, w, d)
+            for t in cfg["targets"]
+            for w in cfg["train_widths"]
+            for d in cfg["train_depths"]
+            for s in SCHEMES
+        }
+    )
+    return parts
+
+
+def _cells(cfg: dict, values: dict) -> dict:
+    return {(s, w): values[f"mc_{s}_N{w}"] for w in cfg["widths"] for s in SCHEMES}
+
+
+def _summarise(cfg: dict, values: dict) -> tuple[dict, dict]:
+    cells = _cells(cfg, values)
+    train = {
+        (s, t, w, d): values[f"train_{s}_{t}_N{w}_L{d}"]
         for t in cfg["targets"]
         for w in cfg["train_widths"]
         for d in cfg["train_depths"]
         for s in SCHEMES
-    ]
-    cells, train = {}, {}
-    for kind, sch, arg in S.progress(todo, desc=NAME, total=len(todo), enable=progress):
-        if kind == "mc":
-            key = jax.random.key(seed * 100_003 + 7 * arg + list(SCHEMES).index(sch))
-            cells[(sch, arg)] = store.get(
-                f"mc_{sch}_N{arg}",
-                lambda key=key, sch=sch, w=arg: born_dead(
-                    key,
-                    scheme=sch,
-                    width=w,
-                    depths=cfg["depths"],
-                    trials=cfg["trials"],
-                    n_inputs=cfg["n_inputs"],
-                ),
-            )
-        else:
-            t, w, d = arg
-            key = jax.random.key(seed * 100_003 + 1000 * w + d)  # same for all schemes
-            train[(sch, t, w, d)] = store.get(
-                f"train_{sch}_{t}_N{w}_L{d}",
-                lambda key=key, sch=sch, t=t, w=w, d=d: train_cell(
-                    key, scheme=sch, target=t, width=w, depth=d, cfg=cfg
-                ),
-            )
-    seconds = time.perf_counter() - t0
+    }
     born_rows = [
         dict(scheme=s, width=w, depth=int(d), **v)
         for (s, w), cell in cells.items()
@@ -305,21 +307,17 @@ def run(
                         f"{train[(s, t, w, d)]['p_collapse']:.2f}" for s in SCHEMES
                     )
                 )
-    summary = dict(lines=lines)
-    fig = _figure(Path(out) / "rai.png", cfg, cells)
-    return S.finish(
-        out,
-        NAME,
-        config=cfg,
-        store=store,
-        summary=summary,
-        figures=(fig,),
-        seconds=seconds,
+    data = dict(
         schemes=SCHEMES,
         targets={k: v[0] for k, v in TARGETS.items()},
         born_dead=born_rows,
         training=train_rows,
     )
+    return dict(lines=lines), data
+
+
+def _plot(path: Path, cfg: dict, values: dict) -> Path:
+    return _figure(path, cfg, _cells(cfg, values))
 
 
 def render_markdown(res: dict) -> str:
@@ -369,3 +367,6 @@ def render_markdown(res: dict) -> str:
                     + " |"
                 )
     return "\n".join(out)
+
+
+STUDY = S.Study(NAME, _config, _parts, _summarise, _plot, render_markdown)

@@ -30,7 +30,7 @@ before recycling, so the ReDo curve shows what accumulated in ``F`` steps.
 from __future__ import annotations
 
 import itertools
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +232,7 @@ def _config(quick: bool, seed: int) -> dict:
     )
 
 
-def _summarise(r: dict, cfg: dict) -> dict:
+def _summarise_run(r: dict, cfg: dict) -> dict:
     acc = np.asarray(r["test_acc"], np.float64)  # (seeds, evals)
     dorm = np.asarray(r["dormant"], np.float64)
     dead = np.asarray(r["dead"], np.float64)
@@ -284,23 +284,22 @@ def _figure(path: Path, cfg: dict, runs: dict) -> Path:
     return S.save_figure(fig, path)
 
 
-def run(
-    out: Path, *, quick: bool = False, seed: int = 0, force: bool = False, progress=True
-) -> S.StudyResult:
-    """Runs the study; see :func:`leakyjax._src.study.studies.run_study`."""
-    cfg = _config(quick, seed)
-    store = S.PartStore(out, NAME, config=cfg, force=force)
+def _parts(cfg: dict, seed: int) -> dict:
     dataset = S.mnist1d_loader(cfg)
-    todo = [(t, v) for t in TASKS for v in VARIANTS]
-    runs = {}
-    t0 = time.perf_counter()
-    for t, v in S.progress(todo, desc=NAME, total=len(todo), enable=progress):
-        runs[(t, v)] = store.get(
-            f"{t}_{v}",
-            lambda t=t, v=v: run_task(t, v, cfg=cfg, dataset=dataset()),
-        )
-    seconds = time.perf_counter() - t0
-    table = [_summarise(r, cfg) for r in runs.values()]
+
+    def part(t: str, v: str) -> dict:
+        return run_task(t, v, cfg=cfg, dataset=dataset())
+
+    return {f"{t}_{v}": partial(part, t, v) for t in TASKS for v in VARIANTS}
+
+
+def _runs(values: dict) -> dict:
+    return {(t, v): values[f"{t}_{v}"] for t in TASKS for v in VARIANTS}
+
+
+def _summarise(cfg: dict, values: dict) -> tuple[dict, dict]:
+    runs = _runs(values)
+    table = [_summarise_run(r, cfg) for r in runs.values()]
     lines = ["task / variant: final acc, mean acc, dormant (last quarter), dead"]
     for row in table:
         lines.append(
@@ -308,25 +307,18 @@ def run(
             f"mean {row['mean_acc']:.3f} dormant {row['dormant_last_quarter']:.3f} "
             f"dead {row['dead_last_quarter']:.3f}"
         )
-    summary = dict(table=table, lines=lines)
-    fig = _figure(Path(out) / "redo.png", cfg, runs)
-    return S.finish(
-        out,
-        NAME,
-        config=cfg,
-        store=store,
-        summary=summary,
-        figures=(fig,),
-        seconds=seconds,
-        runs=list(runs.values()),
-    )
+    return dict(table=table, lines=lines), dict(runs=list(runs.values()))
+
+
+def _plot(path: Path, cfg: dict, values: dict) -> Path:
+    return _figure(path, cfg, _runs(values))
 
 
 def render_markdown(res: dict) -> str:
     """The numbers of docs/STUDY.md's ``redo`` section, from the results JSON."""
     cfg = res["config"]
     out = [
-        f"Mean of {len(cfg['seeds'])} seeds. *final* / *mean*: test accuracy at the "
+        f"Mean over seeds ({len(cfg['seeds'])}). *final* / *mean*: test accuracy at the "
         "end / averaged over all evaluations; *dormant*, *dead*: share of hidden "
         f"units τ-dormant (τ = {cfg['tau']:g}) / never positive on the probe batch, "
         "averaged over the last quarter of the run; *recycled*: units recycled in "
@@ -361,3 +353,6 @@ def render_markdown(res: dict) -> str:
                 + " |"
             )
     return "\n".join(out)
+
+
+STUDY = S.Study(NAME, _config, _parts, _summarise, _plot, render_markdown)

@@ -16,7 +16,8 @@ slope) on the whole training set after the last step.
 
 from __future__ import annotations
 
-import time
+import itertools
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -81,6 +82,7 @@ def sweep_one(
         val_fraction=0.0,
         num_train=cfg["num_train"],
         num_test=cfg["num_test"],
+        **cfg["optimizer"],
     )
     res = train(config, seeds=seeds, dataset=dataset)
     test_err = np.array([1.0 - r.final_test_acc for r in res.runs])
@@ -97,6 +99,17 @@ def sweep_one(
     )
 
 
+#: the study's optimiser, pinned (not the training stack's defaults, which may change)
+OPTIMIZER = dict(
+    optimizer="adamw",
+    learning_rate=3e-3,
+    schedule="warmup_cosine",
+    warmup_steps=100,
+    weight_decay=1e-4,
+    clip_norm=1.0,
+)
+
+
 def _config(quick: bool, seed: int) -> dict:
     if quick:
         return dict(
@@ -109,6 +122,7 @@ def _config(quick: bool, seed: int) -> dict:
             eval_every=150,
             num_train=1000,
             num_test=500,
+            optimizer=OPTIMIZER,
         )
     return dict(
         activations=list(ACTIVATIONS),
@@ -120,6 +134,7 @@ def _config(quick: bool, seed: int) -> dict:
         eval_every=500,
         num_train=4000,
         num_test=1000,
+        optimizer=OPTIMIZER,
     )
 
 
@@ -161,29 +176,33 @@ def _figure(path: Path, cfg: dict, rows: dict) -> Path:
     return S.save_figure(fig, path)
 
 
-def run(
-    out: Path, *, quick: bool = False, seed: int = 0, force: bool = False, progress=True
-) -> S.StudyResult:
-    """Runs the study; see :func:`leakyjax._src.study.studies.run_study`."""
-    cfg = _config(quick, seed)
-    store = S.PartStore(out, NAME, config=cfg, force=force)
+def _parts(cfg: dict, seed: int) -> dict:
     dataset = S.mnist1d_loader(cfg)
 
-    todo = [(m, a) for m in cfg["models"] for a in cfg["activations"]]
-    rows = {}
-    t0 = time.perf_counter()
-    for model, label in S.progress(todo, desc=NAME, total=len(todo), enable=progress):
-        rows[(model, label)] = store.get(
-            f"{model}_{label}",
-            lambda model=model, label=label: sweep_one(
-                ACTIVATIONS[label],
-                model,
-                seeds=tuple(cfg["seeds"]),
-                cfg=cfg,
-                dataset=dataset(),
-            ),
+    def part(model: str, label: str) -> dict:
+        return sweep_one(
+            ACTIVATIONS[label],
+            model,
+            seeds=tuple(cfg["seeds"]),
+            cfg=cfg,
+            dataset=dataset(),
         )
-    seconds = time.perf_counter() - t0
+
+    return {
+        f"{m}_{a}": partial(part, m, a)
+        for m in cfg["models"]
+        for a in cfg["activations"]
+    }
+
+
+def _rows(cfg: dict, values: dict) -> dict:
+    return {
+        (m, a): values[f"{m}_{a}"] for m in cfg["models"] for a in cfg["activations"]
+    }
+
+
+def _summarise(cfg: dict, values: dict) -> tuple[dict, dict]:
+    rows = _rows(cfg, values)
     table = []
     lines = []
     for model in cfg["models"]:
@@ -220,14 +239,67 @@ def run(
         test_order={m: ordering(rows, m, "test_error") for m in cfg["models"]},
         lines=lines,
     )
-    fig = _figure(Path(out) / "slope_sweep.png", cfg, rows)
-    return S.finish(
-        out,
-        NAME,
-        config=cfg,
-        store=store,
-        summary=summary,
-        figures=(fig,),
-        seconds=seconds,
-        runs=[dict(label=k[1], **v) for k, v in rows.items()],
-    )
+    return summary, dict(runs=[dict(label=k[1], **v) for k, v in rows.items()])
+
+
+def render_markdown(res: dict) -> str:
+    """The table of docs/STUDY.md's ``slope-sweep`` section, from the results JSON.
+
+    **Bold**: the lowest mean of a column (every one that ties at the shown
+    precision); orderings join exact ties with ``=``.
+    """
+    cfg = res["config"]
+    models = cfg["models"]
+    metrics = ("train_error", "test_error")
+    by = {(r["model"], r["activation"]): r for r in res["summary"]["table"]}
+    header = ["activation"] + [
+        f"{m.upper()} {k.replace('_', ' ')}" for m in models for k in metrics
+    ]
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    low = {
+        (m, k): min(f"{by[(m, a)][f'{k}_mean']:.3f}" for a in cfg["activations"])
+        for m in models
+        for k in metrics
+    }
+    for a in cfg["activations"]:
+        cells = [a]
+        for m in models:
+            for k in metrics:
+                r = by[(m, a)]
+                mean = f"{r[f'{k}_mean']:.3f}"
+                if mean == low[(m, k)]:
+                    mean = f"**{mean}**"
+                cells.append(f"{mean} ± {r[f'{k}_std']:.3f}")
+        out.append("| " + " | ".join(cells) + " |")
+
+    def order(m: str, k: str) -> str:
+        labels = res["summary"][f"{k.split('_')[0]}_order"][m]
+        text = labels[0]
+        for prev, a in itertools.pairwise(labels):
+            same = by[(m, a)][f"{k}_mean"] == by[(m, prev)][f"{k}_mean"]
+            text += (" = " if same else ", ") + a
+        return text
+
+    notes = [
+        f"(mean ± standard deviation over {len(cfg['seeds'])} seeds; **bold**: the "
+        "lowest mean at this precision.) Lowest test error first — "
+        + "; ".join(f"{m.upper()}: {order(m, 'test_error')}" for m in models)
+        + ". Lowest train error first — "
+        + "; ".join(f"{m.upper()}: {order(m, 'train_error')}" for m in models)
+        + "."
+    ]
+    for m in models:
+        te = [by[(m, a)]["test_error_mean"] for a in cfg["activations"]]
+        sd = [by[(m, a)]["test_error_std"] for a in cfg["activations"]]
+        notes.append(
+            f"{m.upper()}: mean test errors span {min(te):.3f}–{max(te):.3f}; the "
+            f"seed standard deviations {min(sd):.3f}–{max(sd):.3f}."
+        )
+    return "\n".join(out) + "\n\n" + "\n\n".join(notes)
+
+
+def _plot(path: Path, cfg: dict, values: dict) -> Path:
+    return _figure(path, cfg, _rows(cfg, values))
+
+
+STUDY = S.Study(NAME, _config, _parts, _summarise, _plot, render_markdown)

@@ -1,14 +1,18 @@
 """``leakyjax study NAME``: reproductions of published results about rectifiers.
 
-Each study is a module in :mod:`leakyjax._src.study` with a ``run`` function
-``run(out, *, quick, seed, force, progress) -> StudyResult``. A study writes a
-JSON file with its numbers and PNG figure(s) into ``out``, shows progress with
-tqdm, and is resumable: every finished part (one Monte Carlo cell, one training
-run) is stored under ``out/parts/<study>/`` and read back on the next call,
-unless its configuration changed or ``force=True``.
+Each study is a module in :mod:`leakyjax._src.study` that declares one
+:class:`Study`: its configuration, its parts (name -> compute function), how
+to summarise them, how to plot them and how to render its section of
+docs/STUDY.md. One runner, :func:`execute`, does the rest for all of them: it
+stores every finished part (one Monte Carlo cell, one training run) under
+``out/parts/<study>/`` and reads it back on the next call unless its
+configuration changed or ``force=True`` (so an interrupted run resumes), shows
+progress with tqdm, writes the JSON record ``out/<study>.json`` and the PNG
+figure, and returns a :class:`StudyResult`.
 
 ``add_study_parser(subparsers)`` adds the ``study`` subcommand to the
-``leakyjax`` console script; :func:`run_study` is the same from Python.
+``leakyjax`` console script; :func:`run_study` is the same from Python;
+:func:`markdown` renders a results file as docs/STUDY.md shows it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import hashlib
 import importlib
 import json
 import re
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -88,20 +93,7 @@ def _require(module: str) -> Any:
         ) from err
 
 
-def pyplot():
-    """matplotlib.pyplot with the non-interactive Agg backend."""
-    matplotlib = _require("matplotlib")
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def progress(iterable: Iterable, *, desc: str, total: int | None, enable: bool):
-    """A tqdm progress bar over ``iterable`` (:func:`leakyjax._src.io.progress`)."""
-    return _io.progress(iterable, desc=desc, total=total, enable=enable, leave=False)
-
-
+pyplot = _io.pyplot
 to_jsonable = _io.to_jsonable
 
 
@@ -122,33 +114,110 @@ def mnist1d_loader(cfg: dict) -> Callable[[], Any]:
     return load
 
 
-def finish(
+class Study(NamedTuple):
+    """A study, as :func:`execute` runs it.
+
+    Attributes:
+        name: the CLI name, e.g. ``"born-dead"``; files are named after
+            ``name.replace("-", "_")``.
+        config: ``(quick, seed) -> dict``: the settings every part depends on
+            (JSON-able; a stored part is reused only under the same config).
+        parts: ``(config, seed) -> {part name: compute()}``, in the order to
+            compute them; each ``compute()`` returns JSON-able numbers.
+        summarise: ``(config, values) -> (summary, data)`` from the parts'
+            values (``{part name: value}``): the headline numbers (with
+            ``"lines"``, printed by the CLI) and the other fields of the JSON
+            record.
+        plot: ``(path, config, values) -> path``: writes the PNG figure.
+        render_markdown: ``(record) -> str``: the study's tables in
+            docs/STUDY.md, from the JSON record (see :func:`markdown`).
+    """
+
+    name: str
+    config: Callable[[bool, int], dict]
+    parts: Callable[[dict, int], Mapping[str, Callable[[], Any]]]
+    summarise: Callable[[dict, dict], tuple[dict, dict]]
+    plot: Callable[[Path, dict, dict], Path]
+    render_markdown: Callable[[dict], str]
+
+
+def execute(
+    study: Study,
     out: Path,
-    name: str,
     *,
-    config: dict,
-    store: PartStore,
-    summary: dict,
-    figures: tuple[Path, ...],
-    seconds: float,
-    **data: Any,
+    quick: bool = False,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool = True,
 ) -> StudyResult:
-    """Writes ``<out>/<name>.json`` (config, ``data``, summary, timing, reuse) and
-    returns the :class:`StudyResult`."""
-    stem = name.replace("-", "_")
+    """Runs ``study`` in ``out`` (which :func:`run_study` has checked and locked).
+
+    Computes the parts not stored yet (with a progress bar), then writes
+    ``out/<stem>.json`` -- ``study``, ``config``, the study's data fields,
+    ``summary``, ``seconds_this_call``, ``seconds_all_parts`` (the compute
+    time of every part, whichever call computed it; None if unknown),
+    ``parts_reused``, ``parts_computed`` -- and the figure ``out/<stem>.png``.
+    """
+    cfg = study.config(quick, seed)
+    store = PartStore(out, study.name, config=cfg, force=force)
+    todo = study.parts(cfg, seed)
+    t0 = time.perf_counter()
+    values = {
+        key: store.get(key, fn)
+        for key, fn in _io.progress(
+            todo.items(), desc=study.name, total=len(todo), enable=progress, leave=False
+        )
+    }
+    seconds = time.perf_counter() - t0
+    summary, data = study.summarise(cfg, values)
+    stem = study.name.replace("-", "_")
+    fig = study.plot(Path(out) / f"{stem}.png", cfg, values)
     path = write_json(
         Path(out) / f"{stem}.json",
         dict(
-            study=name,
-            config=config,
+            study=study.name,
+            config=cfg,
             **data,
             summary=summary,
             seconds_this_call=seconds,
+            seconds_all_parts=store.seconds,
             parts_reused=store.reused,
             parts_computed=store.computed,
         ),
     )
-    return StudyResult(name, Path(out), path, tuple(figures), summary)
+    return StudyResult(study.name, Path(out), path, (fig,), summary)
+
+
+def load(name: str) -> Study:
+    """The :class:`Study` registered as ``name`` in :data:`STUDIES`."""
+    return importlib.import_module(STUDIES[name][0]).STUDY
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 100:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def markdown(record: dict) -> str:
+    """A study's section of docs/STUDY.md from its JSON record.
+
+    The study's ``render_markdown(record)``, then the compute time and the
+    configuration, both read from the record.
+    """
+    text = load(record["study"]).render_markdown(record).rstrip()
+    n = record["parts_reused"] + record["parts_computed"]
+    secs = record.get("seconds_all_parts")
+    when = (
+        f"computed in {_duration(secs)} (the sum over its {n} parts)"
+        if secs is not None
+        else f"{n} parts; this call took {_duration(record['seconds_this_call'])}"
+    )
+    cfg = ", ".join(
+        f"{k} = {json.dumps(v, ensure_ascii=False)}"
+        for k, v in record["config"].items()
+    )
+    return f"{text}\n\nWall time: {when}. Configuration: `{cfg}`."
 
 
 def save_figure(fig: Any, path: Path) -> Path:
@@ -183,6 +252,8 @@ class PartStore:
         self.force = force
         self.reused = 0
         self.computed = 0
+        #: seconds spent computing the parts got so far (None once one is unknown)
+        self.seconds: float | None = 0.0
 
     def _path(self, key: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", key)
@@ -193,7 +264,7 @@ class PartStore:
     def has(self, key: str) -> bool:
         return self._load(key) is not None
 
-    def _load(self, key: str) -> Any | None:
+    def _load(self, key: str) -> dict | None:
         path = self._path(key)
         if self.force or not path.exists():
             return None
@@ -203,17 +274,31 @@ class PartStore:
             return None
         if blob.get("key") != key or blob.get("config") != self.config:
             return None
-        return blob["value"]
+        return blob if blob.get("value") is not None else None
+
+    def _add_seconds(self, seconds: float | None) -> None:
+        self.seconds = (
+            None
+            if self.seconds is None or seconds is None
+            else (self.seconds + seconds)
+        )
 
     def get(self, key: str, fn: Callable[[], Any]) -> Any:
         """The stored value of part ``key``, or ``fn()`` (then stored)."""
-        value = self._load(key)
-        if value is not None:
+        blob = self._load(key)
+        if blob is not None:
             self.reused += 1
-            return value
+            self._add_seconds(blob.get("seconds"))
+            return blob["value"]
+        t0 = time.perf_counter()
         value = to_jsonable(fn())
-        write_json(self._path(key), {"key": key, "config": self.config, "value": value})
+        seconds = time.perf_counter() - t0
+        write_json(
+            self._path(key),
+            {"key": key, "config": self.config, "value": value, "seconds": seconds},
+        )
         self.computed += 1
+        self._add_seconds(seconds)
         return value
 
 
@@ -264,10 +349,12 @@ def run_study(
         )
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"study: seed must be a non-negative int, got {seed!r}.")
-    module = importlib.import_module(STUDIES[name][0])
+    study = load(name)
     out = _io.output_dir(out)  # ValueError naming the path if unusable
     with _io.lock(out):  # one process per directory (re-entrant)
-        return module.run(out, quick=quick, seed=seed, force=force, progress=progress)
+        return execute(
+            study, out, quick=quick, seed=seed, force=force, progress=progress
+        )
 
 
 def _print_summary(result: StudyResult) -> None:

@@ -573,11 +573,19 @@ def _program(
     return prog
 
 
+#: Compiler options per program and platform. ``init`` runs once per training run,
+#: so on CPU it is compiled without LLVM optimisation: its random draws (threefry,
+#: erfinv) otherwise take seconds to compile, once per activation. The draws are the
+#: same distribution; a value may differ in its last bit from an optimised compile.
+_COMPILER_OPTIONS = {("init", "cpu"): {"xla_backend_optimization_level": 0}}
+
+
 class _Compiler:
     """Compiles a program's functions once per argument signature; times it."""
 
-    def __init__(self, prog: _Program):
+    def __init__(self, prog: _Program, platform: str):
         self.prog = prog
+        self.platform = platform
         self.seconds = 0.0
 
     def get(self, name: str, *args) -> Any:
@@ -586,7 +594,8 @@ class _Compiler:
         fn = self.prog.compiled.get(sig)
         if fn is None:
             t0 = time.perf_counter()
-            fn = getattr(self.prog, name).lower(*args).compile()
+            options = _COMPILER_OPTIONS.get((name, self.platform))
+            fn = getattr(self.prog, name).lower(*args).compile(options)
             self.seconds += time.perf_counter() - t0
             self.prog.compiled[sig] = fn
         return fn
@@ -703,7 +712,7 @@ def train(
     prog = _program(
         config, net, tx, classification, mesh, None if optimizer else cache_key
     )
-    run = _Compiler(prog)
+    run = _Compiler(prog, mesh.devices.flat[0].platform)
     rep = prog.rep
     put = lambda a: jax.device_put(jnp.asarray(a), rep)
     data_x, data_y = put(x_tr), put(y_tr)
