@@ -551,7 +551,9 @@ def _program(
         return loss, term, loss_tr.mean(), term_tr.sum(), dead
 
     prog = _Program(
-        init=jax.jit(jax.vmap(init_one, in_axes=(0, None)), out_shardings=rep),
+        # on one device, then replicated: the same program (and the same initial
+        # values, to the bit) whatever the number of devices
+        init=jax.jit(jax.vmap(init_one, in_axes=(0, None))),
         step=jax.jit(
             jax.vmap(step_at, in_axes=(0, 0, None, None, None, None)),
             donate_argnums=0,
@@ -731,7 +733,7 @@ def train(
     keys = jnp.stack([jax.random.key(s) for s in seeds])
     x0 = jnp.asarray(x_tr[:1])
     _check_output(net, x0, ds)
-    state = run("init", keys, x0)
+    state = jax.device_put(run("init", keys, x0), rep)
     orders = [_Order(s, len(y_tr)) for s in seeds]
     idx_sharding = NamedSharding(mesh, P(None, None, "data"))
     if chunking == "auto":
