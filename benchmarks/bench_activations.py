@@ -36,7 +36,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import random
 import sys
@@ -50,9 +49,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import leakyjax as lj
-from benchmarks.common import environment, exit_status, report_checks
-
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from benchmarks.common import RESULTS_DIR, environment, exit_status, report_checks
+from leakyjax._src.io import progress, write_json
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
 PASSES = ("fwd", "fwd+bwd", "dx")
@@ -610,14 +608,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def _progress(total: int, desc: str):
-    try:
-        from tqdm import tqdm
-    except ImportError:  # tqdm is in the [train] extra; progress is optional
-        return None
-    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False)
-
-
 EAGER_PAIRS = [
     ("relu", lambda x: lj.relu(x), lambda x: jax.nn.relu(x)),
     (
@@ -686,7 +676,8 @@ def main(argv=None) -> dict:
         }
         name = args.name or f"activations_eager_{env['backend']}_{env['date']}"
         path = Path(args.out) if args.out else RESULTS_DIR / f"{name}.json"
-        path.write_text(json.dumps(result, indent=1))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, result)
         print(f"wrote {path}")
         for r in rows:
             print(
@@ -711,7 +702,7 @@ def main(argv=None) -> dict:
         ]
     rows: list[dict] = []
     groups = [(n, d) for n in args.sizes for d in args.dtypes]
-    bar = _progress(len(groups), "bench_activations")
+    bar = progress(total=len(groups), desc="bench_activations", leave=False)
     t_start = time.perf_counter()
     torch_used = False
     torch_skipped: list[str] = []
@@ -746,11 +737,9 @@ def main(argv=None) -> dict:
             r.update(n=n, log2n=logn, dtype=dname)
             rows.append(r)
         del x, ct, cases
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(f"n=2^{logn} {dname}")
-    if bar is not None:
-        bar.close()
+        bar.update(1)
+        bar.set_postfix_str(f"n=2^{logn} {dname}")
+    bar.close()
     add_derived(rows)
     result = {
         "benchmark": "activations",
@@ -784,7 +773,7 @@ def main(argv=None) -> dict:
         for c in result["checks"]:
             c["judged"] = False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
+    write_json(path, result)
     print(f"wrote {path} ({len(rows)} rows, {result['config']['wall_s']:.0f} s)")
 
     def fmt(c):

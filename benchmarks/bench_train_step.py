@@ -44,6 +44,7 @@ import numpy as np
 
 import leakyjax as lj
 from benchmarks.common import (
+    RESULTS_DIR,
     compiled_memory,
     environment,
     exit_status,
@@ -53,7 +54,6 @@ from benchmarks.common import (
 )
 from leakyjax._src.io import progress, write_json
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 

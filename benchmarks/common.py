@@ -9,12 +9,17 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+#: Where a benchmark writes its JSON without ``--out``: a scratch folder. The committed
+#: files under benchmarks/results/ are made by ``make results-slow`` (tools/results.py).
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "runs" / "benchmarks"
 
 
 class StepMemory(NamedTuple):

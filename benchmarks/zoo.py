@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
@@ -31,9 +30,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import ZOO, ZOO_BY_NAME, environment, zoo_activations
+from benchmarks.common import (
+    RESULTS_DIR,
+    ZOO,
+    ZOO_BY_NAME,
+    environment,
+    zoo_activations,
+)
+from leakyjax._src.io import progress, write_json
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
@@ -86,16 +91,12 @@ def run(args) -> dict:
         refs = {r for a, r in acts if a.label in keep and r}
         acts = [(a, r) for a, r in acts if a.label in keep | refs]
     rows = []
-    try:
-        from tqdm import tqdm
-    except ImportError:  # progress is optional
-        tqdm = None
     models = [ZOO_BY_NAME[m] for m in args.models]
     total = sum(
         len([a for a, _ in acts if m.supports_learnable or not a.learnable])
         for m in models
     ) * len(args.dtypes)
-    bar = tqdm(total=total, desc="zoo", file=sys.stderr) if tqdm else None
+    bar = progress(total=total, desc="zoo")
     for model in models:
         shape = model.test_shape if args.test_shapes else model.bench_shape
         for dname in args.dtypes:
@@ -135,16 +136,14 @@ def run(args) -> dict:
                     cases.append({"row": row, "run": run_k})
                 else:
                     del params
-                if bar is not None:
-                    bar.update(1)
+                bar.update(1)
             if cases:
                 for c, s in zip(cases, _time(cases, args.rounds, args.target_ms / 1e3)):
                     c["row"]["step_ms_samples"] = [v * 1e3 for v in s]
                     c["row"]["step_ms_min"] = float(np.min(s) * 1e3)
                     c["row"]["step_ms_median"] = float(np.median(s) * 1e3)
             del cases
-    if bar is not None:
-        bar.close()
+    bar.close()
     _derive(rows)
     return {
         "benchmark": "zoo",
@@ -207,7 +206,7 @@ def main(argv=None) -> dict:
     name = args.name or f"zoo_{env['backend']}_{env['date']}"
     path = Path(args.out) if args.out else RESULTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
+    write_json(path, result)
     print(f"wrote {path} ({len(result['results'])} rows)")
     return result
 
