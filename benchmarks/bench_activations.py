@@ -673,6 +673,15 @@ def main(argv=None) -> dict:
                 "limit": 2.0,
             },
             "results": rows,
+            "checks": [
+                {
+                    "check": f"eager {r['name']} / jax.nn, paired",
+                    "ratio_paired": r["ratio_paired"],
+                    "limit": 2.0,
+                    "passed": r["passed"],
+                }
+                for r in rows
+            ],
         }
         name = args.name or f"activations_eager_{env['backend']}_{env['date']}"
         path = Path(args.out) if args.out else RESULTS_DIR / f"{name}.json"

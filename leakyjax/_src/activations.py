@@ -117,8 +117,11 @@ _Tracer = jax.core.Tracer
 def _float_input(x: ArrayLike, fn: str) -> Array:
     """Returns ``x`` as an array of a float dtype, or raises TypeError."""
     dtype = getattr(x, "dtype", None)
-    if isinstance(x, (jax.Array, np.ndarray)) and dtype in _FLOATS:
-        return jnp.asarray(x)  # fast path: a jax/numpy float array (or a tracer)
+    if dtype in _FLOATS:  # fast paths: jnp.asarray alone costs microseconds
+        if isinstance(x, jax.Array):  # also a tracer
+            return x
+        if isinstance(x, np.ndarray):
+            return jnp.asarray(x)
     if isinstance(x, (bool, np.bool_)):
         raise TypeError(f"{fn}: x must be a floating-point array, got a bool.")
     if isinstance(x, (int, float)) and not isinstance(x, bool):
@@ -248,6 +251,19 @@ def _expand(a: Any, ndim: int) -> Any:
     if a.ndim in (0, ndim):
         return a
     return a.reshape((1,) * (ndim - a.ndim) + tuple(a.shape))
+
+
+@functools.lru_cache(maxsize=256)
+def _device_constant(data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> Array:
+    return jnp.asarray(np.frombuffer(data, dtype=dtype).reshape(shape))
+
+
+def _on_device(a: Any) -> Any:
+    """A small concrete parameter as a cached device array (an eager call then
+    transfers nothing: a numpy argument costs a jitted call more than the call)."""
+    if isinstance(a, (np.ndarray, np.generic)) and a.size <= 64:
+        return _device_constant(a.tobytes(), a.dtype, a.shape)
+    return a
 
 
 def _eager(*args: Any) -> bool:
@@ -389,7 +405,9 @@ _leaky_jit = jax.jit(_leaky)
 
 
 def _leaky_call(x: Array, a: Any) -> Array:
-    return (_leaky_jit if _eager(x, a) else _leaky)(x, a)
+    if _eager(x, a):
+        return _leaky_jit(x, _on_device(a))
+    return _leaky(x, a)
 
 
 # --------------------------------------------------------------------------- #
@@ -1050,7 +1068,7 @@ def elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     a, cast = _param(alpha, x, "alpha", "elu")
     use_y = cast is not None and bool(np.all(cast >= 0))
     if _eager(x, a):
-        return (_elu_from_y_jit if use_y else _elu_from_x_jit)(x, a)
+        return (_elu_from_y_jit if use_y else _elu_from_x_jit)(x, _on_device(a))
     return (_elu_from_y if use_y else _elu_from_x)(x, a)
 
 
@@ -1119,7 +1137,8 @@ def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     x = _float_input(x, "celu")
     a, cast = _param(alpha, x, "alpha", "celu", positive=True)
     if _eager(x, a):
-        return (_celu_from_y_jit if cast is not None else _celu_from_x_jit)(x, a)
+        fn = _celu_from_y_jit if cast is not None else _celu_from_x_jit
+        return fn(x, _on_device(a))
     return (_celu_from_y if cast is not None else _celu_from_x)(x, a)
 
 
