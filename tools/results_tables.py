@@ -318,7 +318,7 @@ COMPARE_CNN = _compare_source(
 
 #: Published ReLU test accuracy (%) of the mnist1d models (Greydanus 2020).
 _PUBLISHED = {
-    "compare_mnist1d_paper": "the published 65–68% band (mnist1d README, MLP)",
+    "compare_mnist1d_paper": "65–68% (the mnist1d README, MLP)",
     "compare_mnist1d_cnn": "92.3% in the mnist1d notebook and 94% in its README",
 }
 
@@ -383,8 +383,6 @@ def _compare_verdict(data: dict) -> str:
 
 table("compare_demo", COMPARE_DEMO)(lambda d: _compare_table(d, timing=False))
 table("compare_demo_verdict", COMPARE_DEMO)(_compare_verdict)
-table("compare_demo_timed", COMPARE_DEMO)(lambda d: _compare_table(d, timing=True))
-table("compare_demo_time", COMPARE_DEMO)(lambda d: _run_time(d["records"]) + ".")
 table("compare_mnist1d_paper", COMPARE_PAPER)(lambda d: _compare_table(d, timing=False))
 table("compare_mnist1d_paper_relu", COMPARE_PAPER)(_relu_check("compare_mnist1d_paper"))
 table("compare_mnist1d_paper_verdict", COMPARE_PAPER)(_compare_verdict)
