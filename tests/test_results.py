@@ -76,3 +76,29 @@ def test_results_files_are_json_with_provenance():
         if path.exists():
             data = json.loads(path.read_text())
             assert isinstance(data, dict)
+
+
+def test_a_code_path_added_to_a_source_later_is_checked_by_commit():
+    src = DYING_RELU
+    added = "examples/dying_relu.py"
+    old_code = [p for p in src.code if p != added]
+    git = lambda *a: subprocess.run(
+        ["git", *a], cwd=R.ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    first = git("rev-list", "--max-parents=0", "HEAD").split()[0]
+    last_change = git("log", "-1", "--format=%H", "--", added)
+
+    def prov(commit):
+        return {
+            "provenance": {
+                "git_commit": commit,
+                "code": old_code,
+                "code_digest": R.code_digest(old_code),
+            }
+        }
+
+    # the example changed after the first commit: results made then are stale
+    assert "changed since" in (R.staleness(src, prov(first)) or "")
+    # made at or after its last change (and the tree clean there): fresh
+    if not git("status", "--porcelain", "--", added):
+        assert R.staleness(src, prov(last_change)) is None

@@ -213,14 +213,20 @@ def staleness(src: Source, data: dict) -> str | None:
     prov = prov_of(data)
     digest, commit = prov.get("code_digest"), prov.get("git_commit")
     since = f"the code it measures changed since {commit[:8]}" if commit else None
-    if digest is not None:
-        return None if digest == code_digest(src.code) else since or "the code changed"
+    # The digest covers the code paths recorded with the results; a path added to
+    # ``Source.code`` later is checked by commit, like files made before digests.
+    recorded = tuple(prov.get("code") or src.code) if digest is not None else ()
+    if digest is not None and digest != code_digest(recorded):
+        return since or "the code changed"
+    later = [p for p in src.code if p not in recorded]
+    if not later:
+        return None
     if not commit:
         return "no git commit recorded"
     if _git("cat-file", "-e", f"{commit}^{{commit}}") is None:
         return f"commit {commit[:8]} is not in this history"
-    changed = _git("log", "-1", "--format=%h", f"{commit}..HEAD", "--", *src.code)
-    dirty = _git("status", "--porcelain", "--", *src.code)
+    changed = _git("log", "-1", "--format=%h", f"{commit}..HEAD", "--", *later)
+    dirty = _git("status", "--porcelain", "--", *later)
     return since if changed or dirty else None
 
 
