@@ -449,6 +449,59 @@ def test_vmap_over_inputs_and_slopes():
     )
 
 
+def _shared_draw(v, k):  # what rrelu gives every scalar it is called on
+    a = jax.random.uniform(k, (), jnp.float32, 1 / 8, 1 / 3).astype(v.dtype)
+    return jnp.where(v >= 0, v, a * v)
+
+
+# Functions of a scalar under vmap (equinox.nn.MLP's activations) are given the
+# whole batch: the same values and derivatives as the call on the array.
+SCALAR_VMAP = {
+    "relu": (lj.relu, lj.relu),
+    "leaky_relu": (lj.leaky_relu, lj.leaky_relu),
+    "leaky_relu_neg": ((f := lambda v: lj.leaky_relu(v, -0.5)), f),
+    "prelu": ((f := lambda v: lj.prelu(v, 0.25)), f),
+    "relu6": (lj.relu6, lj.relu6),
+    "hard_tanh": (lj.hard_tanh, lj.hard_tanh),
+    "hard_sigmoid": (lj.hard_sigmoid, lj.hard_sigmoid),
+    "rrelu_eval": (lj.rrelu, lj.rrelu),
+    "rrelu_key": (
+        lambda v: lj.rrelu(v, jax.random.key(3)),
+        lambda v: _shared_draw(v, jax.random.key(3)),
+    ),
+}
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+@pytest.mark.parametrize("name", list(SCALAR_VMAP))
+def test_scalar_calls_under_vmap_equal_the_array_call(name, dtype):
+    f, ref = SCALAR_VMAP[name]
+    sv = special_values(dtype)
+    x = jnp.asarray(np.resize(np.concatenate([sv, np.linspace(-7, 7, 43)]), (4, 40)))
+    x = x.astype(dtype)
+    w = jnp.asarray(np.random.default_rng(0).normal(size=(4, 40))).astype(dtype)
+    per_scalar = jax.vmap(jax.vmap(f))
+    jit = jax.jit  # compiled both sides (op by op, XLA may round x / 6 otherwise)
+
+    def loss(g):
+        return lambda v: (g(v) * w).astype(jnp.float32).sum()
+
+    np.testing.assert_array_equal(jit(per_scalar)(x), jit(ref)(x))
+    np.testing.assert_array_equal(
+        jit(jax.grad(loss(per_scalar)))(x), jit(jax.grad(loss(ref)))(x)
+    )
+    np.testing.assert_array_equal(  # grad innermost: the scalar rule itself
+        jit(jax.vmap(jax.vmap(jax.grad(f))))(x),
+        jit(jax.grad(lambda v: ref(v).astype(jnp.float32).sum()))(x).astype(dtype),
+    )
+    _, t = jit(lambda v, u: jax.jvp(per_scalar, (v,), (u,)))(x, w)
+    np.testing.assert_array_equal(
+        t, jit(lambda v, u: jax.jvp(ref, (v,), (u,)))(x, w)[1]
+    )
+    h = jax.hessian(lambda v: jax.vmap(f)(v).astype(jnp.float32).sum())(x[1, :6])
+    np.testing.assert_array_equal(h, np.zeros((6, 6)))
+
+
 def test_slope_sweep_compiles_once():
     x = jnp.linspace(-2, 2, 9)
 

@@ -32,14 +32,6 @@ CHECKED = [*ONE_BIT, "leakyjax.elu", "leakyjax.celu", "leakyjax.selu", "leakyjax
 # (model, dtype, label) -> why it is above its limit today.
 KNOWN = {
     **{
-        ("equinox_mlp", d, f): "eqx.nn.MLP applies the activation to scalars "
-        "under vmap: a residual is per call, so 1 byte (a bool) per element, as "
-        "jax.nn; vmap cannot pack across calls (custom_vmap outputs must be "
-        "per-example, and custom_vmap functions are not reverse-differentiable)"
-        for d in DTYPES
-        for f in ONE_BIT
-    },
-    **{
         (m, d, "leakyjax.rrelu"): "the redraw's rolled threefry loop on CPU "
         "holds 8 bytes per element (two uint32 counters) during a layer's "
         "backward; under scan XLA hoists those counters out of the loop"
@@ -140,6 +132,27 @@ def test_piecewise_linear_residual_is_one_bit_per_element():
     )
     for f in fns:
         _, f_vjp = jax.vjp(f, x)
+        big = [
+            leaf
+            for leaf in jax.tree.leaves(f_vjp)
+            if hasattr(leaf, "nbytes") and leaf.size > 8
+        ]
+        assert [(b.shape, b.dtype) for b in big] == [((4, 5), jnp.uint8)], f
+
+
+def test_scalar_calls_under_vmap_pack_the_batch():
+    """A function of scalars under vmap (equinox.nn.MLP) still saves one bit
+    per element: the bits are packed along the innermost vmapped axis."""
+    x = jnp.linspace(-7.0, 7.0, 4 * 40).reshape(4, 40)
+    fns = (
+        lj.relu,
+        lj.leaky_relu,
+        lj.hard_sigmoid,
+        lambda v: lj.prelu(v, 0.25),
+        lambda v: lj.rrelu(v, jax.random.key(0)),
+    )
+    for f in fns:
+        _, f_vjp = jax.vjp(jax.vmap(jax.vmap(f)), x)
         big = [
             leaf
             for leaf in jax.tree.leaves(f_vjp)

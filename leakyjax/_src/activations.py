@@ -16,11 +16,15 @@ The piecewise-linear family (:func:`relu`, :func:`leaky_relu`, :func:`rrelu`,
 of :func:`prelu`) needs only *which piece* ``x`` was on: its derivative takes two
 values. The residual is that one bit per element, packed eight to a byte along
 the last axis (``uint8``, ``ceil(C / 8)`` bytes per row of ``C``). The choice is
-made at trace time from the shape: a scalar or a last axis of size 1 (e.g.
-``equinox.nn.MLP`` applies its activation to scalars under ``vmap``) keeps a
-``bool`` mask instead, since packing cannot make it smaller there. A train step
-then needs the identity's memory plus ``n / 8`` bytes per activation of ``n``
-elements. The bit is exact for every parameter value (negative, zero, > 1,
+made at trace time from the shape: a scalar or a last axis of size 1 keeps a
+``bool`` mask instead, since packing cannot make it smaller there. A function of
+a scalar under ``vmap`` (``equinox.nn.MLP`` applies its activation to scalars,
+vmapped over the units and the batch) would be that case once per element; with
+constant parameters it is applied to the whole batched array instead (a
+:func:`jax.custom_batching.custom_vmap`, taken only when ``vmap`` is the
+innermost transformation, see :func:`_traced`), so the bits are packed along the
+units. A train step then needs the identity's memory plus ``n / 8`` bytes per
+activation of ``n`` elements. The bit is exact for every parameter value (negative, zero, > 1,
 traced, or one that rounds to 0 in the input's dtype).
 
 :func:`rrelu` with a ``key`` saves the bits and the key and redraws its slopes
@@ -109,6 +113,10 @@ _FLOATS = frozenset(
 )
 _MAX = {d: float(jnp.finfo(d).max) for d in _FLOATS}
 _Tracer = jax.core.Tracer
+try:  # private in jax; without it a scalar under vmap keeps a bool mask
+    from jax._src.interpreters.batching import BatchTracer as _BatchTracer
+except ImportError:  # pragma: no cover - a jax that moved it
+    _BatchTracer = ()
 
 
 # --------------------------------------------------------------------------- #
@@ -313,6 +321,37 @@ def _unpack(bits: Array, shape: tuple[int, ...]) -> Array:
     return m[..., : shape[-1]] != 0
 
 
+def _traced(f: Callable, x: Array, *params: Any) -> Array:
+    """``f(x, *params)`` for a traced ``x``; a scalar ``x`` under ``vmap`` is
+    given the whole batch.
+
+    An elementwise ``f`` under ``vmap`` equals ``f`` of the batched array, but
+    jax batches its derivative rule per example: for a scalar (e.g.
+    ``equinox.nn.MLP``'s activation, vmapped over the units and the batch) the
+    residual would be one ``bool`` per element. A
+    :func:`jax.custom_batching.custom_vmap` whose rule applies ``f`` to the
+    batched array lets :func:`_pack` see the last batched axis. It is taken
+    only when ``vmap`` is the innermost transformation and the parameters are
+    constants, so its (forward-mode only) derivative rule is never used: an
+    outer ``grad`` differentiates ``f`` itself.
+    """
+    if (
+        x.ndim == 0
+        and isinstance(x, _BatchTracer)
+        and getattr(x, "batch_dim", None) is not None
+        and not any(isinstance(p, _Tracer) for p in params)
+    ):
+        whole = jax.custom_batching.custom_vmap(lambda v: f(v, *params))
+
+        @whole.def_vmap
+        def _rule(axis_size, in_batched, v):
+            del axis_size, in_batched
+            return _traced(f, v, *params), True
+
+        return whole(x)
+    return f(x, *params)
+
+
 def _bits_first(bits: Array, x: Array) -> tuple[Array, Array]:
     """Orders the bits before the output: ``y`` is computed from the returned
     ``x``, so the input dies once ``y`` exists (else XLA may schedule the bits
@@ -407,7 +446,7 @@ _leaky_jit = jax.jit(_leaky)
 def _leaky_call(x: Array, a: Any) -> Array:
     if _eager(x, a):
         return _leaky_jit(x, _on_device(a))
-    return _leaky(x, a)
+    return _traced(_leaky, x, a)
 
 
 # --------------------------------------------------------------------------- #
@@ -451,7 +490,7 @@ def relu(x: ArrayLike) -> Array:
         Array([0., 0., 3.], dtype=float32)
     """
     x = _float_input(x, "relu")
-    return (_relu_jit if _eager(x) else _relu)(x)
+    return _relu_jit(x) if _eager(x) else _traced(_relu, x)
 
 
 def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
@@ -667,8 +706,8 @@ def _rrelu_jvp(lo, hi, xu, primals, tangents):
     # Save the bits and the key; the backward redraws the slopes from the key.
     bits, x = _bits_first(_pack(x >= 0), x)
     if x.ndim == 0:
-        # One number per call (e.g. equinox.nn.MLP's scalar activation under
-        # vmap): no full-size draw to order; the plain checkpointed map.
+        # One number per call (an eager scalar; traced scalars go through
+        # _rrelu_one): no full-size draw to order; the plain checkpointed map.
         y = _leaky_value(x, _rrelu_slopes(key, (), x.dtype, lo, hi, xu))
         scale = jax.checkpoint(
             lambda b, k, t: jnp.where(
@@ -681,6 +720,12 @@ def _rrelu_jvp(lo, hi, xu, primals, tangents):
 
 
 _rrelu_jit = jax.jit(_rrelu, static_argnums=(2, 3, 4))
+
+
+def _rrelu_one(x, key, *, lo, hi, xu):
+    """rrelu with one slope for every element of ``x`` (what a scalar call
+    draws): the leaky rectifier at that slope, which carries no tangent."""
+    return _leaky(x, _rrelu_slopes(key, (), x.dtype, lo, hi, xu))
 
 
 def _check_key(key: Any) -> None:
@@ -794,8 +839,12 @@ def rrelu(
         return leaky_relu(x, float(slope))
     _check_key(key)
     xu = convention == "xu"
-    fn = _rrelu_jit if _eager(x, key) else _rrelu
-    return fn(x, key, float(lo), float(hi), xu)
+    if _eager(x, key):
+        return _rrelu_jit(x, key, float(lo), float(hi), xu)
+    if x.ndim == 0:  # one draw, shared by a batch of scalars under vmap
+        one = functools.partial(_rrelu_one, lo=float(lo), hi=float(hi), xu=xu)
+        return _traced(one, x, key)
+    return _rrelu(x, key, float(lo), float(hi), xu)
 
 
 _relu6 = _pwl(
@@ -838,7 +887,7 @@ def relu6(x: ArrayLike) -> Array:
         Array(0., dtype=float32, weak_type=True)
     """
     x = _float_input(x, "relu6")
-    return (_relu6_jit if _eager(x) else _relu6)(x)
+    return _relu6_jit(x) if _eager(x) else _traced(_relu6, x)
 
 
 _hard_tanh = _pwl(
@@ -881,7 +930,7 @@ def hard_tanh(x: ArrayLike) -> Array:
         Array(1., dtype=float32, weak_type=True)
     """
     x = _float_input(x, "hard_tanh")
-    return (_hard_tanh_jit if _eager(x) else _hard_tanh)(x)
+    return _hard_tanh_jit(x) if _eager(x) else _traced(_hard_tanh, x)
 
 
 def _hard_sigmoid_value(x):
@@ -935,7 +984,7 @@ def hard_sigmoid(x: ArrayLike) -> Array:
         Array(0.16666667, dtype=float32, weak_type=True)
     """
     x = _float_input(x, "hard_sigmoid")
-    return (_hard_sigmoid_jit if _eager(x) else _hard_sigmoid)(x)
+    return _hard_sigmoid_jit(x) if _eager(x) else _traced(_hard_sigmoid, x)
 
 
 # --------------------------------------------------------------------------- #
