@@ -117,48 +117,33 @@ def test_zoo_weights_are_truly_the_dtype(dtype):
         assert x.dtype == DTYPES[dtype]
 
 
-def test_piecewise_linear_residual_is_one_bit_per_element():
-    """Reverse mode saves the packed sign/piece bits: ceil(C/8) bytes per row."""
-    x = jnp.linspace(-7.0, 7.0, 4 * 40).reshape(4, 40)
-    fns = (
-        lj.relu,
-        lj.leaky_relu,
-        lambda v: lj.leaky_relu(v, -0.5),
-        lj.relu6,
-        lj.hard_tanh,
-        lj.hard_sigmoid,
-        lambda v: lj.prelu(v, 0.25),
-        lambda v: lj.rrelu(v, jax.random.key(0)),
-    )
-    for f in fns:
-        _, f_vjp = jax.vjp(f, x)
-        big = [
-            leaf
-            for leaf in jax.tree.leaves(f_vjp)
-            if hasattr(leaf, "nbytes") and leaf.size > 8
-        ]
-        assert [(b.shape, b.dtype) for b in big] == [((4, 5), jnp.uint8)], f
+PIECEWISE_LINEAR = {
+    "relu": lj.relu,
+    "leaky_relu": lj.leaky_relu,
+    "leaky_relu_neg": lambda v: lj.leaky_relu(v, -0.5),
+    "relu6": lj.relu6,
+    "hard_tanh": lj.hard_tanh,
+    "hard_sigmoid": lj.hard_sigmoid,
+    "prelu": lambda v: lj.prelu(v, 0.25),
+    "rrelu_key": lambda v: lj.rrelu(v, jax.random.key(0)),
+}
 
 
-def test_scalar_calls_under_vmap_pack_the_batch():
-    """A function of scalars under vmap (equinox.nn.MLP) still saves one bit
-    per element: the bits are packed along the innermost vmapped axis."""
+@pytest.mark.parametrize("scalars", [False, True], ids=["array", "scalars_vmapped"])
+@pytest.mark.parametrize("name", list(PIECEWISE_LINEAR))
+def test_piecewise_linear_residual_is_one_bit_per_element(name, scalars):
+    """Reverse mode saves the packed sign/piece bits: ceil(C/8) bytes per row;
+    also for a function of scalars under vmap (equinox.nn.MLP), packed along
+    the innermost vmapped axis."""
+    f = PIECEWISE_LINEAR[name]
     x = jnp.linspace(-7.0, 7.0, 4 * 40).reshape(4, 40)
-    fns = (
-        lj.relu,
-        lj.leaky_relu,
-        lj.hard_sigmoid,
-        lambda v: lj.prelu(v, 0.25),
-        lambda v: lj.rrelu(v, jax.random.key(0)),
-    )
-    for f in fns:
-        _, f_vjp = jax.vjp(jax.vmap(jax.vmap(f)), x)
-        big = [
-            leaf
-            for leaf in jax.tree.leaves(f_vjp)
-            if hasattr(leaf, "nbytes") and leaf.size > 8
-        ]
-        assert [(b.shape, b.dtype) for b in big] == [((4, 5), jnp.uint8)], f
+    _, f_vjp = jax.vjp(jax.vmap(jax.vmap(f)) if scalars else f, x)
+    big = [
+        leaf
+        for leaf in jax.tree.leaves(f_vjp)
+        if hasattr(leaf, "nbytes") and leaf.size > 8
+    ]
+    assert [(b.shape, b.dtype) for b in big] == [((4, 5), jnp.uint8)]
 
 
 def test_rrelu_redraw_is_the_forward_draw():

@@ -714,7 +714,8 @@ def train(
     prog = _program(
         config, net, tx, classification, mesh, None if optimizer else cache_key
     )
-    run = _Compiler(prog, mesh.devices.flat[0].platform)
+    platform = mesh.devices.flat[0].platform
+    run = _Compiler(prog, platform)
     rep = prog.rep
     put = lambda a: jax.device_put(jnp.asarray(a), rep)
     data_x, data_y = put(x_tr), put(y_tr)
@@ -741,7 +742,7 @@ def train(
         chunking = choose_chunking(
             prog.step,
             (state, idx0, jnp.int32(0), jnp.int32(0), data_x, data_y),
-            mesh.devices.flat[0].platform,
+            platform,
         )
 
     bounds = [*range(0, config.steps, config.eval_every), config.steps]
