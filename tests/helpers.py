@@ -182,3 +182,12 @@ REFERENCES = {
     "softplus": ref_softplus,
     "identity": lambda x: (np.asarray(x, np.float64), np.ones_like(x, np.float64)),
 }
+
+
+def ref_rrelu_slopes(key, shape, lo=1 / 8, hi=1 / 3) -> np.ndarray:
+    """rrelu's slopes in numpy from jax's random bits of ``key``: the mapping of
+    ``jax.random.uniform``, ``lo + u * (hi - lo)``, each step rounded to float32."""
+    bits = np.asarray(jax.random.bits(key, shape, jnp.uint32)).astype(np.uint32)
+    u = ((bits >> np.uint32(9)) | np.uint32(0x3F800000)).view(np.float32) - 1
+    lo, hi = np.float32(lo), np.float32(hi)
+    return np.maximum(lo, (u * (hi - lo)).astype(np.float32) + lo)

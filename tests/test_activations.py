@@ -26,6 +26,7 @@ from tests.helpers import (
     ref_leaky,
     ref_relu,
     ref_relu6,
+    ref_rrelu_slopes,
     ref_selu,
     special_values,
     tol,
@@ -449,8 +450,11 @@ def test_vmap_over_inputs_and_slopes():
     )
 
 
-def _shared_draw(v, k):  # what rrelu gives every scalar it is called on
-    a = jax.random.uniform(k, (), jnp.float32, 1 / 8, 1 / 3).astype(v.dtype)
+_SHARED_SLOPE = ref_rrelu_slopes(jax.random.key(3), ())
+
+
+def _shared_draw(v):  # what rrelu(v, jax.random.key(3)) gives every scalar
+    a = jnp.asarray(_SHARED_SLOPE).astype(v.dtype)
     return jnp.where(v >= 0, v, a * v)
 
 
@@ -467,7 +471,7 @@ SCALAR_VMAP = {
     "rrelu_eval": (lj.rrelu, lj.rrelu),
     "rrelu_key": (
         lambda v: lj.rrelu(v, jax.random.key(3)),
-        lambda v: _shared_draw(v, jax.random.key(3)),
+        _shared_draw,
     ),
 }
 
@@ -626,6 +630,37 @@ def test_rrelu_xu_convention():
     assert float(lj.rrelu(jnp.float32(-5.5), convention="xu")) == pytest.approx(-1.0)
     assert float(lj.rrelu(jnp.float32(-1.0), lower=0.2, upper=0.4)) == pytest.approx(
         -0.3
+    )
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (3, 5), (4, 40, 3), (2, 1, 9)])
+def test_rrelu_slopes_match_the_numpy_reference(shape):
+    """The slopes are jax's threefry bits of the key mapped as jax.random.uniform
+    maps them (tests/helpers.py), in every program: eager, jit, vmap, forward and
+    backward; a key that is not threefry's uses jax.random.uniform itself."""
+    for key in (jax.random.key(11), jax.random.PRNGKey(12)):
+        want = ref_rrelu_slopes(key, shape)
+        draw = lambda k: A._uniform(k, shape, 1 / 8, 1 / 3)
+        np.testing.assert_array_equal(draw(key), want)
+        np.testing.assert_array_equal(jax.jit(draw)(key), want)
+        x = -jnp.ones(shape)
+        f = lambda v, k=key: lj.rrelu(v, k)
+        np.testing.assert_array_equal(-f(x), want)
+        np.testing.assert_array_equal(-jax.jit(f)(x), want)
+        g = jax.grad(lambda v, f=f: f(v).sum())
+        np.testing.assert_array_equal(g(x), want)
+        np.testing.assert_array_equal(jax.jit(g)(x), want)
+        bf = -jnp.ones(shape, jnp.bfloat16)
+        np.testing.assert_array_equal(-jax.jit(f)(bf), want.astype(jnp.bfloat16))
+    ks = jax.random.split(jax.random.key(3), 4)
+    np.testing.assert_array_equal(
+        jax.jit(jax.vmap(lambda k: A._uniform(k, shape, 1 / 8, 1 / 3)))(ks),
+        np.stack([ref_rrelu_slopes(k, shape) for k in ks]),
+    )
+    rbg = jax.random.key(13, impl="rbg")
+    np.testing.assert_array_equal(
+        jax.jit(lambda k: A._uniform(k, shape, 0.1, 0.4))(rbg),
+        jax.random.uniform(rbg, shape, jnp.float32, 0.1, 0.4),
     )
 
 

@@ -24,11 +24,11 @@ constant parameters it is applied to the whole batched array instead (a
 :func:`jax.custom_batching.custom_vmap`, taken only when ``vmap`` is the
 innermost transformation, see :func:`_traced`), so the bits are packed along the
 units. A train step then needs the identity's memory plus ``n / 8`` bytes per
-activation of ``n`` elements. The bit is exact for every parameter value (negative, zero, > 1,
-traced, or one that rounds to 0 in the input's dtype).
+activation of ``n`` elements. The bit is exact for every parameter value
+(negative, zero, > 1, traced, or one that rounds to 0 in the input's dtype).
 
 :func:`rrelu` with a ``key`` saves the bits and the key and redraws its slopes
-(the same ``jax.random.uniform`` draw) in the backward. Left alone, XLA would
+(the same draw) in the backward. Left alone, XLA would
 hoist every redraw to the start of the step (its key is ready there) or merge
 it with the forward draw, keeping full-size random bits of every layer alive;
 on CPU it drops optimization barriers before scheduling, so they cannot order
@@ -39,9 +39,15 @@ In the backward that array is the cotangent, a linear input that ordinary jax
 code may not use nonlinearly, so the tangent map ``t -> D t`` is a
 :func:`jax.lax.custom_linear_solve`: jax's linear function with a hand-written
 (here symmetric) transpose, which may do anything inside. The redraw then
-happens inside each layer's backward; on CPU its rolled threefry loop still
-holds two ``uint32`` counters per element there (under ``lax.scan`` XLA hoists
-them out of the loop).
+happens inside each layer's backward. The draw is ``jax.random.uniform``'s: its
+threefry bits and their mapping to ``[lower, upper)``, with the hash written
+out as elementwise ops (jax lowers its own on CPU to a rolled loop whose two
+``uint32`` counters per element live in memory; written out, XLA fuses it into
+the product that uses the slopes) and the final ``u * (upper - lower)`` and
+``+ lower`` rounded one at a time, the same in every program (XLA fuses them
+into one FMA in some programs and not in others: about one slope in five of
+``jax.random.uniform`` on CPU is one ulp from ours). A key that is not
+threefry's uses ``jax.random.uniform`` itself.
 A learnable :func:`prelu` slope needs ``min(x, 0)`` for its gradient; then that
 array (``where(x >= 0, 0, x)``) is the only residual, and it also gives the
 ``x``-derivative.
@@ -629,8 +635,76 @@ def _rrelu_eval_slope(lo: float, hi: float, convention: str) -> float:
     return (lo + hi) / 2 if convention == "pytorch" else 2 / (lo + hi)
 
 
+_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+
+
+def _threefry2x32(k1, k2, x1, x2):
+    """The Threefry-2x32 hash (20 rounds), written out as elementwise ops.
+
+    jax lowers its own hash on CPU to a rolled loop, which holds its two
+    ``uint32`` counters per element in memory; written out, XLA fuses the hash
+    into the op that uses the numbers.
+    """
+    ks = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
+    x = [x1 + ks[0], x2 + ks[1]]
+    for i in range(5):
+        for r in _THREEFRY_ROTATIONS[i % 2]:
+            x[0] = x[0] + x[1]
+            rot = lax.shift_left(x[1], np.uint32(r)) | lax.shift_right_logical(
+                x[1], np.uint32(32 - r)
+            )
+            x[1] = x[0] ^ rot
+        x[0] = x[0] + ks[(i + 1) % 3]
+        x[1] = x[1] + ks[(i + 2) % 3] + np.uint32(i + 1)
+    return x
+
+
+def _fused_uniform_ok(key, shape) -> bool:
+    """Whether :func:`_uniform` can write out ``jax.random.uniform``'s bits: a
+    threefry key, jax's partitionable threefry bits, under 2**32 elements."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        impl = str(jax.random.key_impl(key))
+    else:
+        impl = str(jax.config.jax_default_prng_impl)
+    return (
+        impl == "threefry2x32"
+        and bool(jax.config.jax_threefry_partitionable)
+        and math.prod(shape) < 2**32
+    )
+
+
+def _uniform(key, shape, lo, hi):
+    """``jax.random.uniform(key, shape, float32, lo, hi)`` as fusible
+    elementwise ops where :func:`_fused_uniform_ok`: the same random bits and
+    mapping, ``lo + (u * (hi - lo))`` with ``u`` in [0, 1), each step rounded
+    (``jax.random.uniform`` on CPU fuses the two into one FMA, so about one
+    slope in five is one ulp apart from its number)."""
+    if not _fused_uniform_ok(key, shape):
+        return jax.random.uniform(key, shape, jnp.float32, lo, hi)
+    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    data = jax.random.key_data(key) if typed else key  # a legacy uint32 key
+    # Element i's counter is (0, i). The 0 is taken from the key (a popcount is
+    # at most 32), so that the counters are computed where the key is: under a
+    # scan XLA would otherwise hoist them out of the loop, in memory.
+    zero = lax.shift_right_logical(lax.population_count(data[0]), np.uint32(6))
+    count = jnp.broadcast_to(zero, shape)
+    for d in range(len(shape)):  # (an iota that is not loop-invariant)
+        stride = np.uint32(math.prod(shape[d + 1 :]))
+        index = (lax.iota(jnp.uint32, shape[d]) + zero) * stride
+        count = count + lax.broadcast_in_dim(index, shape, (d,))
+    b1, b2 = _threefry2x32(data[0], data[1], jnp.broadcast_to(zero, shape), count)
+    mantissa = lax.shift_right_logical(b1 ^ b2, np.uint32(9))
+    unit = lax.bitcast_convert_type(mantissa | np.uint32(0x3F800000), jnp.float32)
+    lo, hi = np.float32(lo), np.float32(hi)
+    # u * (hi - lo) rounded on its own: the max (a no-op, u * s >= 0) keeps XLA
+    # from fusing the product and the sum into an FMA, which it does or not
+    # depending on the program (then a slope could differ in its last bit).
+    scaled = lax.max((unit - np.float32(1)) * (hi - lo), np.float32(0))
+    return lax.max(lo, scaled + lo)
+
+
 def _rrelu_slopes(key, shape, dtype, lo, hi, xu):
-    draw = jax.random.uniform(key, shape, jnp.float32, lo, hi)
+    draw = _uniform(key, shape, lo, hi)
     return (1.0 / draw if xu else draw).astype(dtype)
 
 
@@ -705,16 +779,6 @@ def _rrelu_jvp(lo, hi, xu, primals, tangents):
     x = jnp.asarray(x)
     # Save the bits and the key; the backward redraws the slopes from the key.
     bits, x = _bits_first(_pack(x >= 0), x)
-    if x.ndim == 0:
-        # One number per call (an eager scalar; traced scalars go through
-        # _rrelu_one): no full-size draw to order; the plain checkpointed map.
-        y = _leaky_value(x, _rrelu_slopes(key, (), x.dtype, lo, hi, xu))
-        scale = jax.checkpoint(
-            lambda b, k, t: jnp.where(
-                b, t, _rrelu_slopes(k, (), t.dtype, lo, hi, xu) * t
-            )
-        )
-        return y, scale(bits, key, tx)
     y = _leaky_value(x, _rrelu_slopes(_after(key, x), x.shape, x.dtype, lo, hi, xu))
     return y, _rrelu_tangent(bits, key, tx, lo, hi, xu)
 
@@ -722,10 +786,13 @@ def _rrelu_jvp(lo, hi, xu, primals, tangents):
 _rrelu_jit = jax.jit(_rrelu, static_argnums=(2, 3, 4))
 
 
-def _rrelu_one(x, key, *, lo, hi, xu):
+def _rrelu_one(x, key, lo, hi, xu):
     """rrelu with one slope for every element of ``x`` (what a scalar call
     draws): the leaky rectifier at that slope, which carries no tangent."""
     return _leaky(x, _rrelu_slopes(key, (), x.dtype, lo, hi, xu))
+
+
+_rrelu_one_jit = jax.jit(_rrelu_one, static_argnums=(2, 3, 4))
 
 
 def _check_key(key: Any) -> None:
@@ -839,12 +906,14 @@ def rrelu(
         return leaky_relu(x, float(slope))
     _check_key(key)
     xu = convention == "xu"
+    lo, hi = float(lo), float(hi)
+    if x.ndim == 0:  # one draw (a batch of scalars under vmap shares it)
+        if _eager(x, key):
+            return _rrelu_one_jit(x, key, lo, hi, xu)
+        return _traced(lambda v, k: _rrelu_one(v, k, lo, hi, xu), x, key)
     if _eager(x, key):
-        return _rrelu_jit(x, key, float(lo), float(hi), xu)
-    if x.ndim == 0:  # one draw, shared by a batch of scalars under vmap
-        one = functools.partial(_rrelu_one, lo=float(lo), hi=float(hi), xu=xu)
-        return _traced(one, x, key)
-    return _rrelu(x, key, float(lo), float(hi), xu)
+        return _rrelu_jit(x, key, lo, hi, xu)
+    return _rrelu(x, key, lo, hi, xu)
 
 
 _relu6 = _pwl(
@@ -1031,10 +1100,12 @@ def _parametric(
             y = f(x, a)
             out = None
             if not _is_zero(tx):
-                if use_y:
-                    out = jax.checkpoint(tangent_from_y)(y, tx, a)
+                # A constant parameter is closed over: no residual for it.
+                tangent, v = (tangent_from_y, y) if use_y else (tangent_from_x, x)
+                if isinstance(a, _Tracer):
+                    out = jax.checkpoint(tangent)(v, tx, a)
                 else:
-                    out = jax.checkpoint(tangent_from_x)(x, tx, a)
+                    out = jax.checkpoint(lambda v, t: tangent(v, t, a))(v, tx)
             if not _is_zero(ta):
                 dt = jax.checkpoint(param_tangent)(x, ta, a)
                 out = dt if out is None else out + dt
