@@ -665,10 +665,10 @@ def _fused_uniform_ok(key, shape) -> bool:
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         impl = str(jax.random.key_impl(key))
     else:
-        impl = str(jax.config.jax_default_prng_impl)
+        impl = str(getattr(jax.config, "jax_default_prng_impl", ""))
     return (
         impl == "threefry2x32"
-        and bool(jax.config.jax_threefry_partitionable)
+        and bool(getattr(jax.config, "jax_threefry_partitionable", False))
         and math.prod(shape) < 2**32
     )
 
