@@ -683,10 +683,10 @@ def _uniform(key, shape, lo, hi):
         return jax.random.uniform(key, shape, jnp.float32, lo, hi)
     typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
     data = jax.random.key_data(key) if typed else key  # a legacy uint32 key
-    # Element i's counter is (0, i). The 0 is taken from the key (a popcount is
-    # at most 32), so that the counters are computed where the key is: under a
-    # scan XLA would otherwise hoist them out of the loop, in memory.
-    zero = lax.shift_right_logical(lax.population_count(data[0]), np.uint32(6))
+    # Element i's counter is (0, i). The 0 is taken from the key (_zero_from), so
+    # that the counters are computed where the key is: under a scan XLA would
+    # otherwise hoist them out of the loop, in memory.
+    zero = _zero_from(data)
     count = jnp.broadcast_to(zero, shape)
     for d in range(len(shape)):  # (an iota that is not loop-invariant)
         stride = np.uint32(math.prod(shape[d + 1 :]))
