@@ -10,6 +10,7 @@ tests). Known shortfalls are strict xfails: they fail loudly once fixed.
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -116,21 +117,77 @@ PIECEWISE_LINEAR = {
 }
 
 
+# x's shape -> the residual's (shape, dtype) for the array and for scalars under
+# nested vmap. An array packs along its second-to-last axis unless the last
+# needs fewer bytes; scalars pack along the innermost vmapped axis (the units of
+# equinox.nn.MLP), batched over the outer ones (a bool mask where it has size 1).
+U8, BOOL = jnp.uint8, jnp.bool_
+PACKED = {
+    (4, 40): (((4, 5), U8), ((4, 5), U8)),
+    (40, 4): (((5, 4), U8), ((40, 1), U8)),
+    (72, 1): (((9, 1), U8), ((72, 1), BOOL)),
+    (3, 16, 5): (((3, 2, 5), U8), ((3, 16, 1), U8)),
+}
+
+
+@pytest.mark.parametrize("shape", list(PACKED), ids=str)
 @pytest.mark.parametrize("scalars", [False, True], ids=["array", "scalars_vmapped"])
 @pytest.mark.parametrize("name", list(PIECEWISE_LINEAR))
-def test_piecewise_linear_residual_is_one_bit_per_element(name, scalars):
-    """Reverse mode saves the packed sign/piece bits: ceil(C/8) bytes per row;
-    also for a function of scalars under vmap (equinox.nn.MLP), packed along
-    the innermost vmapped axis."""
+def test_piecewise_linear_residual_is_one_bit_per_element(name, scalars, shape):
+    """Reverse mode saves the packed sign/piece bits, one bit per element (up
+    to padding of the packed axis to 8); also for a function of scalars under
+    vmap (equinox.nn.MLP)."""
     f = PIECEWISE_LINEAR[name]
-    x = jnp.linspace(-7.0, 7.0, 4 * 40).reshape(4, 40)
-    _, f_vjp = jax.vjp(jax.vmap(jax.vmap(f)) if scalars else f, x)
+    x = jnp.linspace(-7.0, 7.0, math.prod(shape)).reshape(shape)
+    if scalars:
+        for _ in shape:
+            f = jax.vmap(f)
+    _, f_vjp = jax.vjp(f, x)
     big = [
         leaf
         for leaf in jax.tree.leaves(f_vjp)
         if hasattr(leaf, "nbytes") and leaf.size > 8
     ]
-    assert [(b.shape, b.dtype) for b in big] == [((4, 5), jnp.uint8)]
+    assert [(b.shape, b.dtype) for b in big] == [PACKED[shape][scalars]]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        (),
+        (1,),
+        (5,),
+        (13,),
+        (1, 1),
+        (3, 1),
+        (1, 3),
+        (13, 3),
+        (3, 13),
+        (9, 9),
+        (2, 7, 5),
+        (2, 0, 4),
+        (0,),
+        (16, 24),
+    ],
+    ids=str,
+)
+def test_pack_roundtrip_and_size(shape):
+    """_unpack inverts _pack (padding included), and the residual is the
+    smallest of: a bool mask, bits along the last axis, bits along the
+    second-to-last."""
+    from leakyjax._src.activations import _pack, _unpack
+
+    mask = np.random.default_rng(len(shape)).random(shape) > 0.5
+    bits = jax.jit(_pack)(jnp.asarray(mask))
+    back = jax.jit(_unpack, static_argnums=1)(bits, shape)
+    np.testing.assert_array_equal(np.asarray(back), mask)
+    n = mask.size
+    options = [n] + [
+        n // shape[ax] * -(-shape[ax] // 8) if shape[ax] else 0
+        for ax in (-2, -1)
+        if len(shape) >= -ax
+    ]
+    assert bits.nbytes == min(options), (bits.shape, bits.dtype)
 
 
 def test_rrelu_redraw_is_the_forward_draw():

@@ -14,10 +14,15 @@ ordinary jax code, so ``jax.hessian`` and jvp-of-grad work too.
 The piecewise-linear family (:func:`relu`, :func:`leaky_relu`, :func:`rrelu`,
 :func:`relu6`, :func:`hard_tanh`, :func:`hard_sigmoid` and the ``x``-derivative
 of :func:`prelu`) needs only *which piece* ``x`` was on: its derivative takes two
-values. The residual is that one bit per element, packed eight to a byte along
-the last axis (``uint8``, ``ceil(C / 8)`` bytes per row of ``C``). The choice is
-made at trace time from the shape: a scalar or a last axis of size 1 keeps a
-``bool`` mask instead, since packing cannot make it smaller there. A function of
+values. The residual is that one bit per element, packed eight to a byte
+(``uint8``) along one of the last two axes, chosen at trace time from the shape
+(:func:`_pack_axis`): the second-to-last (the batch of an ``(N, C)`` layer, the
+width of an NHWC image; ``ceil(N / 8) * C`` bytes) unless the last needs fewer
+bytes. Along the second-to-last, a byte holds one element of eight rows and the
+backward reads whole rows of bytes: on CPU its unpacking loop vectorizes, and a
+``(1024, 1024)`` bfloat16 backward measured about 20% faster than along the
+last axis. A scalar or a one-element vector keeps a ``bool``
+mask, since packing cannot make it smaller there. A function of
 a scalar under ``vmap`` (``equinox.nn.MLP`` applies its activation to scalars,
 vmapped over the units and the batch) would be that case once per element; with
 constant parameters it is applied to the whole batched array instead (a
@@ -296,35 +301,60 @@ def _zeros(t: Any) -> Array:
 # --------------------------------------------------------------------------- #
 # The one-bit residual
 # --------------------------------------------------------------------------- #
+def _pack_axis(shape: tuple[int, ...]) -> int | None:
+    """The axis :func:`_pack` packs along (from the end), or None for a bool mask.
+
+    The one of the last two axes that needs fewer bytes (ties: the
+    second-to-last, see the module docstring); None when packing would not
+    make the residual smaller than a byte per element (a scalar, a vector of
+    one element, an empty array).
+    """
+    n = math.prod(shape)
+    best, axis = n, None
+    for ax in (-2, -1):
+        if len(shape) >= -ax:
+            size = n // shape[ax] * -(-shape[ax] // 8) if shape[ax] else 0
+            if size < best:
+                best, axis = size, ax
+    return axis
+
+
 def _pack(mask: Array) -> Array:
     """The residual of a bool mask, chosen at trace time from its shape.
 
-    Bits packed eight to a ``uint8`` along the last axis (bit ``j`` of byte
-    ``k`` is element ``8k + j``); the bool mask itself for a scalar or a last
-    axis of size 1, where packing saves nothing.
+    Bits packed eight to a ``uint8`` along one axis (:func:`_pack_axis`; bit
+    ``j`` of byte ``k`` is element ``8k + j`` of that axis), or the bool mask
+    itself where packing saves nothing.
     """
-    if mask.ndim == 0 or mask.shape[-1] == 1:
+    axis = _pack_axis(mask.shape)
+    if axis is None:
         return mask
-    c = mask.shape[-1]
+    ax = mask.ndim + axis
+    c = mask.shape[ax]
     m = mask.astype(jnp.uint8)
     if c % 8:
-        m = lax.pad(m, np.uint8(0), [(0, 0, 0)] * (m.ndim - 1) + [(0, 8 - c % 8, 0)])
-    m = m.reshape((*m.shape[:-1], m.shape[-1] // 8, 8))
-    shifts = lax.broadcasted_iota(jnp.uint8, m.shape, m.ndim - 1)
-    return jnp.sum(lax.shift_left(m, shifts), axis=-1, dtype=jnp.uint8)
+        m = lax.pad(
+            m, np.uint8(0), [(0, 8 - c % 8 if d == ax else 0, 0) for d in range(m.ndim)]
+        )
+    shape = m.shape
+    m = m.reshape((*shape[:ax], shape[ax] // 8, 8, *shape[ax + 1 :]))
+    shifts = lax.broadcasted_iota(jnp.uint8, m.shape, ax + 1)
+    return jnp.sum(lax.shift_left(m, shifts), axis=ax + 1, dtype=jnp.uint8)
 
 
 def _unpack(bits: Array, shape: tuple[int, ...]) -> Array:
     """Inverse of :func:`_pack`: the bool mask of ``shape``."""
     if bits.dtype == jnp.bool_:
         return bits
-    full = (*bits.shape, 8)
-    shifts = lax.broadcasted_iota(jnp.uint8, full, bits.ndim)
-    m = lax.shift_right_logical(
-        lax.broadcast_in_dim(bits, full, range(bits.ndim)), shifts
+    ax = len(shape) + _pack_axis(shape)
+    full = (*bits.shape[: ax + 1], 8, *bits.shape[ax + 1 :])
+    shifts = lax.broadcasted_iota(jnp.uint8, full, ax + 1)
+    dims = [d for d in range(len(full)) if d != ax + 1]
+    m = lax.shift_right_logical(lax.broadcast_in_dim(bits, full, dims), shifts)
+    m = (m & np.uint8(1)).reshape(
+        (*bits.shape[:ax], bits.shape[ax] * 8, *bits.shape[ax + 1 :])
     )
-    m = (m & np.uint8(1)).reshape((*bits.shape[:-1], bits.shape[-1] * 8))
-    return m[..., : shape[-1]] != 0
+    return lax.slice_in_dim(m, 0, shape[ax], axis=ax) != 0
 
 
 def _traced(f: Callable, x: Array, *params: Any) -> Array:
@@ -394,11 +424,23 @@ def _pwl(primal: Callable, piece: Callable, tangent: Callable) -> Callable:
 # --------------------------------------------------------------------------- #
 # The leaky rectifier (leaky_relu, prelu share it; rrelu draws its slopes)
 # --------------------------------------------------------------------------- #
+_HALF = frozenset(np.dtype(d) for d in (jnp.bfloat16, jnp.float16))
+
+
 def _leaky_value(x, a):
     return jnp.where(x >= 0, x, a * x)
 
 
-_HALF = frozenset(np.dtype(d) for d in (jnp.bfloat16, jnp.float16))
+def _leaky_bits_value(x, a):
+    """:func:`_leaky_value` where only the bits are saved: for bfloat16/float16
+    the product ``x * where(x >= 0, 1, a)`` (the same values: ``x * 1`` is
+    ``x``, also for -0.0, inf and nan), one 16-bit op where the select takes
+    two, each rounded through float32 on CPU. A learnable slope keeps the
+    select: with the product, the bfloat16 ResNet of the zoo measured 2.5%
+    above flax's PReLU."""
+    if x.dtype in _HALF:
+        return x * jnp.where(x >= 0, jnp.ones((), x.dtype), a)
+    return _leaky_value(x, a)
 
 
 def _leaky_bits_tangent(bits, t, a):
@@ -437,7 +479,7 @@ def _leaky_jvp(primals, tangents):
             y = _leaky_value(x, a)
             return y, jnp.zeros_like(y)
         bits, x = _bits_first(_pack(x >= 0), x)
-        return _leaky_value(x, a), _leaky_bits_ckpt(bits, tx, a)
+        return _leaky_bits_value(x, a), _leaky_bits_ckpt(bits, tx, a)
     y = _leaky_value(x, a)
     # A learnable slope: its gradient needs min(x, 0); that one array also
     # gives the x-derivative, so it is the only residual.
