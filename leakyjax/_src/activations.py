@@ -344,9 +344,10 @@ def _pack(mask: Array) -> Array:
 
 def _unpack(bits: Array, shape: tuple[int, ...]) -> Array:
     """Inverse of :func:`_pack`: the bool mask of ``shape``."""
-    if bits.dtype == jnp.bool_:
+    axis = _pack_axis(shape)
+    if axis is None:
         return bits
-    ax = len(shape) + _pack_axis(shape)
+    ax = len(shape) + axis
     full = (*bits.shape[: ax + 1], 8, *bits.shape[ax + 1 :])
     shifts = lax.broadcasted_iota(jnp.uint8, full, ax + 1)
     dims = [d for d in range(len(full)) if d != ax + 1]
