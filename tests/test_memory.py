@@ -44,14 +44,11 @@ KNOWN = {
     },
     ("mlp_scan", "f32", "leakyjax.relu"): "1.5% above the bound under scan at "
     "the test shapes (leaky_relu, same residual, is within it)",
-    ("mlp_scan", "f32", "leakyjax.hard_tanh"): "above the one-bit bound under scan",
     ("mlp_scan", "f32", "leakyjax.prelu"): "min(x, 0) residual above flax's "
     "PReLU under scan",
     ("resnet", "f32", "leakyjax.hard_tanh"): "n/8 bytes above jax.nn.hard_tanh",
     ("resnet", "f32", "leakyjax.elu"): "y residual above jax.nn.elu",
     ("resnet", "bf16", "leakyjax.hard_sigmoid"): "above the one-bit bound",
-    ("transformer", "f32", "leakyjax.hard_sigmoid"): "XLA duplicates the "
-    "backward fusion for the bias and weight gradients: above the bound",
 }
 
 

@@ -1003,8 +1003,8 @@ def relu6(x: ArrayLike) -> Array:
 
 
 _hard_tanh = _pwl(
-    lambda x: jnp.where(
-        x > 1, jnp.ones((), x.dtype), jnp.where(x < -1, jnp.full((), -1, x.dtype), x)
+    lambda x: jnp.minimum(
+        jnp.maximum(x, jnp.full((), -1, x.dtype)), jnp.ones((), x.dtype)
     ),
     lambda x: ~((x > 1) | (x < -1)),
     lambda m, t: jnp.where(m, t, jnp.zeros_like(t)),
@@ -1058,10 +1058,18 @@ def _hard_sigmoid_piece(x):
     return (u > 0) & (u < 6)
 
 
+def _hard_sigmoid_tangent(m, t):
+    # Masked, then divided: the same values as where(m, t / 6, 0), which in
+    # the zoo's float32 transformer measured 0.9 MiB above the one-bit bound
+    # (XLA on CPU repeated the backward fusion for the bias and the weight
+    # gradients); this form is within it.
+    return jnp.where(m, t, jnp.zeros_like(t)) / jnp.full((), 6, t.dtype)
+
+
 _hard_sigmoid = _pwl(
     _hard_sigmoid_value,
     _hard_sigmoid_piece,
-    lambda m, t: jnp.where(m, t / jnp.full((), 6, t.dtype), jnp.zeros_like(t)),
+    _hard_sigmoid_tangent,
 )
 _hard_sigmoid_jit = jax.jit(_hard_sigmoid)
 
