@@ -37,9 +37,11 @@ KNOWN = {
     "MLP in bfloat16 (leaky_relu, same residual, is within it)",
     **{
         ("mlp_remat", "f32", f): "with jax.checkpoint per layer XLA (CPU) "
-        "keeps each layer's output and, at the peak, one pre-activation beside "
-        "it (the bits are read from it): one full array more than the identity, "
-        "whose output is its pre-activation (jax.nn has it too)"
+        "drops the recomputation (the bits are taken once, in the forward) and "
+        "schedules a layer's input cotangent before its weight gradient, so the "
+        "layer's input is still live when the cotangent is written: one full "
+        "array more than the identity, whose two dots it orders the other way "
+        "(jax.nn keeps more)"
         for f in ONE_BIT
     },
     ("mlp_scan", "f32", "leakyjax.relu"): "1.5% above the bound under scan at "

@@ -21,8 +21,9 @@ width of an NHWC image; ``ceil(N / 8) * C`` bytes) unless the last needs fewer
 bytes. Along the second-to-last, a byte holds one element of eight rows and the
 backward reads whole rows of bytes: on CPU its unpacking loop vectorizes, and a
 ``(1024, 1024)`` bfloat16 backward measured about 20% faster than along the
-last axis. A scalar or a one-element vector keeps a ``bool``
-mask, since packing cannot make it smaller there. A function of
+last axis. An array whose last two axes have at most one element each (a
+scalar, a one-element vector, a ``(5, 1, 1)`` array) keeps a ``bool`` mask,
+since packing cannot make it smaller there. A function of
 a scalar under ``vmap`` (``equinox.nn.MLP`` applies its activation to scalars,
 vmapped over the units and the batch) would be that case once per element; with
 constant parameters it is applied to the whole batched array instead (a
@@ -306,8 +307,9 @@ def _pack_axis(shape: tuple[int, ...]) -> int | None:
 
     The one of the last two axes that needs fewer bytes (ties: the
     second-to-last, see the module docstring); None when packing would not
-    make the residual smaller than a byte per element (a scalar, a vector of
-    one element, an empty array).
+    make the residual smaller than a byte per element: an empty array, or one
+    whose last two axes have at most one element each (a scalar, a vector of
+    one element, ``(5, 1, 1)``).
     """
     n = math.prod(shape)
     best, axis = n, None
@@ -959,10 +961,15 @@ def rrelu(
     return _rrelu(x, key, lo, hi, xu)
 
 
+def _clip(x, lo, hi):
+    """``min(max(x, lo), hi)`` in ``x``'s dtype (``nan`` propagates)."""
+    return jnp.minimum(
+        jnp.maximum(x, jnp.full((), lo, x.dtype)), jnp.full((), hi, x.dtype)
+    )
+
+
 _relu6 = _pwl(
-    lambda x: jnp.minimum(
-        jnp.maximum(x, jnp.zeros((), x.dtype)), jnp.full((), 6, x.dtype)
-    ),
+    lambda x: _clip(x, 0, 6),
     lambda x: (x > 0) & (x < 6),
     lambda m, t: jnp.where(m, t, jnp.zeros_like(t)),
 )
@@ -1003,9 +1010,7 @@ def relu6(x: ArrayLike) -> Array:
 
 
 _hard_tanh = _pwl(
-    lambda x: jnp.minimum(
-        jnp.maximum(x, jnp.full((), -1, x.dtype)), jnp.ones((), x.dtype)
-    ),
+    lambda x: _clip(x, -1, 1),
     lambda x: ~((x > 1) | (x < -1)),
     lambda m, t: jnp.where(m, t, jnp.zeros_like(t)),
 )
@@ -1047,10 +1052,7 @@ def hard_tanh(x: ArrayLike) -> Array:
 
 def _hard_sigmoid_value(x):
     u = x + jnp.full((), 3, x.dtype)
-    relu6_u = jnp.minimum(
-        jnp.maximum(u, jnp.zeros((), x.dtype)), jnp.full((), 6, x.dtype)
-    )
-    return relu6_u / jnp.full((), 6, x.dtype)
+    return _clip(u, 0, 6) / jnp.full((), 6, x.dtype)
 
 
 def _hard_sigmoid_piece(x):
