@@ -86,6 +86,41 @@ def test_bench_activations_smoke(tmp_path):
     assert "leakyjax.leaky_relu" in md and "n = 2^10" in md
 
 
+def test_bench_activations_shape(tmp_path):
+    # --shape times arrays of that shape; the checks at n = 2^20 name it
+    out = tmp_path / "act2d.json"
+    bench_activations.main(
+        [
+            "--shape",
+            "1024,1024",
+            "--dtypes",
+            "bfloat16",
+            "--functions",
+            "leaky_relu",
+            "--passes",
+            "dx",
+            "--outputs",
+            "fresh",
+            "--rounds",
+            "1",
+            "--target-ms",
+            "0.5",
+            "--torch",
+            "off",
+            "--out",
+            str(out),
+        ]
+    )
+    data = json.loads(out.read_text())
+    assert data["config"]["shape"] == [1024, 1024]
+    assert {tuple(r["shape"]) for r in data["results"]} == {(1024, 1024)}
+    assert {r["n"] for r in data["results"]} == {2**20}
+    assert [c["check"] for c in data["checks"]] == [
+        "leakyjax.leaky_relu / jax.nn.relu, dx, n=2^20 as (1024, 1024), bfloat16, "
+        "fresh outputs"
+    ]
+
+
 def test_bench_train_step_smoke(tmp_path):
     out = tmp_path / "train.json"
     bench_train_step.main(
@@ -132,6 +167,10 @@ def test_bad_arguments_name_the_flag(capsys):
     with pytest.raises(SystemExit):
         bench_activations.main(["--dtypes", "float64"])
     assert "--dtypes" in capsys.readouterr().err
+    for bad in ("3,3", "8,x", "0,4"):
+        with pytest.raises(SystemExit):
+            bench_activations.main(["--shape", bad])
+        assert "--shape" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         bench_train_step.main(["--shape", "1,2"])
     assert "--shape" in capsys.readouterr().err

@@ -56,6 +56,19 @@ ACTIVATIONS_SPEED = source(
     )
 )
 
+ACTIVATIONS_SPEED_2D = source(
+    Source(
+        "activations_speed_2d",
+        "benchmarks/results/activations_speed_2d_cpu.json",
+        "{python} -m benchmarks.bench_activations --shape 1024,1024 "
+        "--dtypes float32,bfloat16 --functions relu,leaky_relu --passes fwd+bwd,dx "
+        "--outputs fresh,donated --torch off --rounds 15 --out {out}/results.json"
+        " || test -f {out}/results.json",
+        (*_BENCH, "benchmarks/bench_activations.py"),
+        slow=True,
+    )
+)
+
 ACTIVATIONS_EAGER = source(
     Source(
         "activations_eager",
@@ -102,6 +115,7 @@ TRAIN_STACK = source(
 
 
 @table("activations_speed", ACTIVATIONS_SPEED)
+@table("activations_speed_2d", ACTIVATIONS_SPEED_2D)
 def _activations_speed(data: dict) -> str:
     """The checks, then one table: a column per (pass, dtype, outputs), at one n."""
     from benchmarks.report import ACT_LEGEND, _cell, _fn_order, activation_checks_md
@@ -115,16 +129,18 @@ def _activations_speed(data: dict) -> str:
         for fn in _fn_order({r["fn"] for r in rows})
     ]
     header = ["function", *(f"{p} {short.get(d, d)} {o}" for p, d, o in cols)]
-    sizes = sorted({r["n"] for r in rows})
+    sizes = ", ".join(str(n) for n in sorted({r["n"] for r in rows}))
+    shape = data["config"].get("shape")
+    where = f"Shape {tuple(shape)}, n = {sizes}" if shape else f"n = {sizes} (1-D)"
     return (
         "Checks (paired ratio: the median over rounds of the per-round time ratio):"
         "\n\n" + activation_checks_md(data) + "\n\n"
-        f"n = {', '.join(str(n) for n in sizes)}. {ACT_LEGEND}\n\n"
-        + md_table(header, body)
+        f"{where}. {ACT_LEGEND}\n\n" + md_table(header, body)
     )
 
 
 @table("activations_speed_checks", ACTIVATIONS_SPEED)
+@table("activations_speed_2d_checks", ACTIVATIONS_SPEED_2D)
 def _activations_speed_checks(data: dict) -> str:
     from benchmarks.report import activation_checks_md
 
