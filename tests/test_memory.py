@@ -50,7 +50,6 @@ KNOWN = {
     "PReLU under scan",
     ("resnet", "f32", "leakyjax.hard_tanh"): "n/8 bytes above jax.nn.hard_tanh",
     ("resnet", "f32", "leakyjax.elu"): "y residual above jax.nn.elu",
-    ("resnet", "bf16", "leakyjax.hard_sigmoid"): "above the one-bit bound",
 }
 
 
