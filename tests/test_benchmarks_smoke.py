@@ -32,25 +32,18 @@ ACT_KEYS = {
 }
 
 
+def _bench_activations(out, args: str) -> dict:
+    """A short run of bench_activations: ``args`` plus short batches, no torch."""
+    return bench_activations.main(
+        [*args.split(), "--target-ms", "0.5", "--torch", "off", "--out", str(out)]
+    )
+
+
 def test_bench_activations_smoke(tmp_path):
     out = tmp_path / "act.json"
-    result = bench_activations.main(
-        [
-            "--sizes",
-            "10",
-            "--dtypes",
-            "float32,bfloat16",
-            "--functions",
-            "leaky_relu,elu",
-            "--rounds",
-            "2",
-            "--target-ms",
-            "0.5",
-            "--torch",
-            "off",
-            "--out",
-            str(out),
-        ]
+    result = _bench_activations(
+        out,
+        "--sizes 10 --dtypes float32,bfloat16 --functions leaky_relu,elu --rounds 2",
     )
     data = json.loads(out.read_text())
     assert data == json.loads(json.dumps(result))
@@ -89,27 +82,10 @@ def test_bench_activations_smoke(tmp_path):
 def test_bench_activations_shape(tmp_path):
     # --shape times arrays of that shape; the checks at n = 2^20 name it
     out = tmp_path / "act2d.json"
-    bench_activations.main(
-        [
-            "--shape",
-            "1024,1024",
-            "--dtypes",
-            "bfloat16",
-            "--functions",
-            "leaky_relu",
-            "--passes",
-            "dx",
-            "--outputs",
-            "fresh",
-            "--rounds",
-            "1",
-            "--target-ms",
-            "0.5",
-            "--torch",
-            "off",
-            "--out",
-            str(out),
-        ]
+    _bench_activations(
+        out,
+        "--shape 1024,1024 --dtypes bfloat16 --functions leaky_relu --passes dx "
+        "--outputs fresh --rounds 1",
     )
     data = json.loads(out.read_text())
     assert data["config"]["shape"] == [1024, 1024]
