@@ -44,8 +44,6 @@ KNOWN = {
         "(jax.nn keeps more)"
         for f in ONE_BIT
     },
-    ("mlp_scan", "f32", "leakyjax.relu"): "1.5% above the bound under scan at "
-    "the test shapes (leaky_relu, same residual, is within it)",
     ("mlp_scan", "f32", "leakyjax.prelu"): "min(x, 0) residual above flax's "
     "PReLU under scan",
     ("resnet", "f32", "leakyjax.hard_tanh"): "n/8 bytes above jax.nn.hard_tanh",

@@ -504,8 +504,11 @@ def _leaky_call(x: Array, a: Any) -> Array:
 # Public functions: the piecewise-linear family
 # --------------------------------------------------------------------------- #
 _relu = _pwl(
-    # `where`, not `maximum`: same values (nan propagates, -0.0 maps to +0.0).
-    lambda x: jnp.where(x <= 0, jnp.zeros((), x.dtype), x),
+    # `maximum`, as jax.nn.relu (nan propagates, -0.0 maps to +0.0). As a select
+    # with a zero, XLA on CPU hoists the zero out of a `lax.scan` body as a
+    # full-size array carried through the loop (the zoo's scanned f32 MLP
+    # measured above the one-bit bound).
+    lambda x: jnp.maximum(x, jnp.zeros((), x.dtype)),
     lambda x: x > 0,
     lambda m, t: jnp.where(m, t, jnp.zeros_like(t)),
 )
