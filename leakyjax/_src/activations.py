@@ -459,10 +459,13 @@ def _leaky_bits_tangent(bits, t, a):
 def _leaky_neg_tangent(neg, tx, ta, a):
     # neg = where(x >= 0, 0, x): d/da = neg; the x-derivative's piece is neg == 0
     # (x >= 0 <=> neg == 0, also for -0.0 and nan).
-    out = neg * ta
-    if tx is not None:  # a product, as in _leaky_bits_tangent
-        out = out + jnp.where(neg == 0, tx, a * tx)
-    return out
+    if tx is None:
+        return neg * ta
+    if neg.dtype in _HALF:
+        return neg * ta + jnp.where(neg == 0, tx, a * tx)
+    # float32/64: one select over both terms (neg * ta is 0 where neg == 0):
+    # XLA (CPU) keeps one array fewer under lax.scan and in transformer blocks.
+    return jnp.where(neg == 0, tx, a * tx + neg * ta)
 
 
 _leaky_bits_ckpt = jax.checkpoint(_leaky_bits_tangent)
@@ -1188,10 +1191,14 @@ def _elu_primal(x, a):
     return jnp.where(x > 0, x, a * jnp.expm1(_neg_part(x)))
 
 
+# The output-based tangents select t itself where y > 0 (XLA on CPU then keeps
+# one full array fewer in a ResNet, f32, than with t * where(...)); the other
+# branch reads _neg_part(y) so that it stays finite where it is not taken
+# (y = +inf): reverse mode multiplies that branch by a zero cotangent there.
 _elu_from_y, _elu_from_x = _parametric(
     _elu_primal,
     tangent_from_x=lambda x, t, a: t * jnp.where(x > 0, 1, a * jnp.exp(_neg_part(x))),
-    tangent_from_y=lambda y, t, a: t * jnp.where(y > 0, 1, y + a),
+    tangent_from_y=lambda y, t, a: jnp.where(y > 0, t, t * (_neg_part(y) + a)),
     param_tangent=lambda x, ta, a: (
         jnp.where(x > 0, jnp.zeros_like(x), jnp.expm1(_neg_part(x))) * ta
     ),
@@ -1258,7 +1265,7 @@ def _celu_primal(x, a):
 _celu_from_y, _celu_from_x = _parametric(
     _celu_primal,
     tangent_from_x=lambda x, t, a: t * jnp.where(x > 0, 1, jnp.exp(_neg_part(x) / a)),
-    tangent_from_y=lambda y, t, a: t * jnp.where(y > 0, 1, y / a + 1),
+    tangent_from_y=lambda y, t, a: jnp.where(y > 0, t, t * (_neg_part(y) / a + 1)),
     param_tangent=lambda x, ta, a: (
         jnp.where(
             x > 0,
@@ -1315,10 +1322,16 @@ def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     """
     x = _float_input(x, "celu")
     a, cast = _param(alpha, x, "alpha", "celu", positive=True)
-    if _eager(x, a):
-        fn = _celu_from_y_jit if cast is not None else _celu_from_x_jit
-        return fn(x, _on_device(a))
-    return (_celu_from_y if cast is not None else _celu_from_x)(x, a)
+    if cast is None:
+        f, f_jit = _celu_from_x, _celu_from_x_jit
+    elif np.all(cast == 1):
+        # celu(x, 1) is elu(x, 1), value and derivatives, and elu's derivative
+        # does not divide by alpha: XLA (CPU) computes that 1/alpha at run time,
+        # one scalar buffer more than jax.nn.celu in a rematerialised MLP.
+        f, f_jit = _elu_from_y, _elu_from_y_jit
+    else:
+        f, f_jit = _celu_from_y, _celu_from_y_jit
+    return f_jit(x, _on_device(a)) if _eager(x, a) else f(x, a)
 
 
 def _selu_primal(x):
@@ -1332,7 +1345,7 @@ def _selu_primal(x):
 def _selu_tangent(y, t):
     scale = jnp.asarray(SELU_SCALE, y.dtype)
     scale_alpha = jnp.asarray(SELU_SCALE * SELU_ALPHA, y.dtype)
-    return t * jnp.where(y > 0, scale, y + scale_alpha)
+    return jnp.where(y > 0, t * scale, t * (_neg_part(y) + scale_alpha))
 
 
 _selu = _unary(_selu_primal, _selu_tangent)
