@@ -813,6 +813,87 @@ def test_bit_residual_exact_for_any_slope_and_shape(shape):
     )
 
 
+# A long 1-D input is differentiated in a row view (n // w, w) (see _rows):
+# 2**16 takes w = 1024, 2**16 + 1024 takes w = 128, 2**16 + 8 has no view.
+LONG = [1 << 16, (1 << 16) + 1024, (1 << 16) + 8]
+ROW_FNS = {
+    "relu": (lj.relu, lambda x, a: np.where(x > 0, 1.0, 0.0)),
+    "leaky_relu": (lambda v: lj.leaky_relu(v, 0.01), None),
+    "leaky_relu_neg": (lambda v: lj.leaky_relu(v, -0.5), None),
+    "leaky_relu_zero": (lambda v: lj.leaky_relu(v, 0.0), None),
+    "relu6": (lj.relu6, lambda x, a: np.where((x > 0) & (x < 6), 1.0, 0.0)),
+    "hard_tanh": (lj.hard_tanh, lambda x, a: np.where(np.abs(x) <= 1, 1.0, 0.0)),
+}
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=str)
+@pytest.mark.parametrize("n", LONG)
+@pytest.mark.parametrize("name", list(ROW_FNS))
+def test_long_1d_input_exact_in_every_mode(name, n, dtype):
+    """The row view changes no value: y, the VJP, the JVP (the same diagonal
+    map), jvp-of-grad (zero) and vmap over a batch of long rows."""
+    f, ref_slope = ROW_FNS[name]
+    slope = {"leaky_relu": 0.01, "leaky_relu_neg": -0.5, "leaky_relu_zero": 0.0}
+    rng = np.random.default_rng(n)
+    x32 = rng.normal(size=n).astype(np.float32) * 4
+    x32[:5] = [0.0, -0.0, 6.0, -1.0, 1.0]  # the kinks
+    x, ct = jnp.asarray(x32, dtype), jnp.asarray(rng.normal(size=n), dtype)
+    xf, ctf = np.float64(np.float32(x)), np.float64(np.float32(ct))
+    if name in slope:
+        a = float(np.float32(jnp.asarray(slope[name], dtype)))
+        d = np.where(xf >= 0, 1.0, a)
+    else:
+        d = ref_slope(xf, None)
+    y, vjp = jax.jit(lambda v: jax.vjp(f, v))(x)
+    assert y.shape == x.shape and y.dtype == dtype
+    expected_dx = np.float64(np.float32(jnp.asarray(d * ctf, dtype)))
+    np.testing.assert_array_equal(np.float32(vjp(ct)[0]), expected_dx)
+    np.testing.assert_array_equal(np.float32(y), np.float32(f(x[:, None])[:, 0]))
+    _, tangent = jax.jit(lambda v, t: jax.jvp(f, (v,), (t,)))(x, ct)
+    np.testing.assert_array_equal(np.float32(tangent), expected_dx)
+    g = jax.grad(lambda v: jnp.sum(f(v).astype(jnp.float32)))
+    _, hvp = jax.jvp(g, (x,), (ct,))
+    np.testing.assert_array_equal(np.float32(hvp), 0.0)
+    rows = jnp.stack([x, -x])
+    np.testing.assert_array_equal(
+        np.float32(jax.vmap(g)(rows)), np.float32(jax.vmap(g)(rows[:, :, None]))[..., 0]
+    )
+
+
+def test_long_1d_prelu_slopes_and_traced_slope():
+    """Per-element constant slopes take the row view with x; a traced slope
+    (differentiated, or swept under vmap) keeps the 1-D layout. Same values."""
+    n = 1 << 16
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.normal(size=n), jnp.float32)
+    ct = jnp.asarray(rng.normal(size=n), jnp.float32)
+    a = np.float32(rng.uniform(0, 0.5, size=n))
+    _, vjp = jax.vjp(lambda v: lj.prelu(v, a), x)
+    np.testing.assert_array_equal(vjp(ct)[0], np.where(x >= 0, ct, a * ct))
+    gx, ga = jax.grad(lambda v, s: jnp.vdot(lj.prelu(v, s), ct), argnums=(0, 1))(
+        x, jnp.asarray(a)
+    )
+    np.testing.assert_array_equal(gx, np.where(x >= 0, ct, a * ct))
+    np.testing.assert_array_equal(ga, np.where(x >= 0, 0, x * ct))
+    sweep = jax.vmap(lambda s: jax.grad(lambda v: jnp.vdot(lj.leaky_relu(v, s), ct))(x))
+    out = sweep(jnp.asarray([0.0, 0.2], jnp.float32))
+    np.testing.assert_array_equal(out[1], np.where(x >= 0, ct, np.float32(0.2) * ct))
+
+
+def test_long_1d_backward_unpacks_in_its_row_view_on_cpu():
+    """The CPU backward of a long 1-D input keeps its 2-D loop (a conditional
+    over two identical branches; see _in_own_shape) and saves n / 8 bytes."""
+    if jax.default_backend() != "cpu":
+        pytest.skip("the conditional is taken on CPU only")
+    n = 1 << 20
+    x = jnp.zeros(n, jnp.bfloat16)
+    for f in (lj.relu, lambda v: lj.leaky_relu(v, 0.01)):
+        _, vjp = jax.vjp(f, x)
+        assert sum(leaf.nbytes for leaf in jax.tree.leaves(vjp)) <= n // 8 + 64
+        dx = jax.jit(lambda v, t, f=f: jax.vjp(f, v)[1](t)[0])
+        assert "conditional(" in dx.lower(x, x).compile().as_text()
+
+
 def test_float16_slope_that_rounds_to_zero_is_zero():
     x = jnp.asarray([-2.0, 3.0], jnp.float16)
     g = jax.vmap(jax.grad(lambda v: lj.leaky_relu(v, 1e-8)))(x)

@@ -21,7 +21,14 @@ width of an NHWC image; ``ceil(N / 8) * C`` bytes) unless the last needs fewer
 bytes. Along the second-to-last, a byte holds one element of eight rows and the
 backward reads whole rows of bytes: on CPU its unpacking loop vectorizes, and a
 ``(1024, 1024)`` bfloat16 backward measured about 20% faster than along the
-last axis. An array whose last two axes have at most one element each (a
+last axis. A long 1-D array (from ``2**16`` elements, when ``n / 8`` has a
+power-of-two factor from 128 to 1024, :func:`_rows`) is differentiated as rows
+``(n // w, w)`` so that it packs the same way; on CPU its backward is a
+:func:`jax.lax.cond` over two identical branches, which keeps XLA's loop over
+the rows (:func:`_in_own_shape`), inside a :func:`jax.lax.custom_linear_solve`
+that keeps the unpacking and the product one linear operation when jax
+transposes it (:func:`_diagonal`). A traced slope keeps the 1-D layout.
+An array whose last two axes have at most one element each (a
 scalar, a one-element vector, a ``(5, 1, 1)`` array) keeps a ``bool`` mask,
 since packing cannot make it smaller there. A function of
 a scalar under ``vmap`` (``equinox.nn.MLP`` applies its activation to scalars,
@@ -398,6 +405,72 @@ def _bits_first(bits: Array, x: Array) -> tuple[Array, Array]:
     return lax.optimization_barrier((bits, x))
 
 
+_ROWS_MIN = 1 << 16  # below this the 1-D layout's slower loop costs little
+
+
+def _rows(shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """The 2-D view ``(n // w, w)`` a long 1-D array is differentiated in, or None.
+
+    A 1-D array packs along its only axis, a byte holding eight neighbours; its
+    backward then reads byte ``i // 8`` for element ``i``, a loop that does not
+    vectorize on CPU (the 1-D rows of ``benchmarks/results/
+    activations_speed_cpu.json`` against the 2-D ones). Viewed as rows of ``w``
+    (a power of two, 128 to 1024, that divides ``n / 8``) it packs along the
+    rows like any ``(N, C)`` array.
+    """
+    if len(shape) != 1 or shape[0] < _ROWS_MIN:
+        return None
+    w = 1024
+    while w >= 128 and shape[0] % (8 * w):
+        w //= 2
+    return (shape[0] // w, w) if w >= 128 else None
+
+
+def _as_rows(a: Any, rows: tuple[int, int]) -> Any:
+    """A parameter of a 1-D input (a scalar, shape (1,) or (n,)) in its 2-D view."""
+    if np.ndim(a) == 0:
+        return a
+    return a.reshape((1, 1) if np.size(a) == 1 else rows)
+
+
+def _in_own_shape(fn: Callable, *args: Any) -> Array:
+    """``fn(*args)``, computed in the shape it has, also when reshaped after.
+
+    XLA (CPU) folds a reshape into the loop that computes its operand and
+    iterates over the reshaped (here flat) index; unpacking the bits of a row
+    view then costs a division per element. A conditional keeps the result in
+    its own shape: both branches are ``fn``, so the predicate (a byte of the
+    first argument, which XLA cannot fold) does not matter. Other platforms,
+    and a predicate batched by ``vmap`` (its two identical branches merge),
+    call ``fn`` plainly.
+    """
+
+    def cpu(*a):
+        pred = lax.index_in_dim(a[0].reshape(-1), 0, keepdims=False) != 0
+        return lax.cond(pred, fn, fn, *a)
+
+    return lax.platform_dependent(*args, cpu=cpu, default=fn)
+
+
+def _diagonal(fn: Callable, bits: Array, t: Array) -> Array:
+    """``fn(t)``, a diagonal linear map, as one operation for jax's transforms.
+
+    Transposing a :func:`jax.lax.cond` splits it in two: its nonlinear part
+    (unpacking the bits) becomes a conditional of its own whose result, one
+    full array, is an input of the linear one. A
+    :func:`jax.lax.custom_linear_solve` is jax's linear function with a given
+    transpose (``fn`` itself: a diagonal map is symmetric), kept whole. Its
+    ``matvec`` (the identity here, as the map may be singular: relu's zeros) is
+    a placeholder jax only traces: it has no constants, so neither the JVP nor
+    the transpose of the solve evaluates it. The map closes over its
+    parameters; with no tangent they cannot make jax use ``matvec``.
+    """
+    bits = lax.stop_gradient(bits)
+    return lax.custom_linear_solve(
+        lambda v: v, t, lambda _, v: _in_own_shape(fn, bits, v), symmetric=True
+    )
+
+
 def _pwl(primal: Callable, piece: Callable, tangent: Callable) -> Callable:
     """A parameter-free piecewise-linear activation with a one-bit residual.
 
@@ -409,6 +482,7 @@ def _pwl(primal: Callable, piece: Callable, tangent: Callable) -> Callable:
         return tangent(_unpack(bits, t.shape), t)
 
     ckpt = jax.checkpoint(tangent_map)
+    ckpt_rows = jax.checkpoint(lambda bits, t: _diagonal(tangent_map, bits, t))
 
     @jax.custom_jvp
     def f(x):
@@ -418,6 +492,12 @@ def _pwl(primal: Callable, piece: Callable, tangent: Callable) -> Callable:
     def _jvp(primals, tangents):
         (x,), (t,) = primals, tangents
         x = jnp.asarray(x)  # the primal of a Python scalar is a Python scalar
+        rows = _rows(x.shape)
+        if rows is not None:
+            shape = x.shape
+            bits, x2 = _bits_first(_pack(piece(x.reshape(rows))), x.reshape(rows))
+            dt = ckpt_rows(bits, jnp.reshape(t, rows))
+            return primal(x2).reshape(shape), dt.reshape(shape)
         bits, x = _bits_first(_pack(piece(x)), x)
         return primal(x), ckpt(bits, t)
 
@@ -472,6 +552,10 @@ _leaky_bits_ckpt = jax.checkpoint(_leaky_bits_tangent)
 _leaky_neg_ckpt = jax.checkpoint(_leaky_neg_tangent)
 
 
+def _leaky_rows_tangent(a, bits, t):
+    return _diagonal(lambda b, v: _leaky_bits_tangent(b, v, a), bits, t)
+
+
 @jax.custom_jvp
 def _leaky(x, a):
     return _leaky_value(x, a)
@@ -484,6 +568,15 @@ def _leaky_jvp(primals, tangents):
         if _is_zero(tx):
             y = _leaky_value(x, a)
             return y, jnp.zeros_like(y)
+        rows = None if isinstance(a, _Tracer) else _rows(x.shape)
+        if rows is not None:
+            shape, a2 = x.shape, _as_rows(a, rows)
+            bits, x2 = _bits_first(_pack(x.reshape(rows) >= 0), x.reshape(rows))
+            # The slope is concrete: a constant of the loop, not an operand of
+            # the conditional (XLA reloads such a scalar for every element).
+            tangent = functools.partial(_leaky_rows_tangent, a2)
+            dt = jax.checkpoint(tangent)(bits, jnp.reshape(tx, rows))
+            return _leaky_bits_value(x2, a2).reshape(shape), dt.reshape(shape)
         bits, x = _bits_first(_pack(x >= 0), x)
         return _leaky_bits_value(x, a), _leaky_bits_ckpt(bits, tx, a)
     y = _leaky_value(x, a)
