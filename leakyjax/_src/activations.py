@@ -408,7 +408,7 @@ def _bits_first(bits: Array, x: Array) -> tuple[Array, Array]:
 _ROWS_MIN = 1 << 16  # below this the 1-D layout's slower loop costs little
 
 
-def _rows(shape: tuple[int, ...]) -> tuple[int, int] | None:
+def _rows(shape: tuple[int, ...], spec: Any = None) -> tuple[int, int] | None:
     """The 2-D view ``(n // w, w)`` a long 1-D array is differentiated in, or None.
 
     A 1-D array packs along its only axis, a byte holding eight neighbours; its
@@ -416,14 +416,23 @@ def _rows(shape: tuple[int, ...]) -> tuple[int, int] | None:
     vectorize on CPU (the 1-D rows of ``benchmarks/results/
     activations_speed_cpu.json`` against the 2-D ones). Viewed as rows of ``w``
     (a power of two, 128 to 1024, that divides ``n / 8``) it packs along the
-    rows like any ``(N, C)`` array.
+    rows like any ``(N, C)`` array. ``spec``: the partition spec of an array
+    sharded in its type (explicit mesh axes), which keeps the 1-D layout.
     """
     if len(shape) != 1 or shape[0] < _ROWS_MIN:
         return None
+    if spec is not None and any(p is not None for p in spec):
+        return None  # sharded in its type: keep the sharded axis as it is
     w = 1024
     while w >= 128 and shape[0] % (8 * w):
         w //= 2
     return (shape[0] // w, w) if w >= 128 else None
+
+
+def _spec(x: Array) -> Any:
+    """The partition spec in ``x``'s type (explicit sharding), else None."""
+    sharding = getattr(jax.typeof(x), "sharding", None)
+    return getattr(sharding, "spec", None)
 
 
 def _as_rows(a: Any, rows: tuple[int, int]) -> Any:
@@ -442,7 +451,9 @@ def _in_own_shape(fn: Callable, *args: Any) -> Array:
     its own shape: both branches are ``fn``, so the predicate (a byte of the
     first argument, which XLA cannot fold) does not matter. Other platforms,
     and a predicate batched by ``vmap`` (its two identical branches merge),
-    call ``fn`` plainly.
+    call ``fn`` plainly. On several CPU devices with automatic sharding the
+    predicate costs a one-byte all-reduce (a conditional's predicate is the
+    same on every device).
     """
 
     def cpu(*a):
@@ -492,7 +503,7 @@ def _pwl(primal: Callable, piece: Callable, tangent: Callable) -> Callable:
     def _jvp(primals, tangents):
         (x,), (t,) = primals, tangents
         x = jnp.asarray(x)  # the primal of a Python scalar is a Python scalar
-        rows = _rows(x.shape)
+        rows = _rows(x.shape, _spec(x))
         if rows is not None:
             shape = x.shape
             bits, x2 = _bits_first(_pack(piece(x.reshape(rows))), x.reshape(rows))
@@ -568,7 +579,7 @@ def _leaky_jvp(primals, tangents):
         if _is_zero(tx):
             y = _leaky_value(x, a)
             return y, jnp.zeros_like(y)
-        rows = None if isinstance(a, _Tracer) else _rows(x.shape)
+        rows = None if isinstance(a, _Tracer) else _rows(x.shape, _spec(x))
         if rows is not None:
             shape, a2 = x.shape, _as_rows(a, rows)
             bits, x2 = _bits_first(_pack(x.reshape(rows) >= 0), x.reshape(rows))
