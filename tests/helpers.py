@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,6 +22,24 @@ TOL = {
     jnp.dtype(jnp.float16): dict(rtol=2e-3, atol=1e-7),
     jnp.dtype(jnp.bfloat16): dict(rtol=1.6e-2, atol=1e-38),
 }
+
+
+def run_on_host_devices(
+    script: str, devices: int, timeout: float
+) -> subprocess.CompletedProcess:
+    """Runs ``script`` in a fresh Python on ``devices`` forced CPU devices."""
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = (
+        env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={devices}"
+    )
+    env["JAX_PLATFORMS"] = "cpu"
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def tol(dtype) -> dict:

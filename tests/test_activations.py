@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import chex
 import hypothesis.extra.numpy as hnp
 import jax
@@ -30,6 +28,7 @@ from tests.helpers import (
     ref_relu6,
     ref_rrelu_slopes,
     ref_selu,
+    run_on_host_devices,
     special_values,
     tol,
     x64,
@@ -933,21 +932,7 @@ print("ok")
 def test_long_1d_input_sharded_over_two_devices():
     """A long 1-D input sharded in its type (explicit mesh axes) keeps its 1-D
     layout; with automatic sharding the row view works too. Same gradients."""
-    import subprocess
-    import sys
-
-    env = dict(os.environ)
-    env["XLA_FLAGS"] = (
-        env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"
-    )
-    env["JAX_PLATFORMS"] = "cpu"
-    proc = subprocess.run(
-        [sys.executable, "-c", SHARDED_LONG_1D],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_on_host_devices(SHARDED_LONG_1D, 2, timeout=300)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-3000:]
 
 
