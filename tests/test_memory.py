@@ -36,8 +36,6 @@ CHECKED = [*ONE_BIT, "leakyjax.elu", "leakyjax.celu", "leakyjax.selu", "leakyjax
 
 # (model, dtype, label) -> why it is above its limit today.
 KNOWN = {
-    ("nnx_mlp", "bf16", "leakyjax.rrelu"): "1.3% above the bound in the nnx "
-    "MLP in bfloat16 (leaky_relu, same residual, is within it)",
     **{
         ("mlp_remat", "f32", f): "XLA (CPU) drops jax.checkpoint's barriers, "
         "so the bits are taken once, in the forward, and this step compiles to "

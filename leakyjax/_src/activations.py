@@ -45,10 +45,14 @@ activation of ``n`` elements. The bit is exact for every parameter value
 hoist every redraw to the start of the step (its key is ready there) or merge
 it with the forward draw, keeping full-size random bits of every layer alive;
 on CPU it drops optimization barriers before scheduling, so they cannot order
-it. Instead each draw takes a data dependency on the array it scales: the key
-data is xored with a 0 that XLA cannot fold (``popcount >> 6`` of one element;
-under ``vmap`` one unbatched 0 via :func:`jax.custom_batching.custom_vmap`).
-In the backward that array is the cotangent, a linear input that ordinary jax
+it. Instead each draw takes a data dependency on the array it scales, through
+zeros that XLA cannot fold. In the forward the key data is xored with
+``popcount >> 6`` of one element of ``x`` (under ``vmap`` one unbatched 0 via
+:func:`jax.custom_batching.custom_vmap`). In the backward each element's
+threefry counter gets ``popcount >> 7`` of that element of the cotangent: an
+elementwise read, fused into the op that scales the cotangent, so a cotangent
+that XLA computes from a wider array (bfloat16 from a float32 dot) is not
+written out for a second reader. There the array is a linear input that ordinary jax
 code may not use nonlinearly, so the tangent map ``t -> D t`` is a
 :func:`jax.lax.custom_linear_solve`: jax's linear function with a hand-written
 (here symmetric) transpose, which may do anything inside. The redraw then
@@ -828,24 +832,34 @@ def _fused_uniform_ok(key, shape) -> bool:
     )
 
 
-def _uniform(key, shape, lo, hi):
+def _uniform(key, shape, lo, hi, after=None):
     """``jax.random.uniform(key, shape, float32, lo, hi)`` as fusible
     elementwise ops where :func:`_fused_uniform_ok`: the same random bits and
     mapping, ``lo + (u * (hi - lo))`` with ``u`` in [0, 1), each step rounded
     (``jax.random.uniform`` on CPU fuses the two into one FMA, so about one
-    slope in five is one ulp apart from its number)."""
+    slope in five is one ulp apart from its number).
+
+    With ``after`` (an array of ``shape``) the draw waits for it (see
+    :func:`_after`): element ``i``'s bits depend on ``after[i]``'s.
+    """
     if not _fused_uniform_ok(key, shape):
+        key = key if after is None else _after(key, after)
         return jax.random.uniform(key, shape, jnp.float32, lo, hi)
     typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
     data = jax.random.key_data(key) if typed else key  # a legacy uint32 key
     # Element i's counter is (0, i). The 0 is taken from the key (_zero_from), so
     # that the counters are computed where the key is: under a scan XLA would
-    # otherwise hoist them out of the loop, in memory.
-    zero = _zero_from(data)
+    # otherwise hoist them out of the loop, in memory. With ``after`` it is
+    # taken from each element of ``after`` instead: an elementwise use, which
+    # XLA fuses into the op that reads ``after`` anyway (a slice of it, as in
+    # _after, is a second reader, so XLA writes out an ``after`` that it
+    # computes from a wider array, e.g. a bfloat16 cotangent from a float32 dot).
+    zero = _zero_from(data) if after is None else _zeros_from(after)
     count = jnp.broadcast_to(zero, shape)
     for d in range(len(shape)):  # (an iota that is not loop-invariant)
         stride = np.uint32(math.prod(shape[d + 1 :]))
-        index = (lax.iota(jnp.uint32, shape[d]) + zero) * stride
+        index = lax.iota(jnp.uint32, shape[d])
+        index = (index if after is not None else index + zero) * stride
         count = count + lax.broadcast_in_dim(index, shape, (d,))
     b1, b2 = _threefry2x32(data[0], data[1], jnp.broadcast_to(zero, shape), count)
     mantissa = lax.shift_right_logical(b1 ^ b2, np.uint32(9))
@@ -858,8 +872,8 @@ def _uniform(key, shape, lo, hi):
     return lax.max(lo, scaled + lo)
 
 
-def _rrelu_slopes(key, shape, dtype, lo, hi, xu):
-    draw = _uniform(key, shape, lo, hi)
+def _rrelu_slopes(key, shape, dtype, lo, hi, xu, after=None):
+    draw = _uniform(key, shape, lo, hi, after)
     return (1.0 / draw if xu else draw).astype(dtype)
 
 
@@ -877,6 +891,15 @@ def _zero_from(v: Array) -> Array:
 def _zero_from_vmap(axis_size, in_batched, v):
     del axis_size, in_batched
     return _zero_from(v[0]), False
+
+
+def _zeros_from(v: Array) -> Array:
+    """``uint32`` zeros of ``v``'s shape that XLA cannot fold: ``popcount(bits
+    of v[i]) >> 7`` (a popcount is at most 64)."""
+    v = lax.stop_gradient(v)
+    word = lax.bitcast_convert_type(v, jnp.dtype(f"uint{8 * v.dtype.itemsize}"))
+    ones = lax.population_count(word)
+    return lax.shift_right_logical(ones, np.array(7, ones.dtype)).astype(jnp.uint32)
 
 
 def _after(key: Array, v: Array) -> Array:
@@ -899,7 +922,7 @@ def _rrelu_scale(bits, key, t, lo, hi, xu):
     """``t * rrelu'(x)``: ``t`` where ``x >= 0``, else the slope redrawn from
     ``key`` times ``t``. In reverse mode ``t`` is the cotangent: the draw waits
     for it, so the slopes of a layer are drawn during that layer's backward."""
-    slopes = _rrelu_slopes(_after(key, t), t.shape, t.dtype, lo, hi, xu)
+    slopes = _rrelu_slopes(key, t.shape, t.dtype, lo, hi, xu, after=t)
     return jnp.where(_unpack(bits, t.shape), t, slopes * t)
 
 
@@ -934,6 +957,10 @@ def _rrelu_jvp(lo, hi, xu, primals, tangents):
     x = jnp.asarray(x)
     # Save the bits and the key; the backward redraws the slopes from the key.
     bits, x = _bits_first(_pack(x >= 0), x)
+    # The forward waits for x through the key (_after), not elementwise as the
+    # backward does: x is written out anyway (the bits read it too), and the
+    # elementwise zeros made XLA keep more in the unrolled bfloat16 MLP and the
+    # float32 scanned one of the zoo.
     y = _leaky_value(x, _rrelu_slopes(_after(key, x), x.shape, x.dtype, lo, hi, xu))
     return y, _rrelu_tangent(bits, key, tx, lo, hi, xu)
 
