@@ -856,10 +856,11 @@ def _uniform(key, shape, lo, hi, after=None):
     # computes from a wider array, e.g. a bfloat16 cotangent from a float32 dot).
     zero = _zero_from(data) if after is None else _zeros_from(after)
     count = jnp.broadcast_to(zero, shape)
-    for d in range(len(shape)):  # (an iota that is not loop-invariant)
-        stride = np.uint32(math.prod(shape[d + 1 :]))
+    for d in range(len(shape)):
         index = lax.iota(jnp.uint32, shape[d])
-        index = (index if after is not None else index + zero) * stride
+        if after is None:  # an iota that is not loop-invariant either
+            index = index + zero
+        index = index * np.uint32(math.prod(shape[d + 1 :]))
         count = count + lax.broadcast_in_dim(index, shape, (d,))
     b1, b2 = _threefry2x32(data[0], data[1], jnp.broadcast_to(zero, shape), count)
     mantissa = lax.shift_right_logical(b1 ^ b2, np.uint32(9))
@@ -879,12 +880,10 @@ def _rrelu_slopes(key, shape, dtype, lo, hi, xu, after=None):
 
 @jax.custom_batching.custom_vmap
 def _zero_from(v: Array) -> Array:
-    """A ``uint32`` 0 that XLA cannot fold: ``popcount(bits of v[0]) >> 6``
-    (a popcount is at most 32). Under ``vmap`` it stays one unbatched 0, taken
-    from the first element of the whole batch (the rule below)."""
-    first = lax.reshape(lax.slice(v, (0,) * v.ndim, (1,) * v.ndim), ())
-    word = lax.bitcast_convert_type(first.astype(jnp.float32), jnp.uint32)
-    return lax.shift_right_logical(lax.population_count(word), np.uint32(6))
+    """One ``uint32`` 0 that XLA cannot fold: :func:`_zeros_from` of ``v``'s
+    first element. Under ``vmap`` it stays one unbatched 0, taken from the
+    first element of the whole batch (the rule below)."""
+    return _zeros_from(lax.reshape(lax.slice(v, (0,) * v.ndim, (1,) * v.ndim), ()))
 
 
 @_zero_from.def_vmap
