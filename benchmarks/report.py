@@ -360,12 +360,13 @@ def train_stack_md(ts: dict | None) -> list[str]:
     return parts
 
 
-def train_step_md(data: dict) -> str:
+def train_step_md(data: dict, *, environment: bool = True) -> str:
+    """The standalone report; ``environment=False`` leaves out the machine and
+    command line (a docs block carries them in its provenance line)."""
     cfg = data["config"]
-    parts = [
-        "## Train step",
-        environment_line(data["environment"], cfg),
-    ]
+    parts = ["## Train step"]
+    if environment:
+        parts.append(environment_line(data["environment"], cfg))
     for shape, dims in cfg["shapes"].items():
         rows = [r for r in data["results"] if r["shape"] == shape]
         desc = f"B={dims['batch']}, W={dims['width']}, depth {dims['depth']}"

@@ -178,7 +178,7 @@ def _activations_eager(data: dict) -> str:
 def _train_step(data: dict) -> str:
     from benchmarks.report import train_step_md
 
-    text = train_step_md(data)
+    text = train_step_md(data, environment=False)
     # the section headings of the standalone report become bold lines here
     return "\n".join(
         f"**{line.lstrip('#').strip()}**" if line.startswith("#") else line
