@@ -220,6 +220,9 @@ class ZooModel(NamedTuple):
     test_shape: dict
     bench_shape: dict
     supports_learnable: bool = True
+    #: > 1: a data-parallel step, the batch sharded over that many devices
+    #: (memory is per device).
+    devices: int = 1
 
 
 def _normal(key, shape, dtype, fan_in):
@@ -438,6 +441,62 @@ def build_nnx_mlp(act, dtype, *, batch, width, depth, classes=10):
     return _sgd_step(loss), params, x, y, depth * batch * width
 
 
+def build_linen_cnn(act, dtype, *, batch, size, channels, blocks, classes=10):
+    """A flax.linen CNN written as users write it: `nn.Conv`, `nn.BatchNorm`
+    with `batch_stats` (training mode), the activation, `nn.Dense`; trained with
+    `optax.sgd` (momentum 0.9). The step's state ``{params, batch_stats, opt}``
+    is one donated pytree. A learnable activation gets a float32 scalar slope
+    per layer (``self.param("slope", ...)``, init 0.25)."""
+    import flax.linen as nn
+    import optax
+
+    class Block(nn.Module):
+        @nn.compact
+        def __call__(self, h):
+            h = nn.Conv(channels, (3, 3), dtype=dtype, param_dtype=dtype)(h)
+            h = nn.BatchNorm(use_running_average=False, dtype=dtype, param_dtype=dtype)(
+                h
+            )
+            if act.learnable:
+                slope = self.param("slope", lambda _: jnp.asarray(0.25, jnp.float32))
+                return act.fn(h, slope)
+            return act.fn(h)
+
+    class CNN(nn.Module):
+        @nn.compact
+        def __call__(self, h):
+            for _ in range(blocks):
+                h = Block()(h)
+            h = jnp.mean(h, axis=(1, 2))
+            return nn.Dense(classes, dtype=dtype, param_dtype=dtype)(h)
+
+    model = CNN()
+    x = jax.random.normal(jax.random.key(1), (batch, size, size, 3), dtype)
+    y = jax.random.randint(jax.random.key(2), (batch,), 0, classes)
+    variables = model.init(jax.random.key(0), x)
+    opt = optax.sgd(0.01, momentum=0.9)
+    state = {
+        "params": variables["params"],
+        "batch_stats": variables["batch_stats"],
+        "opt": opt.init(variables["params"]),
+    }
+
+    def loss(params, batch_stats, x, y):
+        logits, updates = model.apply(
+            {"params": params, "batch_stats": batch_stats}, x, mutable=["batch_stats"]
+        )
+        return _ce(logits, y), updates["batch_stats"]
+
+    def step(s, x, y):
+        grads, stats = jax.grad(loss, has_aux=True)(s["params"], s["batch_stats"], x, y)
+        updates, opt_state = opt.update(grads, s["opt"], s["params"])
+        params = optax.apply_updates(s["params"], updates)
+        return {"params": params, "batch_stats": stats, "opt": opt_state}
+
+    n = blocks * batch * size * size * channels
+    return jax.jit(step, donate_argnums=0), state, x, y, n
+
+
 ZOO = [
     ZooModel(
         "mlp",
@@ -468,6 +527,19 @@ ZOO = [
         build_transformer,
         dict(batch=4, tokens=64, d=128, ff=512, blocks=2),
         dict(batch=16, tokens=256, d=512, ff=2048, blocks=4),
+    ),
+    ZooModel(
+        "linen_cnn",
+        build_linen_cnn,
+        dict(batch=8, size=16, channels=32, blocks=3),
+        dict(batch=64, size=32, channels=64, blocks=6),
+    ),
+    ZooModel(
+        "mlp_dp",
+        functools.partial(build_mlp, mode="unrolled"),
+        dict(batch=64, width=256, depth=4),
+        dict(batch=1024, width=512, depth=8),
+        devices=4,
     ),
     ZooModel(
         "equinox_mlp",
@@ -541,19 +613,39 @@ ONE_BIT = (
 )
 
 
+def weights(state):
+    """The trained weights of a zoo step's state: flax's ``params`` where the
+    state also holds ``batch_stats`` (float32 in flax whatever the dtype) and
+    an optimizer state."""
+    if isinstance(state, dict) and "batch_stats" in state:
+        return state["params"]
+    return state
+
+
 class ZooMemory(NamedTuple):
     temp: int
     act_elements: int
     compiled: object
 
 
-def zoo_memory(model: ZooModel, act: Act, dtype, shape: dict | None = None):
-    """Compiles one zoo train step; asserts the parameters' dtype."""
+def zoo_memory(
+    model: ZooModel,
+    act: Act,
+    dtype,
+    shape: dict | None = None,
+    *,
+    target: str = "cpu",
+):
+    """Compiles one zoo train step for ``target`` (`benchmarks.targets`);
+    asserts the parameters' dtype. ``act_elements`` is per device."""
+    from benchmarks.targets import compile_step
+
     step, params, x, y, n = model.build(act, dtype, **(shape or model.test_shape))
-    assert_param_dtype(params, dtype, allow_f32_slopes=act.learnable)
+    assert_param_dtype(weights(params), dtype, allow_f32_slopes=act.learnable)
     assert x.dtype == jnp.dtype(dtype)
-    compiled = step.lower(params, x, y).compile()
-    return ZooMemory(int(compiled.memory_analysis().temp_size_in_bytes), n, compiled)
+    compiled = compile_step(step, params, x, y, target, n=model.devices)
+    temp = int(compiled.memory_analysis().temp_size_in_bytes)
+    return ZooMemory(temp, n // model.devices, compiled)
 
 
 def exit_status(checks: list[dict]) -> int:

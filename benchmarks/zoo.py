@@ -10,9 +10,16 @@ temp memory plus ``act_elements / 8`` bytes. With ``--time`` the steps of each
 (model, dtype) are also timed, interleaved, and reported as ratios to the
 jax.nn counterpart within the run.
 
+``--target`` compiles for another chip without one (`benchmarks/targets.py`):
+``h100`` (XLA:GPU) and ``tpu-v5e`` (XLA:TPU) need their compiler installed
+(``python -m benchmarks.targets venv h100 DIR``); their results record that
+they are deviceless compiles. ``mlp_dp`` is data parallel over 4 devices: on
+``cpu`` the run forces 4 host devices.
+
 Usage::
 
-    python -m benchmarks.zoo                 # the issue's shapes, memory only
+    python -m benchmarks.zoo                 # bench shapes, memory only, cpu
+    python -m benchmarks.zoo --target h100   # the same, compiled for an H100
     python -m benchmarks.zoo --test-shapes   # the shapes of tests/test_memory.py
     python -m benchmarks.zoo --time --models mlp,resnet
     python -m tools.render_results           # re-render the docs' zoo tables
@@ -21,6 +28,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -34,9 +42,12 @@ from benchmarks.common import (
     RESULTS_DIR,
     ZOO,
     ZOO_BY_NAME,
+    assert_param_dtype,
     environment,
+    weights,
     zoo_activations,
 )
+from benchmarks.targets import TARGETS, compile_step
 from leakyjax._src.io import progress, write_json
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
@@ -105,8 +116,13 @@ def run(args) -> dict:
                 if act.learnable and not model.supports_learnable:
                     continue
                 step, params, x, y, n = model.build(act, DTYPES[dname], **shape)
+                assert_param_dtype(
+                    weights(params), DTYPES[dname], allow_f32_slopes=act.learnable
+                )
                 t0 = time.perf_counter()
-                compiled = step.lower(params, x, y).compile()
+                compiled = compile_step(
+                    step, params, x, y, args.target, n=model.devices
+                )
                 compile_s = time.perf_counter() - t0
                 m = compiled.memory_analysis()
                 row = {
@@ -115,7 +131,8 @@ def run(args) -> dict:
                     "dtype": dname,
                     "act": act.label,
                     "ref": ref,
-                    "act_elements": n,
+                    "devices": model.devices,
+                    "act_elements": n // model.devices,
                     "temp_bytes": int(m.temp_size_in_bytes),
                     "argument_bytes": int(m.argument_size_in_bytes),
                     "output_bytes": int(m.output_size_in_bytes),
@@ -145,8 +162,15 @@ def run(args) -> dict:
             del cases
     bar.close()
     _derive(rows)
+    target = TARGETS[args.target]
     return {
         "benchmark": "zoo",
+        "target": {
+            "name": target.name,
+            "platform": target.platform,
+            "description": target.description,
+            "deviceless": target.name != "cpu",
+        },
         "environment": environment(),
         "versions": _versions(),
         "git_commit": _git_commit(),
@@ -155,6 +179,7 @@ def run(args) -> dict:
             "models": args.models,
             "dtypes": args.dtypes,
             "test_shapes": args.test_shapes,
+            "target": args.target,
             "time": args.time,
             "rounds": args.rounds if args.time else 0,
         },
@@ -178,12 +203,32 @@ def _derive(rows: list[dict]) -> None:
             r["time_ratio_ref_min"] = float(a.min() / b.min())
 
 
+def _force_host_devices(args) -> None:
+    """Data-parallel models on ``--target cpu`` need that many host devices:
+    forced before jax starts its backend (compiled memory is per device)."""
+    need = max(ZOO_BY_NAME[m].devices for m in args.models)
+    flag = f"--xla_force_host_platform_device_count={need}"
+    if (
+        args.target == "cpu"
+        and need > 1
+        and "device_count" not in os.environ.get("XLA_FLAGS", "")
+    ):
+        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(prog="python -m benchmarks.zoo", description=__doc__)
     p.add_argument("--models", default=",".join(m.name for m in ZOO))
     p.add_argument("--dtypes", default="float32,bfloat16")
     p.add_argument("--acts", default=None, help="leakyjax labels to include")
     p.add_argument("--test-shapes", action="store_true")
+    p.add_argument(
+        "--target",
+        default="cpu",
+        choices=sorted(TARGETS),
+        help="the compiler: cpu (this machine), or h100 / tpu-v5e compiled "
+        "without a device",
+    )
     p.add_argument("--time", action="store_true", help="also time the steps")
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--target-ms", type=float, default=200.0)
@@ -201,9 +246,14 @@ def main(argv=None) -> dict:
     if any(d not in DTYPES for d in args.dtypes):
         p.error(f"--dtypes: choose from {sorted(DTYPES)}")
     args.acts = [a for a in args.acts.split(",") if a] if args.acts else None
+    if args.time and args.target != "cpu":
+        p.error(
+            "--time: only on --target cpu (the others are compiled without a device)"
+        )
+    _force_host_devices(args)
     result = run(args)
     env = result["environment"]
-    name = args.name or f"zoo_{env['backend']}_{env['date']}"
+    name = args.name or f"zoo_{args.target}_{env['date']}"
     path = Path(args.out) if args.out else RESULTS_DIR / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, result)

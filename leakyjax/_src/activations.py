@@ -1,111 +1,56 @@
-"""Activation functions of the rectifier family, with hand-written derivatives.
+"""The activation functions of the rectifier family: the public functions.
 
-How the derivatives work
-------------------------
-Every nonlinear function is a :func:`jax.custom_jvp`. Its JVP rule computes a
-small *residual* from the primal input and calls a tangent map wrapped in
-:func:`jax.checkpoint` over ``(residual, tangent, parameters)``. Forward mode
-(``jax.jvp``, ``jax.jacfwd``) runs the map directly. Reverse mode linearizes
-the rule: everything outside the checkpoint is primal work, and the checkpoint
-makes the residual -- not anything derived from it -- the one thing saved for
-the backward pass, where the map is recomputed and transposed. The maps are
-ordinary jax code, so ``jax.hessian`` and jvp-of-grad work too.
-
-The piecewise-linear family (:func:`relu`, :func:`leaky_relu`, :func:`rrelu`,
-:func:`relu6`, :func:`hard_tanh`, :func:`hard_sigmoid` and the ``x``-derivative
-of :func:`prelu`) needs only *which piece* ``x`` was on: its derivative takes two
-values. The residual is that one bit per element, packed eight to a byte
-(``uint8``) along one of the last two axes, chosen at trace time from the shape
-(:func:`_pack_axis`): the second-to-last (the batch of an ``(N, C)`` layer, the
-width of an NHWC image; ``ceil(N / 8) * C`` bytes) unless the last needs fewer
-bytes. Along the second-to-last, a byte holds one element of eight rows and the
-backward reads whole rows of bytes: on CPU its unpacking loop vectorizes, and a
-``(1024, 1024)`` bfloat16 backward measured about 20% faster than along the
-last axis. A long 1-D array (from ``2**16`` elements, when ``n / 8`` has a
-power-of-two factor from 128 to 1024, :func:`_rows`) is differentiated as rows
-``(n // w, w)`` so that it packs the same way; on CPU its backward is a
-:func:`jax.lax.cond` over two identical branches, which keeps XLA's loop over
-the rows (:func:`_in_own_shape`), inside a :func:`jax.lax.custom_linear_solve`
-that keeps the unpacking and the product one linear operation when jax
-transposes it (:func:`_diagonal`). A traced slope keeps the 1-D layout.
-An array whose last two axes have at most one element each (a
-scalar, a one-element vector, a ``(5, 1, 1)`` array) keeps a ``bool`` mask,
-since packing cannot make it smaller there. A function of
-a scalar under ``vmap`` (``equinox.nn.MLP`` applies its activation to scalars,
-vmapped over the units and the batch) would be that case once per element; with
-constant parameters it is applied to the whole batched array instead (a
-:func:`jax.custom_batching.custom_vmap`, taken only when ``vmap`` is the
-innermost transformation, see :func:`_traced`), so the bits are packed along the
-units. A train step then needs the identity's memory plus ``n / 8`` bytes per
-activation of ``n`` elements. The bit is exact for every parameter value
-(negative, zero, > 1, traced, or one that rounds to 0 in the input's dtype).
-
-:func:`rrelu` with a ``key`` saves the bits and the key and redraws its slopes
-(the same draw) in the backward. Left alone, XLA would
-hoist every redraw to the start of the step (its key is ready there) or merge
-it with the forward draw, keeping full-size random bits of every layer alive;
-on CPU it drops optimization barriers before scheduling, so they cannot order
-it. Instead each draw takes a data dependency on the array it scales, through
-zeros that XLA cannot fold. In the forward the key data is xored with
-``popcount >> 6`` of one element of ``x`` (under ``vmap`` one unbatched 0 via
-:func:`jax.custom_batching.custom_vmap`). In the backward each element's
-threefry counter gets ``popcount >> 7`` of that element of the cotangent: an
-elementwise read, fused into the op that scales the cotangent, so a cotangent
-that XLA computes from a wider array (bfloat16 from a float32 dot) is not
-written out for a second reader. There the array is a linear input that ordinary jax
-code may not use nonlinearly, so the tangent map ``t -> D t`` is a
-:func:`jax.lax.custom_linear_solve`: jax's linear function with a hand-written
-(here symmetric) transpose, which may do anything inside. The redraw then
-happens inside each layer's backward. The draw is ``jax.random.uniform``'s: its
-threefry bits and their mapping to ``[lower, upper)``, with the hash written
-out as elementwise ops (jax lowers its own on CPU to a rolled loop whose two
-``uint32`` counters per element live in memory; written out, XLA fuses it into
-the product that uses the slopes) and the final ``u * (upper - lower)`` and
-``+ lower`` rounded one at a time, the same in every program (XLA fuses them
-into one FMA in some programs and not in others: about one slope in five of
-``jax.random.uniform`` on CPU is one ulp from ours). A key that is not
-threefry's uses ``jax.random.uniform`` itself.
-A learnable :func:`prelu` slope needs ``min(x, 0)`` for its gradient; then that
-array (``where(x >= 0, 0, x)``) is the only residual, and it also gives the
-``x``-derivative.
-
-The exponential family (:func:`elu`, :func:`celu`, :func:`selu`) needs a full
-array for an exact derivative. It reads the derivative from the output ``y``
-(elu: ``y + alpha`` for ``y <= 0``), which the next layer's matmul usually
-keeps anyway, when the parameter is concrete and in the domain where ``y``
-determines the piece; otherwise from ``x``.
-
-For bfloat16/float16 the leaky tangent is written ``t * where(m, 1, a)``
-rather than ``where(m, t, a * t)`` (the same values): its transpose is one
-product, where the select's is two selects and a sum, each 16-bit op rounded
-through float32 on CPU (the backward was 3-4x slower than relu's).
-
-Parameters are cast to the input's dtype first and every decision (the ``y``
-rule, the checks) is taken on the cast value, so a float16 slope of ``1e-8`` is
-the slope 0 it becomes. Called outside ``jit`` with concrete arrays, each
-function dispatches one cached :func:`jax.jit` program (a new float parameter
-value does not recompile).
+Each function reads like its `jax.nn` counterpart: an input check, the
+parameters cast to the input's dtype (`_inputs.py`), and one `custom_jvp`
+whose derivative rule (`_rules.py`) keeps the least a train step needs on
+the compiler that runs it (`_platform.py`): one packed bit per element for the
+piecewise-linear family (`_bits.py`), the output for the exponential family,
+or jax's own autodiff where that compiler recomputes its residual for free.
+Called outside `jit` with concrete arrays, each function dispatches one cached
+`jax.jit` program (a new float parameter value does not recompile).
 """
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
 from typing import Any, Literal
 
 import jax
-import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.custom_derivatives import SymbolicZero
+
+from leakyjax._src._bits import _traced
+from leakyjax._src._inputs import (
+    Array,
+    ArrayLike,
+    _eager,
+    _float_input,
+    _on_device,
+    _param,
+)
+from leakyjax._src._platform import RULES
+from leakyjax._src._rrelu_draw import _RRELU_DEFAULTS, _rrelu_eval_slope
+from leakyjax._src._rules import (
+    _leaky_call,
+    _parametric,
+    _pwl,
+    _rrelu,
+    _rrelu_jit,
+    _rrelu_one,
+    _rrelu_one_jit,
+    _unary,
+)
+
+# The jax.nn functions the comparators wrap, bound once: a user may swap
+# leakyjax's comparators into jax.nn (`jax.nn.gelu = leakyjax.gelu`).
+_JNN_SIGMOID = jax.nn.sigmoid
+_JNN_GELU = jax.nn.gelu
+_JNN_SILU = jax.nn.silu
+_JNN_SOFTPLUS = jax.nn.softplus
 
 RReLUConvention = Literal["pytorch", "xu"]
 """How :func:`rrelu` draws its slopes: ``"pytorch"`` U(lower, upper), ``"xu"`` 1/U."""
-
-Array = jax.Array
-ArrayLike = Any  # jax.typing.ArrayLike, kept loose for older jax versions
 
 __all__ = [
     "relu",
@@ -131,485 +76,6 @@ __all__ = [
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
-_FLOATS = frozenset(
-    np.dtype(d) for d in (jnp.float16, jnp.bfloat16, jnp.float32, jnp.float64)
-)
-_MAX = {d: float(jnp.finfo(d).max) for d in _FLOATS}
-_Tracer = jax.core.Tracer
-try:  # private in jax; without it a scalar under vmap keeps a bool mask
-    from jax._src.interpreters.batching import BatchTracer as _BatchTracer
-except ImportError:  # pragma: no cover - a jax that moved it
-    _BatchTracer = ()
-
-
-# --------------------------------------------------------------------------- #
-# Input and parameter checks
-# --------------------------------------------------------------------------- #
-def _float_input(x: ArrayLike, fn: str) -> Array:
-    """Returns ``x`` as an array of a float dtype, or raises TypeError."""
-    dtype = getattr(x, "dtype", None)
-    if dtype in _FLOATS:  # fast paths: jnp.asarray alone costs microseconds
-        if isinstance(x, jax.Array):  # also a tracer
-            return x
-        if isinstance(x, np.ndarray):
-            return jnp.asarray(x)
-    if isinstance(x, (bool, np.bool_)):
-        raise TypeError(f"{fn}: x must be a floating-point array, got a bool.")
-    if isinstance(x, (int, float)) and not isinstance(x, bool):
-        return jnp.asarray(x, dtype=float)  # a Python scalar: jax's default float
-    if x is None or isinstance(x, (str, bytes, complex)) or dtype is None:
-        try:
-            x = jnp.asarray(x)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"{fn}: x must be a floating-point array, got {type(x).__name__} "
-                f"{x!r:.60}. Pass a jax or numpy array, e.g. {fn}(jnp.asarray(x))."
-            ) from None
-        dtype = x.dtype
-    if np.dtype(dtype) not in _FLOATS:
-        raise TypeError(
-            f"{fn}: x must be a floating-point array (float16, bfloat16, float32 or "
-            f"float64), got dtype {dtype}. Cast it first, e.g. "
-            f"{fn}(x.astype(jnp.float32))."
-        )
-    return jnp.asarray(x)
-
-
-def _bad_param_type(value: Any, name: str, fn: str) -> TypeError:
-    what = f"dtype {value.dtype}" if hasattr(value, "dtype") else type(value).__name__
-    return TypeError(
-        f"{fn}: {name} must be a real number or a real floating-point array, got "
-        f"{what}. Pass a Python float or a float array (complex, bool and "
-        "non-numeric values are not parameters)."
-    )
-
-
-def _real_dtype(dtype: Any) -> bool:
-    d = np.dtype(dtype)
-    return d in _FLOATS or d.kind in "iu"
-
-
-def _param(
-    value: ArrayLike,
-    x: Array,
-    name: str,
-    fn: str,
-    *,
-    positive: bool = False,
-) -> tuple[Any, np.ndarray | np.floating | None]:
-    """Validates a parameter and casts it to ``x.dtype``.
-
-    Returns ``(a, cast)``: ``a`` is the parameter in ``x.dtype`` with ``x.ndim``
-    dimensions (size-1 leading axes added, so per-channel parameters work under
-    ``jax_numpy_rank_promotion="raise"``) -- a numpy constant when the value is
-    concrete, else a traced array -- and ``cast`` is the cast value as float64
-    numpy (None when traced). Checks are made on the cast value.
-    """
-    dt = x.dtype
-    if type(value) is float or type(value) is int:  # the common case, fast
-        if not math.isfinite(value):
-            raise ValueError(f"{fn}: {name} must be finite, got {value!r}.")
-        if abs(value) > _MAX[dt]:
-            with np.errstate(over="ignore"):
-                a = dt.type(value)
-            if not np.isfinite(a):
-                raise ValueError(
-                    f"{fn}: {name}={value!r} overflows {dt} (the dtype of x, to "
-                    f"which parameters are cast); its largest value is {_MAX[dt]:.6g}."
-                )
-        else:
-            a = dt.type(value)
-        c = float(a)
-        if positive and not c > 0:
-            raise _not_positive(value, c, name, fn, dt)
-        return a, np.float64(c)
-    if isinstance(value, (bool, np.bool_, complex, str, bytes)) or value is None:
-        raise _bad_param_type(value, name, fn)
-    if isinstance(value, _Tracer):
-        if not _real_dtype(value.dtype):
-            raise _bad_param_type(value, name, fn)
-        _check_broadcast(np.shape(value), x, name, fn)
-        a = lax.convert_element_type(value, dt)
-        return _expand(a, x.ndim), None
-    try:
-        arr = np.asarray(value)
-    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
-        raise _bad_param_type(value, name, fn) from None
-    if not _real_dtype(arr.dtype):
-        raise _bad_param_type(value, name, fn)
-    _check_broadcast(arr.shape, x, name, fn)
-    f64 = arr.astype(np.float64)
-    if not np.all(np.isfinite(f64)):
-        raise ValueError(f"{fn}: {name} must be finite, got {value!r}.")
-    with np.errstate(over="ignore"):
-        a = f64.astype(dt)
-    c = a.astype(np.float64)
-    if not np.all(np.isfinite(c)):
-        raise ValueError(
-            f"{fn}: {name} overflows {dt} (the dtype of x, to which parameters "
-            f"are cast); its largest value is {_MAX[dt]:.6g}, got {value!r}."
-        )
-    if positive and not np.all(c > 0):
-        raise _not_positive(value, c, name, fn, dt)
-    return _expand(a, x.ndim), c
-
-
-def _not_positive(value, cast, name, fn, dt) -> ValueError:
-    if np.all(np.asarray(value, np.float64) > 0):
-        return ValueError(
-            f"{fn}: {name}={value!r} rounds to 0 in {dt} (the dtype of x, to which "
-            f"parameters are cast); it must be > 0 there. Use a larger {name} or "
-            "a wider dtype."
-        )
-    return ValueError(f"{fn}: {name} must be > 0, got {value!r}.")
-
-
-def _check_broadcast(shape: tuple, x: Array, name: str, fn: str) -> None:
-    if len(shape) <= x.ndim and all(
-        s in (1, d) for s, d in zip(shape[::-1], x.shape[::-1])
-    ):
-        return
-    raise ValueError(
-        f"{fn}: {name} of shape {tuple(shape)} does not broadcast to x of shape "
-        f"{x.shape}. Give a scalar, or an array whose shape broadcasts to "
-        f"x.shape (e.g. shape ({x.shape[-1] if x.ndim else 1},) for one value "
-        "per channel on the last axis)."
-    )
-
-
-def _expand(a: Any, ndim: int) -> Any:
-    """``a`` with size-1 leading axes up to ``ndim`` (no implicit rank promotion)."""
-    if a.ndim in (0, ndim):
-        return a
-    return a.reshape((1,) * (ndim - a.ndim) + tuple(a.shape))
-
-
-@functools.lru_cache(maxsize=256)
-def _device_constant(data: bytes, dtype: np.dtype, shape: tuple[int, ...]) -> Array:
-    return jnp.asarray(np.frombuffer(data, dtype=dtype).reshape(shape))
-
-
-def _on_device(a: Any) -> Any:
-    """A small concrete parameter as a cached device array (an eager call then
-    transfers nothing: a numpy argument costs a jitted call more than the call)."""
-    if isinstance(a, (np.ndarray, np.generic)) and a.size <= 64:
-        return _device_constant(a.tobytes(), a.dtype, a.shape)
-    return a
-
-
-def _eager(*args: Any) -> bool:
-    """True when no argument is traced: call the cached jitted program."""
-    return not any(isinstance(a, _Tracer) for a in args)
-
-
-def _is_zero(t: Any) -> bool:
-    return isinstance(t, SymbolicZero)
-
-
-def _zeros(t: Any) -> Array:
-    return jnp.zeros(t.shape, t.dtype) if _is_zero(t) else t
-
-
-# --------------------------------------------------------------------------- #
-# The one-bit residual
-# --------------------------------------------------------------------------- #
-def _pack_axis(shape: tuple[int, ...]) -> int | None:
-    """The axis :func:`_pack` packs along (from the end), or None for a bool mask.
-
-    The one of the last two axes that needs fewer bytes (ties: the
-    second-to-last, see the module docstring); None when packing would not
-    make the residual smaller than a byte per element: an empty array, or one
-    whose last two axes have at most one element each (a scalar, a vector of
-    one element, ``(5, 1, 1)``).
-    """
-    n = math.prod(shape)
-    best, axis = n, None
-    for ax in (-2, -1):
-        if len(shape) >= -ax:
-            size = n // shape[ax] * -(-shape[ax] // 8) if shape[ax] else 0
-            if size < best:
-                best, axis = size, ax
-    return axis
-
-
-def _pack(mask: Array) -> Array:
-    """The residual of a bool mask, chosen at trace time from its shape.
-
-    Bits packed eight to a ``uint8`` along one axis (:func:`_pack_axis`; bit
-    ``j`` of byte ``k`` is element ``8k + j`` of that axis), or the bool mask
-    itself where packing saves nothing.
-    """
-    axis = _pack_axis(mask.shape)
-    if axis is None:
-        return mask
-    ax = mask.ndim + axis
-    c = mask.shape[ax]
-    m = mask.astype(jnp.uint8)
-    if c % 8:
-        m = lax.pad(
-            m, np.uint8(0), [(0, 8 - c % 8 if d == ax else 0, 0) for d in range(m.ndim)]
-        )
-    shape = m.shape
-    m = m.reshape((*shape[:ax], shape[ax] // 8, 8, *shape[ax + 1 :]))
-    shifts = lax.broadcasted_iota(jnp.uint8, m.shape, ax + 1)
-    return jnp.sum(lax.shift_left(m, shifts), axis=ax + 1, dtype=jnp.uint8)
-
-
-def _unpack(bits: Array, shape: tuple[int, ...]) -> Array:
-    """Inverse of :func:`_pack`: the bool mask of ``shape``."""
-    axis = _pack_axis(shape)
-    if axis is None:
-        return bits
-    ax = len(shape) + axis
-    full = (*bits.shape[: ax + 1], 8, *bits.shape[ax + 1 :])
-    shifts = lax.broadcasted_iota(jnp.uint8, full, ax + 1)
-    dims = [d for d in range(len(full)) if d != ax + 1]
-    m = lax.shift_right_logical(lax.broadcast_in_dim(bits, full, dims), shifts)
-    m = (m & np.uint8(1)).reshape(
-        (*bits.shape[:ax], bits.shape[ax] * 8, *bits.shape[ax + 1 :])
-    )
-    return lax.slice_in_dim(m, 0, shape[ax], axis=ax) != 0
-
-
-def _traced(f: Callable, x: Array, *params: Any) -> Array:
-    """``f(x, *params)`` for a traced ``x``; a scalar ``x`` under ``vmap`` is
-    given the whole batch.
-
-    An elementwise ``f`` under ``vmap`` equals ``f`` of the batched array, but
-    jax batches its derivative rule per example: for a scalar (e.g.
-    ``equinox.nn.MLP``'s activation, vmapped over the units and the batch) the
-    residual would be one ``bool`` per element. A
-    :func:`jax.custom_batching.custom_vmap` whose rule applies ``f`` to the
-    batched array lets :func:`_pack` see the last batched axis. It is taken
-    only when ``vmap`` is the innermost transformation and the parameters are
-    constants, so its (forward-mode only) derivative rule is never used: an
-    outer ``grad`` differentiates ``f`` itself.
-    """
-    if (
-        x.ndim == 0
-        and isinstance(x, _BatchTracer)
-        and getattr(x, "batch_dim", None) is not None
-        and not any(isinstance(p, _Tracer) for p in params)
-    ):
-        whole = jax.custom_batching.custom_vmap(lambda v: f(v, *params))
-
-        @whole.def_vmap
-        def _rule(axis_size, in_batched, v):
-            del axis_size, in_batched
-            return _traced(f, v, *params), True
-
-        return whole(x)
-    return f(x, *params)
-
-
-def _bits_first(bits: Array, x: Array) -> tuple[Array, Array]:
-    """Orders the bits before the output: ``y`` is computed from the returned
-    ``x``, so the input dies once ``y`` exists (else XLA may schedule the bits
-    after ``y`` and keep the input alive across the end of the forward pass)."""
-    return lax.optimization_barrier((bits, x))
-
-
-_ROWS_MIN = 1 << 16  # below this the 1-D layout's slower loop costs little
-
-
-def _rows(shape: tuple[int, ...], spec: Any = None) -> tuple[int, int] | None:
-    """The 2-D view ``(n // w, w)`` a long 1-D array is differentiated in, or None.
-
-    A 1-D array packs along its only axis, a byte holding eight neighbours; its
-    backward then reads byte ``i // 8`` for element ``i``, a loop that does not
-    vectorize on CPU (the 1-D rows of ``benchmarks/results/
-    activations_speed_cpu.json`` against the 2-D ones). Viewed as rows of ``w``
-    (a power of two, 128 to 1024, that divides ``n / 8``) it packs along the
-    rows like any ``(N, C)`` array. ``spec``: the partition spec of an array
-    sharded in its type (explicit mesh axes), which keeps the 1-D layout.
-    """
-    if len(shape) != 1 or shape[0] < _ROWS_MIN:
-        return None
-    if spec is not None and any(p is not None for p in spec):
-        return None  # sharded in its type: keep the sharded axis as it is
-    w = 1024
-    while w >= 128 and shape[0] % (8 * w):
-        w //= 2
-    return (shape[0] // w, w) if w >= 128 else None
-
-
-def _spec(x: Array) -> Any:
-    """The partition spec in ``x``'s type (explicit sharding), else None."""
-    sharding = getattr(jax.typeof(x), "sharding", None)
-    return getattr(sharding, "spec", None)
-
-
-def _as_rows(a: Any, rows: tuple[int, int]) -> Any:
-    """A parameter of a 1-D input (a scalar, shape (1,) or (n,)) in its 2-D view."""
-    if np.ndim(a) == 0:
-        return a
-    return a.reshape((1, 1) if np.size(a) == 1 else rows)
-
-
-def _in_own_shape(fn: Callable, *args: Any) -> Array:
-    """``fn(*args)``, computed in the shape it has, also when reshaped after.
-
-    XLA (CPU) folds a reshape into the loop that computes its operand and
-    iterates over the reshaped (here flat) index; unpacking the bits of a row
-    view then costs a division per element. A conditional keeps the result in
-    its own shape: both branches are ``fn``, so the predicate (a byte of the
-    first argument, which XLA cannot fold) does not matter. Other platforms,
-    and a predicate batched by ``vmap`` (its two identical branches merge),
-    call ``fn`` plainly. On several CPU devices with automatic sharding the
-    predicate costs a one-byte all-reduce (a conditional's predicate is the
-    same on every device).
-    """
-
-    def cpu(*a):
-        pred = lax.index_in_dim(a[0].reshape(-1), 0, keepdims=False) != 0
-        return lax.cond(pred, fn, fn, *a)
-
-    return lax.platform_dependent(*args, cpu=cpu, default=fn)
-
-
-def _diagonal(fn: Callable, bits: Array, t: Array) -> Array:
-    """``fn(t)``, a diagonal linear map, as one operation for jax's transforms.
-
-    Transposing a :func:`jax.lax.cond` splits it in two: its nonlinear part
-    (unpacking the bits) becomes a conditional of its own whose result, one
-    full array, is an input of the linear one. A
-    :func:`jax.lax.custom_linear_solve` is jax's linear function with a given
-    transpose (``fn`` itself: a diagonal map is symmetric), kept whole. Its
-    ``matvec`` (the identity here, as the map may be singular: relu's zeros) is
-    a placeholder jax only traces: it has no constants, so neither the JVP nor
-    the transpose of the solve evaluates it. The map closes over its
-    parameters; with no tangent they cannot make jax use ``matvec``.
-    """
-    bits = lax.stop_gradient(bits)
-    return lax.custom_linear_solve(
-        lambda v: v, t, lambda _, v: _in_own_shape(fn, bits, v), symmetric=True
-    )
-
-
-def _pwl(primal: Callable, piece: Callable, tangent: Callable) -> Callable:
-    """A parameter-free piecewise-linear activation with a one-bit residual.
-
-    ``primal(x)``; ``piece(x)``: the bool mask of the piece the derivative
-    depends on; ``tangent(m, t)``: the tangent ``t * f'(x)`` from that mask.
-    """
-
-    def tangent_map(bits, t):
-        return tangent(_unpack(bits, t.shape), t)
-
-    ckpt = jax.checkpoint(tangent_map)
-    ckpt_rows = jax.checkpoint(lambda bits, t: _diagonal(tangent_map, bits, t))
-
-    @jax.custom_jvp
-    def f(x):
-        return primal(x)
-
-    @f.defjvp
-    def _jvp(primals, tangents):
-        (x,), (t,) = primals, tangents
-        x = jnp.asarray(x)  # the primal of a Python scalar is a Python scalar
-        rows = _rows(x.shape, _spec(x))
-        if rows is not None:
-            shape = x.shape
-            bits, x2 = _bits_first(_pack(piece(x.reshape(rows))), x.reshape(rows))
-            dt = ckpt_rows(bits, jnp.reshape(t, rows))
-            return primal(x2).reshape(shape), dt.reshape(shape)
-        bits, x = _bits_first(_pack(piece(x)), x)
-        return primal(x), ckpt(bits, t)
-
-    return f
-
-
-# --------------------------------------------------------------------------- #
-# The leaky rectifier (leaky_relu, prelu share it; rrelu draws its slopes)
-# --------------------------------------------------------------------------- #
-_HALF = frozenset(np.dtype(d) for d in (jnp.bfloat16, jnp.float16))
-
-
-def _leaky_value(x, a):
-    return jnp.where(x >= 0, x, a * x)
-
-
-def _leaky_bits_value(x, a):
-    """:func:`_leaky_value` where only the bits are saved: for bfloat16/float16
-    the product ``x * where(x >= 0, 1, a)`` (the same values: ``x * 1`` is
-    ``x``, also for -0.0, inf and nan), one 16-bit op where the select takes
-    two, each rounded through float32 on CPU. A learnable slope keeps the
-    select: with the product, the bfloat16 ResNet of the zoo measured 2.5%
-    above flax's PReLU."""
-    if x.dtype in _HALF:
-        return x * jnp.where(x >= 0, jnp.ones((), x.dtype), a)
-    return _leaky_value(x, a)
-
-
-def _leaky_bits_tangent(bits, t, a):
-    m = _unpack(bits, t.shape)
-    if t.dtype in _HALF:
-        # t * where(m, 1, a): the same values as where(m, t, a * t), and its
-        # transpose is one product, where the select's is two selects and a
-        # sum (CPU rounds each 16-bit op through float32: dx 3-4x slower).
-        return t * jnp.where(m, jnp.ones((), t.dtype), a)
-    return jnp.where(m, t, a * t)  # float32/64: XLA keeps less around it
-
-
-def _leaky_neg_tangent(neg, tx, ta, a):
-    # neg = where(x >= 0, 0, x): d/da = neg; the x-derivative's piece is neg == 0
-    # (x >= 0 <=> neg == 0, also for -0.0 and nan).
-    if tx is None:
-        return neg * ta
-    if neg.dtype in _HALF:
-        return neg * ta + jnp.where(neg == 0, tx, a * tx)
-    # float32/64: one select over both terms (neg * ta is 0 where neg == 0):
-    # XLA (CPU) keeps one array fewer under lax.scan and in transformer blocks.
-    return jnp.where(neg == 0, tx, a * tx + neg * ta)
-
-
-_leaky_bits_ckpt = jax.checkpoint(_leaky_bits_tangent)
-_leaky_neg_ckpt = jax.checkpoint(_leaky_neg_tangent)
-
-
-def _leaky_rows_tangent(a, bits, t):
-    return _diagonal(lambda b, v: _leaky_bits_tangent(b, v, a), bits, t)
-
-
-@jax.custom_jvp
-def _leaky(x, a):
-    return _leaky_value(x, a)
-
-
-def _leaky_jvp(primals, tangents):
-    (x, a), (tx, ta) = primals, tangents
-    x = jnp.asarray(x)
-    if _is_zero(ta):  # a constant slope: the sign bit is all the backward needs
-        if _is_zero(tx):
-            y = _leaky_value(x, a)
-            return y, jnp.zeros_like(y)
-        rows = None if isinstance(a, _Tracer) else _rows(x.shape, _spec(x))
-        if rows is not None:
-            shape, a2 = x.shape, _as_rows(a, rows)
-            bits, x2 = _bits_first(_pack(x.reshape(rows) >= 0), x.reshape(rows))
-            # The slope is concrete: a constant of the loop, not an operand of
-            # the conditional (XLA reloads such a scalar for every element).
-            tangent = functools.partial(_leaky_rows_tangent, a2)
-            dt = jax.checkpoint(tangent)(bits, jnp.reshape(tx, rows))
-            return _leaky_bits_value(x2, a2).reshape(shape), dt.reshape(shape)
-        bits, x = _bits_first(_pack(x >= 0), x)
-        return _leaky_bits_value(x, a), _leaky_bits_ckpt(bits, tx, a)
-    y = _leaky_value(x, a)
-    # A learnable slope: its gradient needs min(x, 0); that one array also
-    # gives the x-derivative, so it is the only residual.
-    neg = jnp.where(x >= 0, jnp.zeros_like(x), x)
-    return y, _leaky_neg_ckpt(neg, None if _is_zero(tx) else tx, ta, a)
-
-
-_leaky.defjvp(_leaky_jvp, symbolic_zeros=True)
-_leaky_jit = jax.jit(_leaky)
-
-
-def _leaky_call(x: Array, a: Any) -> Array:
-    if _eager(x, a):
-        return _leaky_jit(x, _on_device(a))
-    return _traced(_leaky, x, a)
-
 
 # --------------------------------------------------------------------------- #
 # Public functions: the piecewise-linear family
@@ -622,6 +88,7 @@ _relu = _pwl(
     lambda x: jnp.maximum(x, jnp.zeros((), x.dtype)),
     lambda x: x > 0,
     lambda m, t: jnp.where(m, t, jnp.zeros_like(t)),
+    RULES["relu"],
 )
 _relu_jit = jax.jit(_relu)
 
@@ -786,196 +253,6 @@ def prelu(
     return _leaky_call(x, a)
 
 
-_RRELU_DEFAULTS = {"pytorch": (1.0 / 8.0, 1.0 / 3.0), "xu": (3.0, 8.0)}
-
-
-def _rrelu_eval_slope(lo: float, hi: float, convention: str) -> float:
-    """The evaluation slope for bounds ``lo, hi`` (also the table's gain)."""
-    return (lo + hi) / 2 if convention == "pytorch" else 2 / (lo + hi)
-
-
-_THREEFRY_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-
-
-def _threefry2x32(k1, k2, x1, x2):
-    """The Threefry-2x32 hash (20 rounds), written out as elementwise ops.
-
-    jax lowers its own hash on CPU to a rolled loop, which holds its two
-    ``uint32`` counters per element in memory; written out, XLA fuses the hash
-    into the op that uses the numbers.
-    """
-    ks = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
-    x = [x1 + ks[0], x2 + ks[1]]
-    for i in range(5):
-        for r in _THREEFRY_ROTATIONS[i % 2]:
-            x[0] = x[0] + x[1]
-            rot = lax.shift_left(x[1], np.uint32(r)) | lax.shift_right_logical(
-                x[1], np.uint32(32 - r)
-            )
-            x[1] = x[0] ^ rot
-        x[0] = x[0] + ks[(i + 1) % 3]
-        x[1] = x[1] + ks[(i + 2) % 3] + np.uint32(i + 1)
-    return x
-
-
-def _fused_uniform_ok(key, shape) -> bool:
-    """Whether :func:`_uniform` can write out ``jax.random.uniform``'s bits: a
-    threefry key, jax's partitionable threefry bits, under 2**32 elements."""
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        impl = str(jax.random.key_impl(key))
-    else:
-        impl = str(getattr(jax.config, "jax_default_prng_impl", ""))
-    return (
-        impl == "threefry2x32"
-        and bool(getattr(jax.config, "jax_threefry_partitionable", False))
-        and math.prod(shape) < 2**32
-    )
-
-
-def _uniform(key, shape, lo, hi, after=None):
-    """``jax.random.uniform(key, shape, float32, lo, hi)`` as fusible
-    elementwise ops where :func:`_fused_uniform_ok`: the same random bits and
-    mapping, ``lo + (u * (hi - lo))`` with ``u`` in [0, 1), each step rounded
-    (``jax.random.uniform`` on CPU fuses the two into one FMA, so about one
-    slope in five is one ulp apart from its number).
-
-    With ``after`` (an array of ``shape``) the draw waits for it (see
-    :func:`_after`): element ``i``'s bits depend on ``after[i]``'s.
-    """
-    if not _fused_uniform_ok(key, shape):
-        key = key if after is None else _after(key, after)
-        return jax.random.uniform(key, shape, jnp.float32, lo, hi)
-    typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
-    data = jax.random.key_data(key) if typed else key  # a legacy uint32 key
-    # Element i's counter is (0, i). The 0 is taken from the key (_zero_from), so
-    # that the counters are computed where the key is: under a scan XLA would
-    # otherwise hoist them out of the loop, in memory. With ``after`` it is
-    # taken from each element of ``after`` instead: an elementwise use, which
-    # XLA fuses into the op that reads ``after`` anyway (a slice of it, as in
-    # _after, is a second reader, so XLA writes out an ``after`` that it
-    # computes from a wider array, e.g. a bfloat16 cotangent from a float32 dot).
-    zero = _zero_from(data) if after is None else _zeros_from(after)
-    count = jnp.broadcast_to(zero, shape)
-    for d in range(len(shape)):
-        index = lax.iota(jnp.uint32, shape[d])
-        if after is None:  # an iota that is not loop-invariant either
-            index = index + zero
-        index = index * np.uint32(math.prod(shape[d + 1 :]))
-        count = count + lax.broadcast_in_dim(index, shape, (d,))
-    b1, b2 = _threefry2x32(data[0], data[1], jnp.broadcast_to(zero, shape), count)
-    mantissa = lax.shift_right_logical(b1 ^ b2, np.uint32(9))
-    unit = lax.bitcast_convert_type(mantissa | np.uint32(0x3F800000), jnp.float32)
-    lo, hi = np.float32(lo), np.float32(hi)
-    # u * (hi - lo) rounded on its own: the max (a no-op, u * s >= 0) keeps XLA
-    # from fusing the product and the sum into an FMA, which it does or not
-    # depending on the program (then a slope could differ in its last bit).
-    scaled = lax.max((unit - np.float32(1)) * (hi - lo), np.float32(0))
-    return lax.max(lo, scaled + lo)
-
-
-def _rrelu_slopes(key, shape, dtype, lo, hi, xu, after=None):
-    draw = _uniform(key, shape, lo, hi, after)
-    return (1.0 / draw if xu else draw).astype(dtype)
-
-
-@jax.custom_batching.custom_vmap
-def _zero_from(v: Array) -> Array:
-    """One ``uint32`` 0 that XLA cannot fold: :func:`_zeros_from` of ``v``'s
-    first element. Under ``vmap`` it stays one unbatched 0, taken from the
-    first element of the whole batch (the rule below)."""
-    return _zeros_from(lax.reshape(lax.slice(v, (0,) * v.ndim, (1,) * v.ndim), ()))
-
-
-@_zero_from.def_vmap
-def _zero_from_vmap(axis_size, in_batched, v):
-    del axis_size, in_batched
-    return _zero_from(v[0]), False
-
-
-def _zeros_from(v: Array) -> Array:
-    """``uint32`` zeros of ``v``'s shape that XLA cannot fold: ``popcount(bits
-    of v[i]) >> 7`` (a popcount is at most 64)."""
-    v = lax.stop_gradient(v)
-    word = lax.bitcast_convert_type(v, jnp.dtype(f"uint{8 * v.dtype.itemsize}"))
-    ones = lax.population_count(word)
-    return lax.shift_right_logical(ones, np.array(7, ones.dtype)).astype(jnp.uint32)
-
-
-def _after(key: Array, v: Array) -> Array:
-    """``key``, made to depend on the data of ``v`` (same value, same draws).
-
-    XLA schedules a random draw as soon as its key is ready, and on CPU it
-    drops optimization barriers before scheduling, so a draw from a key that is
-    ready early (an argument, a constant) is hoisted to the start of the step and
-    its bits stay live until their use. Xoring the key data with a 0 computed
-    from ``v`` (:func:`_zero_from`) makes the draw wait for ``v``.
-    """
-    zero = _zero_from(lax.stop_gradient(v))
-    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        data = jax.random.key_data(key)
-        return jax.random.wrap_key_data(data ^ zero, impl=jax.random.key_impl(key))
-    return key ^ zero  # a legacy uint32 key
-
-
-def _rrelu_scale(bits, key, t, lo, hi, xu):
-    """``t * rrelu'(x)``: ``t`` where ``x >= 0``, else the slope redrawn from
-    ``key`` times ``t``. In reverse mode ``t`` is the cotangent: the draw waits
-    for it, so the slopes of a layer are drawn during that layer's backward."""
-    slopes = _rrelu_slopes(key, t.shape, t.dtype, lo, hi, xu, after=t)
-    return jnp.where(_unpack(bits, t.shape), t, slopes * t)
-
-
-def _rrelu_tangent(bits, key, t, lo, hi, xu):
-    # t -> D t, D = diag(1 or the slope), is linear and symmetric, and its
-    # transpose must draw from the cotangent's data (above): a nonlinear use of
-    # a linear input, which jax's transpose rules reject. lax.custom_linear_solve
-    # is jax's linear function with a hand-written transpose: ``solve`` (also the
-    # transpose, D being symmetric) applies D; ``matvec`` is D's inverse, only
-    # traced (bits and key have no tangents, so jax never evaluates it). Reverse
-    # mode saves just (bits, key).
-    # No tangents for the constants, ever (e.g. from the barrier in the forward):
-    # jax's linear_solve jvp needs a tangent for t whenever its constants have one.
-    bits, key = lax.stop_gradient(bits), lax.stop_gradient(key)
-    scale = functools.partial(_rrelu_scale, bits, key, lo=lo, hi=hi, xu=xu)
-
-    def inverse(v):
-        slopes = _rrelu_slopes(key, v.shape, v.dtype, lo, hi, xu)
-        return jnp.where(_unpack(bits, v.shape), v, v / slopes)
-
-    return lax.custom_linear_solve(inverse, t, lambda _, v: scale(v), symmetric=True)
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
-def _rrelu(x, key, lo, hi, xu):
-    return _leaky_value(x, _rrelu_slopes(key, x.shape, x.dtype, lo, hi, xu))
-
-
-@_rrelu.defjvp
-def _rrelu_jvp(lo, hi, xu, primals, tangents):
-    (x, key), (tx, _) = primals, tangents
-    x = jnp.asarray(x)
-    # Save the bits and the key; the backward redraws the slopes from the key.
-    bits, x = _bits_first(_pack(x >= 0), x)
-    # The forward waits for x through the key (_after), not elementwise as the
-    # backward does: x is written out anyway (the bits read it too), and the
-    # elementwise zeros made XLA keep more in the unrolled bfloat16 MLP and the
-    # float32 scanned one of the zoo.
-    y = _leaky_value(x, _rrelu_slopes(_after(key, x), x.shape, x.dtype, lo, hi, xu))
-    return y, _rrelu_tangent(bits, key, tx, lo, hi, xu)
-
-
-_rrelu_jit = jax.jit(_rrelu, static_argnums=(2, 3, 4))
-
-
-def _rrelu_one(x, key, lo, hi, xu):
-    """rrelu with one slope for every element of ``x`` (what a scalar call
-    draws): the leaky rectifier at that slope, which carries no tangent."""
-    return _leaky(x, _rrelu_slopes(key, (), x.dtype, lo, hi, xu))
-
-
-_rrelu_one_jit = jax.jit(_rrelu_one, static_argnums=(2, 3, 4))
-
-
 def _check_key(key: Any) -> None:
     dtype = getattr(key, "dtype", None)
     if isinstance(key, (jax.Array, np.ndarray)) and dtype is not None:
@@ -1111,6 +388,7 @@ _relu6 = _pwl(
     lambda x: _clip(x, 0, 6),
     lambda x: (x > 0) & (x < 6),
     lambda m, t: jnp.where(m, t, jnp.zeros_like(t)),
+    RULES["clip"],
 )
 _relu6_jit = jax.jit(_relu6)
 
@@ -1152,6 +430,7 @@ _hard_tanh = _pwl(
     lambda x: _clip(x, -1, 1),
     lambda x: ~((x > 1) | (x < -1)),
     lambda m, t: jnp.where(m, t, jnp.zeros_like(t)),
+    RULES["clip"],
 )
 _hard_tanh_jit = jax.jit(_hard_tanh)
 
@@ -1211,6 +490,7 @@ _hard_sigmoid = _pwl(
     _hard_sigmoid_value,
     _hard_sigmoid_piece,
     _hard_sigmoid_tangent,
+    RULES["clip"],
 )
 _hard_sigmoid_jit = jax.jit(_hard_sigmoid)
 
@@ -1249,67 +529,6 @@ def hard_sigmoid(x: ArrayLike) -> Array:
 
 
 # --------------------------------------------------------------------------- #
-# Factories of the exponential family (read y or x)
-# --------------------------------------------------------------------------- #
-def _unary(primal: Callable, tangent_from_y: Callable) -> Callable:
-    """A parameter-free activation whose derivative is read from its output."""
-
-    @jax.custom_jvp
-    def f(x):
-        return primal(x)
-
-    @f.defjvp
-    def _jvp(primals, tangents):
-        (x,), (t,) = primals, tangents
-        y = f(x)
-        return y, jax.checkpoint(tangent_from_y)(y, t)
-
-    return f
-
-
-def _parametric(
-    primal: Callable,
-    tangent_from_x: Callable,
-    tangent_from_y: Callable,
-    param_tangent: Callable,
-) -> tuple[Callable, Callable]:
-    """Two custom_jvp versions of ``primal(x, a)``.
-
-    Returns ``(from_y, from_x)``. Both differentiate in ``x`` and ``a``. ``from_y``
-    reads the output ``y`` for the ``x`` derivative and is valid only for
-    parameters where ``tangent_from_y`` is exact; ``from_x`` is always valid.
-    Every tangent map is wrapped in :func:`jax.checkpoint`, so reverse mode saves
-    only its array inputs (``y``, or ``x``), never derived masks or factors.
-    """
-
-    def build(use_y: bool) -> Callable:
-        @jax.custom_jvp
-        def f(x, a):
-            return primal(x, a)
-
-        def _jvp(primals, tangents):
-            (x, a), (tx, ta) = primals, tangents
-            y = f(x, a)
-            out = None
-            if not _is_zero(tx):
-                # A constant parameter is closed over: no residual for it.
-                tangent, v = (tangent_from_y, y) if use_y else (tangent_from_x, x)
-                if isinstance(a, _Tracer):
-                    out = jax.checkpoint(tangent)(v, tx, a)
-                else:
-                    out = jax.checkpoint(lambda v, t: tangent(v, t, a))(v, tx)
-            if not _is_zero(ta):
-                dt = jax.checkpoint(param_tangent)(x, ta, a)
-                out = dt if out is None else out + dt
-            return y, jnp.zeros_like(y) if out is None else out
-
-        f.defjvp(_jvp, symbolic_zeros=True)
-        return f
-
-    return build(True), build(False)
-
-
-# --------------------------------------------------------------------------- #
 # The exponential family
 # --------------------------------------------------------------------------- #
 def _neg_part(x):
@@ -1332,6 +551,7 @@ _elu_from_y, _elu_from_x = _parametric(
     param_tangent=lambda x, ta, a: (
         jnp.where(x > 0, jnp.zeros_like(x), jnp.expm1(_neg_part(x))) * ta
     ),
+    choice=RULES["exp"],
 )
 
 
@@ -1404,6 +624,7 @@ _celu_from_y, _celu_from_x = _parametric(
         )
         * ta
     ),
+    choice=RULES["exp"],
 )
 
 
@@ -1478,7 +699,7 @@ def _selu_tangent(y, t):
     return jnp.where(y > 0, t * scale, t * (_neg_part(y) + scale_alpha))
 
 
-_selu = _unary(_selu_primal, _selu_tangent)
+_selu = _unary(_selu_primal, _selu_tangent, RULES["exp"])
 _selu_jit = jax.jit(_selu)
 
 
@@ -1551,7 +772,7 @@ def sigmoid(x: ArrayLike) -> Array:
         >>> leakyjax.sigmoid(jnp.array([-1.0, 0.0, 1.0]))
         Array([0.26894143, 0.5       , 0.7310586 ], dtype=float32)
     """
-    return jax.nn.sigmoid(_float_input(x, "sigmoid"))
+    return _JNN_SIGMOID(_float_input(x, "sigmoid"))
 
 
 def tanh(x: ArrayLike) -> Array:
@@ -1613,7 +834,7 @@ def gelu(x: ArrayLike, approximate: bool = True) -> Array:
         >>> leakyjax.gelu(jnp.array([-1.0, 0.0, 1.0]))
         Array([-0.15880796,  0.        ,  0.841192  ], dtype=float32)
     """
-    return jax.nn.gelu(_float_input(x, "gelu"), approximate=approximate)
+    return _JNN_GELU(_float_input(x, "gelu"), approximate=approximate)
 
 
 def silu(x: ArrayLike) -> Array:
@@ -1643,7 +864,7 @@ def silu(x: ArrayLike) -> Array:
         >>> leakyjax.silu(jnp.array([-1.0, 0.0, 1.0]))
         Array([-0.26894143,  0.        ,  0.7310586 ], dtype=float32)
     """
-    return jax.nn.silu(_float_input(x, "silu"))
+    return _JNN_SILU(_float_input(x, "silu"))
 
 
 def softplus(x: ArrayLike) -> Array:
@@ -1673,4 +894,4 @@ def softplus(x: ArrayLike) -> Array:
         >>> leakyjax.softplus(jnp.array([-1.0, 0.0, 1.0]))
         Array([0.3132617, 0.6931472, 1.3132617], dtype=float32)
     """
-    return jax.nn.softplus(_float_input(x, "softplus"))
+    return _JNN_SOFTPLUS(_float_input(x, "softplus"))

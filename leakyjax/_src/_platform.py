@@ -1,0 +1,129 @@
+"""Per-target steering: which derivative rule each function uses on each compiler.
+
+Every trick here is a bet on today's XLA, kept with the measurement that
+justifies it (train-step temp memory of `benchmarks/zoo.py`, compiled for the
+target: `python -m benchmarks.zoo --target cpu|h100|tpu-v5e`) and with a plain
+fallback: the `"plain"` rule is the function's own jax autodiff, the program
+jax.nn compiles to.
+
+Rules (the residual reverse mode keeps between the forward and the backward):
+
+- `"bits"`: the piece of `x`, one bit per element, packed (`_bits.py`).
+- `"plain"`: the tangent as jax's autodiff writes it, no checkpoint: jax keeps a
+  mask or `x` and XLA decides; XLA:GPU and XLA:TPU recompute it from an array
+  the step keeps anyway (the pre-activation that a following matmul fusion
+  reads, or a BatchNorm input), so it costs what jax.nn's costs.
+- `"y"` (exponential family): the derivative read from the output, which the
+  next layer's matmul keeps anyway on CPU.
+- `"neg"` (a learnable prelu slope): `min(x, 0)`, the one array both gradients
+  need.
+
+`RULES` holds the choice per family and target; `by_target` stages the
+choices with `jax.lax.platform_dependent`, which XLA resolves at compile time
+(the branch not taken, and its residuals, vanish from the program).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
+
+from jax import lax
+
+from leakyjax._src._inputs import Array
+
+Rule = Literal["bits", "plain", "y", "neg"]
+
+
+class Choice(NamedTuple):
+    """The rule of one family on each target."""
+
+    cpu: Rule
+    gpu: Rule
+    tpu: Rule
+
+
+# Measured with `python -m benchmarks.zoo --target T` (results in
+# benchmarks/results/zoo_T_*.json; jax 0.10.2): compiled train-step temp bytes
+# over the zoo, f32 and bf16, bench and test shapes.
+RULES: dict[str, Choice] = {
+    # cpu: jax.nn.relu keeps a byte mask and y (transformer f32 444 vs 320 MiB
+    # with bits). h100: XLA fuses max(x, 0) into the next matmul and recomputes
+    # the mask from the pre-activation it keeps for it: plain equals jax.nn.relu
+    # (transformer f32 228 MiB) where bits add their n/8 (232 MiB).
+    "relu": Choice(cpu="bits", gpu="plain", tpu="plain"),
+    "clip": Choice(
+        cpu="bits", gpu="plain", tpu="plain"
+    ),  # relu6, hard_tanh, hard_sigmoid
+    # h100: jax.nn.leaky_relu's select keeps x and y (transformer f32 332 MiB,
+    # mlp 21.0); the bits reach relu's (232, 7.11).
+    "leaky": Choice(cpu="bits", gpu="bits", tpu="plain"),
+    # a learnable slope: flax.linen.PReLU's own autodiff on h100/tpu.
+    "prelu": Choice(cpu="neg", gpu="plain", tpu="plain"),
+    "exp": Choice(cpu="y", gpu="plain", tpu="plain"),
+}
+
+
+def by_target(choice: Choice, rules: dict[str, Callable], *args: Any) -> Any:
+    """``rules[rule](*args)`` for the rule ``choice`` names on the target that
+    compiles the program; one rule for all targets is called directly."""
+    if choice.cpu == choice.gpu == choice.tpu:
+        return rules[choice.cpu](*args)
+    return lax.platform_dependent(
+        *args,
+        cpu=rules[choice.cpu],
+        cuda=rules[choice.gpu],
+        rocm=rules[choice.gpu],
+        tpu=rules[choice.tpu],
+        default=rules["plain"],
+    )
+
+
+# --------------------------------------------------------------------------- #
+# XLA:CPU scheduling tricks of the one-bit rule
+# --------------------------------------------------------------------------- #
+def _bits_first(bits: Array, x: Array) -> tuple[Array, Array]:
+    """Orders the bits before the output: ``y`` is computed from the returned
+    ``x``, so the input dies once ``y`` exists (else XLA may schedule the bits
+    after ``y`` and keep the input alive across the end of the forward pass)."""
+    return lax.optimization_barrier((bits, x))
+
+
+def _in_own_shape(fn: Callable, *args: Any) -> Array:
+    """``fn(*args)``, computed in the shape it has, also when reshaped after.
+
+    XLA (CPU) folds a reshape into the loop that computes its operand and
+    iterates over the reshaped (here flat) index; unpacking the bits of a row
+    view then costs a division per element. A conditional keeps the result in
+    its own shape: both branches are ``fn``, so the predicate (a byte of the
+    first argument, which XLA cannot fold) does not matter. Other platforms,
+    and a predicate batched by ``vmap`` (its two identical branches merge),
+    call ``fn`` plainly. On several CPU devices with automatic sharding the
+    predicate costs a one-byte all-reduce (a conditional's predicate is the
+    same on every device).
+    """
+
+    def cpu(*a):
+        pred = lax.index_in_dim(a[0].reshape(-1), 0, keepdims=False) != 0
+        return lax.cond(pred, fn, fn, *a)
+
+    return lax.platform_dependent(*args, cpu=cpu, default=fn)
+
+
+def _diagonal(fn: Callable, bits: Array, t: Array) -> Array:
+    """``fn(t)``, a diagonal linear map, as one operation for jax's transforms.
+
+    Transposing a :func:`jax.lax.cond` splits it in two: its nonlinear part
+    (unpacking the bits) becomes a conditional of its own whose result, one
+    full array, is an input of the linear one. A
+    :func:`jax.lax.custom_linear_solve` is jax's linear function with a given
+    transpose (``fn`` itself: a diagonal map is symmetric), kept whole. Its
+    ``matvec`` (the identity here, as the map may be singular: relu's zeros) is
+    a placeholder jax only traces: it has no constants, so neither the JVP nor
+    the transpose of the solve evaluates it. The map closes over its
+    parameters; with no tangent they cannot make jax use ``matvec``.
+    """
+    bits = lax.stop_gradient(bits)
+    return lax.custom_linear_solve(
+        lambda v: v, t, lambda _, v: _in_own_shape(fn, bits, v), symmetric=True
+    )
