@@ -16,7 +16,12 @@ Each target needs its compiler in the running Python:
 - `tpu-v5e`: `pip install "jax[tpu]==<jax>"` (libtpu).
 
 `python -m benchmarks.targets venv TARGET DIR` makes such a virtual
-environment (the jax version of this one, the project installed editable).
+environment (the jax version of this one, the project installed editable), and
+`python -m benchmarks.targets run TARGET -- ARGS...` runs `python ARGS...` with
+the target's compiler: here when this Python has it, else in the venv
+`.target-venvs/TARGET` (made on first use), with the environment variables the
+target needs, e.g.
+`python -m benchmarks.targets run h100 -- -m benchmarks.zoo --target h100`.
 """
 
 from __future__ import annotations
@@ -178,6 +183,36 @@ def make_venv(target: str, path: str) -> None:
     subprocess.run([*pip, "-e", f"{root}[test]"], check=True)
 
 
+#: Environment of a deviceless compile: no driver is needed or looked for.
+ENV = {
+    "cpu": {},
+    "h100": {"JAX_PLATFORMS": "cpu", "JAX_SKIP_CUDA_CONSTRAINTS_CHECK": "1"},
+    "tpu-v5e": {"JAX_PLATFORMS": "cpu"},
+}
+
+
+def _has_compiler(python: str, target: str) -> bool:
+    env = {**os.environ, **ENV[target]}
+    code = f"from benchmarks.targets import devices; devices({target!r})"
+    done = subprocess.run(
+        [python, "-c", code], cwd=HERE.parent, env=env, capture_output=True
+    )
+    return done.returncode == 0
+
+
+def run_with(target: str, args: list[str], venv: str | None = None) -> int:
+    """``python *args`` with ``target``'s compiler (see the module docstring)."""
+    python = sys.executable
+    if not _has_compiler(python, target):
+        path = Path(venv or HERE.parent / ".target-venvs" / target)
+        python = str(path / "bin" / "python")
+        if not _has_compiler(python, target):
+            print(f"making {path} (the {target} compiler; once)", file=sys.stderr)
+            make_venv(target, str(path))
+    env = {**os.environ, **ENV[target]}
+    return subprocess.run([python, *args], cwd=HERE.parent, env=env).returncode
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.targets", description=__doc__
@@ -188,9 +223,16 @@ def main(argv=None) -> None:
     v.add_argument("dir")
     c = sub.add_parser("check", help="print a target's devices (is it usable here?)")
     c.add_argument("target", choices=sorted(TARGETS))
+    r = sub.add_parser("run", help="run python ARGS with a target's compiler")
+    r.add_argument("target", choices=sorted(TARGETS))
+    r.add_argument("--venv", default=None, help="default: .target-venvs/TARGET")
+    r.add_argument("args", nargs=argparse.REMAINDER)
     args = p.parse_args(argv)
     if args.cmd == "venv":
         make_venv(args.target, args.dir)
+    elif args.cmd == "run":
+        rest = args.args[1:] if args.args[:1] == ["--"] else args.args
+        sys.exit(run_with(args.target, rest, args.venv))
     else:
         print(devices(args.target))
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from jax.test_util import check_grads
 
 import leakyjax as lj
+from leakyjax._src import _rrelu_draw, _rules
 from leakyjax._src import activations as A
 from tests.helpers import (
     FLOAT_DTYPES,
@@ -530,10 +531,10 @@ def test_slope_sweep_compiles_once():
 def test_new_float_slope_does_not_recompile():
     x = jnp.linspace(-2, 2, 9)
     lj.leaky_relu(x, 0.05)
-    n = A._leaky_jit._cache_size()
+    n = _rules._leaky_jit._cache_size()
     for a in (0.1, 0.2, 0.3, 0.015):
         lj.leaky_relu(x, a)
-    assert A._leaky_jit._cache_size() == n
+    assert _rules._leaky_jit._cache_size() == n
     lj.elu(x, 0.5)
     n = A._elu_from_y_jit._cache_size()
     lj.elu(x, 0.9)
@@ -641,7 +642,7 @@ def test_rrelu_slopes_match_the_numpy_reference(shape):
     backward; a key that is not threefry's uses jax.random.uniform itself."""
     for key in (jax.random.key(11), jax.random.PRNGKey(12)):
         want = ref_rrelu_slopes(key, shape)
-        draw = lambda k: A._uniform(k, shape, 1 / 8, 1 / 3)
+        draw = lambda k: _rrelu_draw._uniform(k, shape, 1 / 8, 1 / 3)
         np.testing.assert_array_equal(draw(key), want)
         np.testing.assert_array_equal(jax.jit(draw)(key), want)
         x = -jnp.ones(shape)
@@ -655,12 +656,12 @@ def test_rrelu_slopes_match_the_numpy_reference(shape):
         np.testing.assert_array_equal(-jax.jit(f)(bf), want.astype(jnp.bfloat16))
     ks = jax.random.split(jax.random.key(3), 4)
     np.testing.assert_array_equal(
-        jax.jit(jax.vmap(lambda k: A._uniform(k, shape, 1 / 8, 1 / 3)))(ks),
+        jax.jit(jax.vmap(lambda k: _rrelu_draw._uniform(k, shape, 1 / 8, 1 / 3)))(ks),
         np.stack([ref_rrelu_slopes(k, shape) for k in ks]),
     )
     rbg = jax.random.key(13, impl="rbg")
     np.testing.assert_array_equal(
-        jax.jit(lambda k: A._uniform(k, shape, 0.1, 0.4))(rbg),
+        jax.jit(lambda k: _rrelu_draw._uniform(k, shape, 0.1, 0.4))(rbg),
         jax.random.uniform(rbg, shape, jnp.float32, 0.1, 0.4),
     )
 

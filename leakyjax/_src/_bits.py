@@ -38,13 +38,13 @@ except ImportError:  # pragma: no cover - a jax that moved it
 
 
 def _pack_axis(shape: tuple[int, ...]) -> int | None:
-    """The axis :func:`_pack` packs along (from the end), or None for a bool mask.
+    """The axis `_pack` packs along (from the end), or None for a bool mask.
 
     The one of the last two axes that needs fewer bytes (ties: the
     second-to-last, see the module docstring); None when packing would not
     make the residual smaller than a byte per element: an empty array, or one
     whose last two axes have at most one element each (a scalar, a vector of
-    one element, ``(5, 1, 1)``).
+    one element, `(5, 1, 1)`).
     """
     n = math.prod(shape)
     best, axis = n, None
@@ -59,8 +59,8 @@ def _pack_axis(shape: tuple[int, ...]) -> int | None:
 def _pack(mask: Array) -> Array:
     """The residual of a bool mask, chosen at trace time from its shape.
 
-    Bits packed eight to a ``uint8`` along one axis (:func:`_pack_axis`; bit
-    ``j`` of byte ``k`` is element ``8k + j`` of that axis), or the bool mask
+    Bits packed eight to a `uint8` along one axis (`_pack_axis`; bit
+    `j` of byte `k` is element `8k + j` of that axis), or the bool mask
     itself where packing saves nothing.
     """
     axis = _pack_axis(mask.shape)
@@ -80,7 +80,7 @@ def _pack(mask: Array) -> Array:
 
 
 def _unpack(bits: Array, shape: tuple[int, ...]) -> Array:
-    """Inverse of :func:`_pack`: the bool mask of ``shape``."""
+    """Inverse of `_pack`: the bool mask of `shape`."""
     axis = _pack_axis(shape)
     if axis is None:
         return bits
@@ -96,18 +96,18 @@ def _unpack(bits: Array, shape: tuple[int, ...]) -> Array:
 
 
 def _traced(f: Callable, x: Array, *params: Any) -> Array:
-    """``f(x, *params)`` for a traced ``x``; a scalar ``x`` under ``vmap`` is
+    """`f(x, *params)` for a traced `x`; a scalar `x` under `vmap` is
     given the whole batch.
 
-    An elementwise ``f`` under ``vmap`` equals ``f`` of the batched array, but
+    An elementwise `f` under `vmap` equals `f` of the batched array, but
     jax batches its derivative rule per example: for a scalar (e.g.
-    ``equinox.nn.MLP``'s activation, vmapped over the units and the batch) the
-    residual would be one ``bool`` per element. A
-    :func:`jax.custom_batching.custom_vmap` whose rule applies ``f`` to the
-    batched array lets :func:`_pack` see the last batched axis. It is taken
-    only when ``vmap`` is the innermost transformation and the parameters are
+    `equinox.nn.MLP`'s activation, vmapped over the units and the batch) the
+    residual would be one `bool` per element. A
+    `jax.custom_batching.custom_vmap` whose rule applies `f` to the
+    batched array lets `_pack` see the last batched axis. It is taken
+    only when `vmap` is the innermost transformation and the parameters are
     constants, so its (forward-mode only) derivative rule is never used: an
-    outer ``grad`` differentiates ``f`` itself.
+    outer `grad` differentiates `f` itself.
     """
     if (
         x.ndim == 0
@@ -130,14 +130,14 @@ _ROWS_MIN = 1 << 16  # below this the 1-D layout's slower loop costs little
 
 
 def _rows(shape: tuple[int, ...], spec: Any = None) -> tuple[int, int] | None:
-    """The 2-D view ``(n // w, w)`` a long 1-D array is differentiated in, or None.
+    """The 2-D view `(n // w, w)` a long 1-D array is differentiated in, or None.
 
     A 1-D array packs along its only axis, a byte holding eight neighbours; its
-    backward then reads byte ``i // 8`` for element ``i``, a loop that does not
-    vectorize on CPU (the 1-D rows of ``benchmarks/results/
-    activations_speed_cpu.json`` against the 2-D ones). Viewed as rows of ``w``
-    (a power of two, 128 to 1024, that divides ``n / 8``) it packs along the
-    rows like any ``(N, C)`` array. ``spec``: the partition spec of an array
+    backward then reads byte `i // 8` for element `i`, a loop that does not
+    vectorize on CPU (the 1-D rows of `benchmarks/results/
+    activations_speed_cpu.json` against the 2-D ones). Viewed as rows of `w`
+    (a power of two, 128 to 1024, that divides `n / 8`) it packs along the
+    rows like any `(N, C)` array. `spec`: the partition spec of an array
     sharded in its type (explicit mesh axes), which keeps the 1-D layout.
     """
     if len(shape) != 1 or shape[0] < _ROWS_MIN:
@@ -151,7 +151,7 @@ def _rows(shape: tuple[int, ...], spec: Any = None) -> tuple[int, int] | None:
 
 
 def _spec(x: Array) -> Any:
-    """The partition spec in ``x``'s type (explicit sharding), else None."""
+    """The partition spec in `x`'s type (explicit sharding), else None."""
     sharding = getattr(jax.typeof(x), "sharding", None)
     return getattr(sharding, "spec", None)
 

@@ -32,7 +32,7 @@ _HALF = frozenset(np.dtype(d) for d in (jnp.bfloat16, jnp.float16))
 
 
 def _float_input(x: ArrayLike, fn: str) -> Array:
-    """Returns ``x`` as an array of a float dtype, or raises TypeError."""
+    """Returns `x` as an array of a float dtype, or raises TypeError."""
     dtype = getattr(x, "dtype", None)
     if dtype in _FLOATS:  # fast paths: jnp.asarray alone costs microseconds
         if isinstance(x, jax.Array):  # also a tracer
@@ -83,12 +83,12 @@ def _param(
     *,
     positive: bool = False,
 ) -> tuple[Any, np.ndarray | np.floating | None]:
-    """Validates a parameter and casts it to ``x.dtype``.
+    """Validates a parameter and casts it to `x.dtype`.
 
-    Returns ``(a, cast)``: ``a`` is the parameter in ``x.dtype`` with ``x.ndim``
+    Returns `(a, cast)`: `a` is the parameter in `x.dtype` with `x.ndim`
     dimensions (size-1 leading axes added, so per-channel parameters work under
-    ``jax_numpy_rank_promotion="raise"``) -- a numpy constant when the value is
-    concrete, else a traced array -- and ``cast`` is the cast value as float64
+    `jax_numpy_rank_promotion="raise"`) -- a numpy constant when the value is
+    concrete, else a traced array -- and `cast` is the cast value as float64
     numpy (None when traced). Checks are made on the cast value.
     """
     dt = x.dtype
@@ -117,6 +117,15 @@ def _param(
         _check_broadcast(np.shape(value), x, name, fn)
         a = lax.convert_element_type(value, dt)
         return _expand(a, x.ndim), None
+    if isinstance(value, jax.Array):
+        # A concrete device array (an nnx or equinox PReLU's slope outside jit):
+        # its shape and dtype are checked here, on the host; its values are not
+        # (reading them would copy the array to the host on every call), and it
+        # is cast inside the compiled program (`_cast`), as a traced one is.
+        if not _real_dtype(value.dtype):
+            raise _bad_param_type(value, name, fn)
+        _check_broadcast(value.shape, x, name, fn)
+        return value, None
     try:
         arr = np.asarray(value)
     except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
@@ -138,6 +147,15 @@ def _param(
     if positive and not np.all(c > 0):
         raise _not_positive(value, c, name, fn, dt)
     return _expand(a, x.ndim), c
+
+
+def _cast(a: Any, x: Array) -> Any:
+    """A parameter from `_param` in `x`'s dtype with `x.ndim` dimensions:
+    a no-op for what `_param` already cast; the cast of a device array, inside
+    the program that uses it."""
+    if getattr(a, "dtype", x.dtype) != x.dtype:
+        a = lax.convert_element_type(a, x.dtype)
+    return _expand(a, x.ndim)
 
 
 def _not_positive(value, cast, name, fn, dt) -> ValueError:
@@ -164,7 +182,7 @@ def _check_broadcast(shape: tuple, x: Array, name: str, fn: str) -> None:
 
 
 def _expand(a: Any, ndim: int) -> Any:
-    """``a`` with size-1 leading axes up to ``ndim`` (no implicit rank promotion)."""
+    """`a` with size-1 leading axes up to `ndim` (no implicit rank promotion)."""
     if a.ndim in (0, ndim):
         return a
     return a.reshape((1,) * (ndim - a.ndim) + tuple(a.shape))

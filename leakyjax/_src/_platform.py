@@ -43,29 +43,38 @@ class Choice(NamedTuple):
     tpu: Rule
 
 
-# Measured with `python -m benchmarks.zoo --target T` (results in
-# benchmarks/results/zoo_T_*.json; jax 0.10.2): compiled train-step temp bytes
-# over the zoo, f32 and bf16, bench and test shapes.
+# Measured with `python -m benchmarks.zoo --target T` (jax 0.10.2; the
+# committed results are benchmarks/results/zoo_T_*.json): train-step temp MiB at
+# the zoo's bench shapes, f32 unless marked. On XLA:TPU jax.nn's residuals cost
+# nothing (the ResNet: identity 391 MiB, jax.nn.relu 391, leaky_relu 391, elu
+# 391) while any saved residual is an addition (bits: relu 463, leaky 526; elu
+# from y: 488): every family takes "plain" there.
 RULES: dict[str, Choice] = {
-    # cpu: jax.nn.relu keeps a byte mask and y (transformer f32 444 vs 320 MiB
-    # with bits). h100: XLA fuses max(x, 0) into the next matmul and recomputes
-    # the mask from the pre-activation it keeps for it: plain equals jax.nn.relu
-    # (transformer f32 228 MiB) where bits add their n/8 (232 MiB).
+    # cpu: jax.nn.relu keeps a byte mask and y (transformer 444 vs 320 with
+    # bits). h100: XLA fuses max(x, 0) into the next matmul and recomputes the
+    # mask from the pre-activation it keeps for it: plain is jax.nn.relu's
+    # program (transformer 228) where the bits add their n/8 (232).
     "relu": Choice(cpu="bits", gpu="plain", tpu="plain"),
-    "clip": Choice(
-        cpu="bits", gpu="plain", tpu="plain"
-    ),  # relu6, hard_tanh, hard_sigmoid
-    # h100: jax.nn.leaky_relu's select keeps x and y (transformer f32 332 MiB,
-    # mlp 21.0); the bits reach relu's (232, 7.11).
+    # relu6, hard_tanh, hard_sigmoid: the same clip-and-mask story as relu.
+    "clip": Choice(cpu="bits", gpu="plain", tpu="plain"),
+    # h100: jax.nn.leaky_relu keeps x and y (transformer 332, mlp 21.0); the
+    # bits are at relu's (232, 7.11; ResNet bf16 148 vs jax.nn's 152). A rule
+    # reading the sign of y would be lower still (transformer 228) but is not
+    # exact: where a*x underflows to -0.0 it cannot tell x < 0 from x = -0.0.
     "leaky": Choice(cpu="bits", gpu="bits", tpu="plain"),
-    # a learnable slope: flax.linen.PReLU's own autodiff on h100/tpu.
+    # a learnable slope. cpu: min(x, 0) alone (ResNet 674 = flax's 674, MLP 9.0
+    # vs 13.0). h100: flax.linen.PReLU's own autodiff is lower (ResNet 340 vs
+    # 416 with min(x, 0)): plain.
     "prelu": Choice(cpu="neg", gpu="plain", tpu="plain"),
+    # elu, celu, selu. cpu: from y (transformer 548 = jax.nn's, MLP 5.5 vs
+    # 12.5). h100: from y is lower in the transformer (252 vs 332) but higher
+    # in the ResNet (304 vs jax.nn.elu's 288): plain, never above jax.nn.
     "exp": Choice(cpu="y", gpu="plain", tpu="plain"),
 }
 
 
 def by_target(choice: Choice, rules: dict[str, Callable], *args: Any) -> Any:
-    """``rules[rule](*args)`` for the rule ``choice`` names on the target that
+    """`rules[rule](*args)` for the rule `choice` names on the target that
     compiles the program; one rule for all targets is called directly."""
     if choice.cpu == choice.gpu == choice.tpu:
         return rules[choice.cpu](*args)
@@ -83,22 +92,22 @@ def by_target(choice: Choice, rules: dict[str, Callable], *args: Any) -> Any:
 # XLA:CPU scheduling tricks of the one-bit rule
 # --------------------------------------------------------------------------- #
 def _bits_first(bits: Array, x: Array) -> tuple[Array, Array]:
-    """Orders the bits before the output: ``y`` is computed from the returned
-    ``x``, so the input dies once ``y`` exists (else XLA may schedule the bits
-    after ``y`` and keep the input alive across the end of the forward pass)."""
+    """Orders the bits before the output: `y` is computed from the returned
+    `x`, so the input dies once `y` exists (else XLA may schedule the bits
+    after `y` and keep the input alive across the end of the forward pass)."""
     return lax.optimization_barrier((bits, x))
 
 
 def _in_own_shape(fn: Callable, *args: Any) -> Array:
-    """``fn(*args)``, computed in the shape it has, also when reshaped after.
+    """`fn(*args)`, computed in the shape it has, also when reshaped after.
 
     XLA (CPU) folds a reshape into the loop that computes its operand and
     iterates over the reshaped (here flat) index; unpacking the bits of a row
     view then costs a division per element. A conditional keeps the result in
-    its own shape: both branches are ``fn``, so the predicate (a byte of the
+    its own shape: both branches are `fn`, so the predicate (a byte of the
     first argument, which XLA cannot fold) does not matter. Other platforms,
-    and a predicate batched by ``vmap`` (its two identical branches merge),
-    call ``fn`` plainly. On several CPU devices with automatic sharding the
+    and a predicate batched by `vmap` (its two identical branches merge),
+    call `fn` plainly. On several CPU devices with automatic sharding the
     predicate costs a one-byte all-reduce (a conditional's predicate is the
     same on every device).
     """
@@ -111,17 +120,17 @@ def _in_own_shape(fn: Callable, *args: Any) -> Array:
 
 
 def _diagonal(fn: Callable, bits: Array, t: Array) -> Array:
-    """``fn(t)``, a diagonal linear map, as one operation for jax's transforms.
+    """`fn(t)`, a diagonal linear map, as one operation for jax's transforms.
 
-    Transposing a :func:`jax.lax.cond` splits it in two: its nonlinear part
+    Transposing a `jax.lax.cond` splits it in two: its nonlinear part
     (unpacking the bits) becomes a conditional of its own whose result, one
     full array, is an input of the linear one. A
-    :func:`jax.lax.custom_linear_solve` is jax's linear function with a given
-    transpose (``fn`` itself: a diagonal map is symmetric), kept whole. Its
-    ``matvec`` (the identity here, as the map may be singular: relu's zeros) is
+    `jax.lax.custom_linear_solve` is jax's linear function with a given
+    transpose (`fn` itself: a diagonal map is symmetric), kept whole. Its
+    `matvec` (the identity here, as the map may be singular: relu's zeros) is
     a placeholder jax only traces: it has no constants, so neither the JVP nor
     the transpose of the solve evaluates it. The map closes over its
-    parameters; with no tangent they cannot make jax use ``matvec``.
+    parameters; with no tangent they cannot make jax use `matvec`.
     """
     bits = lax.stop_gradient(bits)
     return lax.custom_linear_solve(

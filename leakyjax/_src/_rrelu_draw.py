@@ -36,7 +36,7 @@ _RRELU_DEFAULTS = {"pytorch": (1.0 / 8.0, 1.0 / 3.0), "xu": (3.0, 8.0)}
 
 
 def _rrelu_eval_slope(lo: float, hi: float, convention: str) -> float:
-    """The evaluation slope for bounds ``lo, hi`` (also the table's gain)."""
+    """The evaluation slope for bounds `lo, hi` (also the table's gain)."""
     return (lo + hi) / 2 if convention == "pytorch" else 2 / (lo + hi)
 
 
@@ -47,7 +47,7 @@ def _threefry2x32(k1, k2, x1, x2):
     """The Threefry-2x32 hash (20 rounds), written out as elementwise ops.
 
     jax lowers its own hash on CPU to a rolled loop, which holds its two
-    ``uint32`` counters per element in memory; written out, XLA fuses the hash
+    `uint32` counters per element in memory; written out, XLA fuses the hash
     into the op that uses the numbers.
     """
     ks = (k1, k2, k1 ^ k2 ^ np.uint32(0x1BD11BDA))
@@ -65,7 +65,7 @@ def _threefry2x32(k1, k2, x1, x2):
 
 
 def _fused_uniform_ok(key, shape) -> bool:
-    """Whether :func:`_uniform` can write out ``jax.random.uniform``'s bits: a
+    """Whether `_uniform` can write out `jax.random.uniform`'s bits: a
     threefry key, jax's partitionable threefry bits, under 2**32 elements."""
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         impl = str(jax.random.key_impl(key))
@@ -79,14 +79,14 @@ def _fused_uniform_ok(key, shape) -> bool:
 
 
 def _uniform(key, shape, lo, hi, after=None):
-    """``jax.random.uniform(key, shape, float32, lo, hi)`` as fusible
-    elementwise ops where :func:`_fused_uniform_ok`: the same random bits and
-    mapping, ``lo + (u * (hi - lo))`` with ``u`` in [0, 1), each step rounded
-    (``jax.random.uniform`` on CPU fuses the two into one FMA, so about one
+    """`jax.random.uniform(key, shape, float32, lo, hi)` as fusible
+    elementwise ops where `_fused_uniform_ok`: the same random bits and
+    mapping, `lo + (u * (hi - lo))` with `u` in [0, 1), each step rounded
+    (`jax.random.uniform` on CPU fuses the two into one FMA, so about one
     slope in five is one ulp apart from its number).
 
-    With ``after`` (an array of ``shape``) the draw waits for it (see
-    :func:`_after`): element ``i``'s bits depend on ``after[i]``'s.
+    With `after` (an array of `shape`) the draw waits for it (see
+    `_after`): element `i`'s bits depend on `after[i]`'s.
     """
     if not _fused_uniform_ok(key, shape):
         key = key if after is None else _after(key, after)
@@ -95,10 +95,10 @@ def _uniform(key, shape, lo, hi, after=None):
     data = jax.random.key_data(key) if typed else key  # a legacy uint32 key
     # Element i's counter is (0, i). The 0 is taken from the key (_zero_from), so
     # that the counters are computed where the key is: under a scan XLA would
-    # otherwise hoist them out of the loop, in memory. With ``after`` it is
-    # taken from each element of ``after`` instead: an elementwise use, which
-    # XLA fuses into the op that reads ``after`` anyway (a slice of it, as in
-    # _after, is a second reader, so XLA writes out an ``after`` that it
+    # otherwise hoist them out of the loop, in memory. With `after` it is
+    # taken from each element of `after` instead: an elementwise use, which
+    # XLA fuses into the op that reads `after` anyway (a slice of it, as in
+    # _after, is a second reader, so XLA writes out an `after` that it
     # computes from a wider array, e.g. a bfloat16 cotangent from a float32 dot).
     zero = _zero_from(data) if after is None else _zeros_from(after)
     count = jnp.broadcast_to(zero, shape)
@@ -126,8 +126,8 @@ def _rrelu_slopes(key, shape, dtype, lo, hi, xu, after=None):
 
 @jax.custom_batching.custom_vmap
 def _zero_from(v: Array) -> Array:
-    """One ``uint32`` 0 that XLA cannot fold: :func:`_zeros_from` of ``v``'s
-    first element. Under ``vmap`` it stays one unbatched 0, taken from the
+    """One `uint32` 0 that XLA cannot fold: `_zeros_from` of `v`'s
+    first element. Under `vmap` it stays one unbatched 0, taken from the
     first element of the whole batch (the rule below)."""
     return _zeros_from(lax.reshape(lax.slice(v, (0,) * v.ndim, (1,) * v.ndim), ()))
 
@@ -139,8 +139,8 @@ def _zero_from_vmap(axis_size, in_batched, v):
 
 
 def _zeros_from(v: Array) -> Array:
-    """``uint32`` zeros of ``v``'s shape that XLA cannot fold: ``popcount(bits
-    of v[i]) >> 7`` (a popcount is at most 64)."""
+    """`uint32` zeros of `v`'s shape that XLA cannot fold: `popcount(bits
+    of v[i]) >> 7` (a popcount is at most 64)."""
     v = lax.stop_gradient(v)
     word = lax.bitcast_convert_type(v, jnp.dtype(f"uint{8 * v.dtype.itemsize}"))
     ones = lax.population_count(word)
@@ -148,13 +148,13 @@ def _zeros_from(v: Array) -> Array:
 
 
 def _after(key: Array, v: Array) -> Array:
-    """``key``, made to depend on the data of ``v`` (same value, same draws).
+    """`key`, made to depend on the data of `v` (same value, same draws).
 
     XLA schedules a random draw as soon as its key is ready, and on CPU it
     drops optimization barriers before scheduling, so a draw from a key that is
     ready early (an argument, a constant) is hoisted to the start of the step and
     its bits stay live until their use. Xoring the key data with a 0 computed
-    from ``v`` (:func:`_zero_from`) makes the draw wait for ``v``.
+    from `v` (`_zero_from`) makes the draw wait for `v`.
     """
     zero = _zero_from(lax.stop_gradient(v))
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):

@@ -31,7 +31,15 @@ import jax.numpy as jnp
 from jax import lax
 
 from leakyjax._src._bits import _as_rows, _pack, _rows, _spec, _traced, _unpack
-from leakyjax._src._inputs import _HALF, Array, _eager, _is_zero, _on_device, _Tracer
+from leakyjax._src._inputs import (
+    _HALF,
+    Array,
+    _cast,
+    _eager,
+    _is_zero,
+    _on_device,
+    _Tracer,
+)
 from leakyjax._src._platform import RULES, Choice, _bits_first, _diagonal, by_target
 from leakyjax._src._rrelu_draw import _after, _rrelu_slopes
 
@@ -44,9 +52,9 @@ def _pwl(
 ) -> Callable:
     """A parameter-free piecewise-linear activation.
 
-    ``primal(x)``; ``piece(x)``: the bool mask of the piece the derivative
-    depends on; ``tangent(m, t)``: the tangent ``t * f'(x)`` from that mask.
-    ``choice``: the rule per target (``"bits"`` or ``"plain"``).
+    `primal(x)`; `piece(x)`: the bool mask of the piece the derivative
+    depends on; `tangent(m, t)`: the tangent `t * f'(x)` from that mask.
+    `choice`: the rule per target (`"bits"` or `"plain"`).
     """
 
     def tangent_map(bits, t):
@@ -92,8 +100,8 @@ def _leaky_value(x, a):
 
 def _leaky_bits_value(x, a):
     """`_leaky_value` where only the bits are saved: for bfloat16/float16
-    the product ``x * where(x >= 0, 1, a)`` (the same values: ``x * 1`` is
-    ``x``, also for -0.0, inf and nan), one 16-bit op where the select takes
+    the product `x * where(x >= 0, 1, a)` (the same values: `x * 1` is
+    `x`, also for -0.0, inf and nan), one 16-bit op where the select takes
     two, each rounded through float32 on CPU. A learnable slope keeps the
     select: with the product, the bfloat16 ResNet of the zoo measured 2.5%
     above flax's PReLU."""
@@ -156,7 +164,7 @@ def _leaky_neg_rule(x, tx, ta, a):
 
 
 def _plain_jvp(fn: Callable, x, tx, a, ta):
-    """``jax.jvp`` of ``fn(x, a)`` itself (jax's own autodiff, what jax.nn and
+    """`jax.jvp` of `fn(x, a)` itself (jax's own autodiff, what jax.nn and
     flax compile to), with a symbolic-zero tangent kept out of it."""
     if ta is None:
         return jax.jvp(lambda v: fn(v, a), (x,), (tx,))
@@ -191,21 +199,23 @@ def _leaky_jvp(primals, tangents):
 
 
 _leaky.defjvp(_leaky_jvp, symbolic_zeros=True)
-_leaky_jit = jax.jit(_leaky)
+_leaky_jit = jax.jit(lambda x, a: _leaky(x, _cast(a, x)))
 
 
 def _leaky_call(x: Array, a) -> Array:
+    """`_leaky(x, a)` for `a` from `_param`: one cached jitted program
+    when nothing is traced."""
     if _eager(x, a):
         return _leaky_jit(x, _on_device(a))
-    return _traced(_leaky, x, a)
+    return _traced(_leaky, x, _cast(a, x))
 
 
 # --------------------------------------------------------------------------- #
 # rrelu with a key: the bits and the key; the backward redraws the slopes
 # --------------------------------------------------------------------------- #
 def _rrelu_scale(bits, key, t, lo, hi, xu):
-    """``t * rrelu'(x)``: ``t`` where ``x >= 0``, else the slope redrawn from
-    ``key`` times ``t``. In reverse mode ``t`` is the cotangent: the draw waits
+    """`t * rrelu'(x)`: `t` where `x >= 0`, else the slope redrawn from
+    `key` times `t`. In reverse mode `t` is the cotangent: the draw waits
     for it, so the slopes of a layer are drawn during that layer's backward."""
     slopes = _rrelu_slopes(key, t.shape, t.dtype, lo, hi, xu, after=t)
     return jnp.where(_unpack(bits, t.shape), t, slopes * t)
@@ -215,8 +225,8 @@ def _rrelu_tangent(bits, key, t, lo, hi, xu):
     # t -> D t, D = diag(1 or the slope), is linear and symmetric, and its
     # transpose must draw from the cotangent's data (above): a nonlinear use of
     # a linear input, which jax's transpose rules reject. lax.custom_linear_solve
-    # is jax's linear function with a hand-written transpose: ``solve`` (also the
-    # transpose, D being symmetric) applies D; ``matvec`` is D's inverse, only
+    # is jax's linear function with a hand-written transpose: `solve` (also the
+    # transpose, D being symmetric) applies D; `matvec` is D's inverse, only
     # traced (bits and key have no tangents, so jax never evaluates it). Reverse
     # mode saves just (bits, key).
     # No tangents for the constants, ever (e.g. from the barrier in the forward):
@@ -254,7 +264,7 @@ _rrelu_jit = jax.jit(_rrelu, static_argnums=(2, 3, 4))
 
 
 def _rrelu_one(x, key, lo, hi, xu):
-    """rrelu with one slope for every element of ``x`` (what a scalar call
+    """rrelu with one slope for every element of `x` (what a scalar call
     draws): the leaky rectifier at that slope, which carries no tangent."""
     return _leaky(x, _rrelu_slopes(key, (), x.dtype, lo, hi, xu))
 
@@ -267,7 +277,7 @@ _rrelu_one_jit = jax.jit(_rrelu_one, static_argnums=(2, 3, 4))
 # --------------------------------------------------------------------------- #
 def _unary(primal: Callable, tangent_from_y: Callable, choice: Choice) -> Callable:
     """A parameter-free activation whose derivative is read from its output
-    (``"y"``), or jax's autodiff of ``primal`` (``"plain"``)."""
+    (`"y"`), or jax's autodiff of `primal` (`"plain"`)."""
 
     @jax.custom_jvp
     def f(x):
@@ -297,15 +307,15 @@ def _parametric(
     param_tangent: Callable,
     choice: Choice,
 ) -> tuple[Callable, Callable]:
-    """Two custom_jvp versions of ``primal(x, a)``.
+    """Two custom_jvp versions of `primal(x, a)`.
 
-    Returns ``(from_y, from_x)``. Both differentiate in ``x`` and ``a``. ``from_y``
-    reads the output ``y`` for the ``x`` derivative and is valid only for
-    parameters where ``tangent_from_y`` is exact; ``from_x`` is always valid.
+    Returns `(from_y, from_x)`. Both differentiate in `x` and `a`. `from_y`
+    reads the output `y` for the `x` derivative and is valid only for
+    parameters where `tangent_from_y` is exact; `from_x` is always valid.
     Every tangent map is wrapped in `jax.checkpoint`, so reverse mode saves
-    only its array inputs (``y``, or ``x``), never derived masks or factors.
-    Where ``choice`` names ``"plain"`` for the target, both are jax's autodiff
-    of ``primal``.
+    only its array inputs (`y`, or `x`), never derived masks or factors.
+    Where `choice` names `"plain"` for the target, both are jax's autodiff
+    of `primal`.
     """
 
     def build(use_y: bool) -> Callable:

@@ -24,6 +24,7 @@ from leakyjax._src._bits import _traced
 from leakyjax._src._inputs import (
     Array,
     ArrayLike,
+    _cast,
     _eager,
     _float_input,
     _on_device,
@@ -50,7 +51,7 @@ _JNN_SILU = jax.nn.silu
 _JNN_SOFTPLUS = jax.nn.softplus
 
 RReLUConvention = Literal["pytorch", "xu"]
-"""How :func:`rrelu` draws its slopes: ``"pytorch"`` U(lower, upper), ``"xu"`` 1/U."""
+"""How [`rrelu`][leakyjax.rrelu] draws its slopes: `"pytorch"` U(lower, upper), `"xu"` 1/U."""
 
 __all__ = [
     "relu",
@@ -72,7 +73,7 @@ __all__ = [
     "SELU_SCALE",
 ]
 
-#: The SELU constants of Klambauer et al. (2017), as in :func:`jax.nn.selu`.
+#: The SELU constants of Klambauer et al. (2017), as in `jax.nn.selu`.
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
@@ -96,24 +97,25 @@ _relu_jit = jax.jit(_relu)
 def relu(x: ArrayLike) -> Array:
     r"""Rectified linear unit.
 
-    .. math::
-        \mathrm{relu}(x) = \max(x, 0)
+    $$
+    \mathrm{relu}(x) = \max(x, 0)
+    $$
 
-    Derivative: 1 for :math:`x > 0`, 0 for :math:`x \le 0`; at the kink
-    ``relu'(+0.0) = relu'(-0.0) = 0``, as in :func:`jax.nn.relu`. ``nan``
+    Derivative: 1 for $x > 0$, 0 for $x \le 0$; at the kink
+    `relu'(+0.0) = relu'(-0.0) = 0`, as in `jax.nn.relu`. `nan`
     propagates in the value; its derivative is 0, as in jax.nn. Reverse mode
-    saves one bit per element (``x > 0``, packed).
+    saves one bit per element (`x > 0`, packed).
 
     Args:
         x: floating-point input array.
 
     Returns:
-        ``relu(x)``, with the dtype and shape of ``x``.
+        `relu(x)`, with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
+        TypeError: if `x` is not a floating-point array.
 
-    dtype: the output has the dtype of ``x`` (float16, bfloat16, float32,
+    dtype: the output has the dtype of `x` (float16, bfloat16, float32,
     float64).
 
     Example:
@@ -128,35 +130,41 @@ def relu(x: ArrayLike) -> Array:
 def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
     r"""Leaky rectified linear unit.
 
-    .. math::
-        \mathrm{leaky\_relu}(x) = \begin{cases} x, & x \ge 0 \\
-        a\,x, & x < 0 \end{cases} \qquad a = \text{negative\_slope}
+    $$
+    \mathrm{leaky\_relu}(x) = \begin{cases} x, & x \ge 0 \\
+    a\,x, & x < 0 \end{cases} \qquad a = \text{negative\_slope}
+    $$
 
-    Derivative in ``x``: 1 for :math:`x \ge 0`, :math:`a` for :math:`x < 0`; at the
-    kink ``leaky_relu'(+0.0) = leaky_relu'(-0.0) = 1`` (the jax.nn convention;
-    PyTorch and TensorFlow give :math:`a`). Derivative in ``a``: :math:`\min(x, 0)`.
+    Derivative in `x`: 1 for $x \ge 0$, $a$ for $x < 0$; at the
+    kink `leaky_relu'(+0.0) = leaky_relu'(-0.0) = 1` (the jax.nn convention;
+    PyTorch and TensorFlow give $a$). Derivative in `a`: $\min(x, 0)$.
 
-    Reverse mode saves one bit per element (the sign of ``x``, packed), exact for
+    Reverse mode saves one bit per element (the sign of `x`, packed), exact for
     any slope: negative, zero, above 1, traced, or one that rounds to 0 in the
-    dtype of ``x`` (then the derivative for negative ``x`` is that 0). When the
-    slope itself is differentiated it saves ``min(x, 0)`` instead.
+    dtype of `x` (then the derivative for negative `x` is that 0). When the
+    slope itself is differentiated it saves `min(x, 0)` instead.
 
+
+    Parameter checks: a Python number or numpy array is checked for finiteness
+    (and the domain) on the host; a jax array, traced or not, is checked for
+    shape and dtype only and cast inside the compiled program (its values are
+    never copied back to the host).
     Args:
         x: floating-point input array.
-        negative_slope: the slope :math:`a` for negative inputs; a real scalar or
-            array that broadcasts to ``x.shape``; may be traced (``jax.vmap``
+        negative_slope: the slope $a$ for negative inputs; a real scalar or
+            array that broadcasts to `x.shape`; may be traced (`jax.vmap`
             over slopes compiles once).
 
     Returns:
-        ``leaky_relu(x)``, with the dtype and shape of ``x``.
+        `leaky_relu(x)`, with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array, or ``negative_slope``
+        TypeError: if `x` is not a floating-point array, or `negative_slope`
             is complex, bool or not a number.
-        ValueError: if a concrete ``negative_slope`` is not finite, overflows
-            the dtype of ``x``, or does not broadcast to ``x.shape``.
+        ValueError: if a concrete `negative_slope` is not finite, overflows
+            the dtype of `x`, or does not broadcast to `x.shape`.
 
-    dtype: the output has the dtype of ``x``; the slope is cast to ``x.dtype``
+    dtype: the output has the dtype of `x`; the slope is cast to `x.dtype`
     (bfloat16 in, bfloat16 out, also with a float32 slope array).
 
     Example:
@@ -179,39 +187,45 @@ def prelu(
 ) -> Array:
     r"""Parametric rectified linear unit (He et al., 2015).
 
-    .. math::
-        \mathrm{prelu}(x) = \begin{cases} x, & x \ge 0 \\
-        a\,x, & x < 0 \end{cases} \qquad a = \text{negative\_slope}
+    $$
+    \mathrm{prelu}(x) = \begin{cases} x, & x \ge 0 \\
+    a\,x, & x < 0 \end{cases} \qquad a = \text{negative\_slope}
+    $$
 
-    ``negative_slope`` is usually a learnable parameter: a scalar shared by all
-    units, or one value per channel (an array that broadcasts to ``x``, e.g.
-    shape ``(C,)`` for channels last). The function is differentiable in ``x``
-    and in the slope; :math:`\partial/\partial a = \min(x, 0)`, summed over the
+    `negative_slope` is usually a learnable parameter: a scalar shared by all
+    units, or one value per channel (an array that broadcasts to `x`, e.g.
+    shape `(C,)` for channels last). The function is differentiable in `x`
+    and in the slope; $\partial/\partial a = \min(x, 0)$, summed over the
     broadcast axes.
 
-    Derivative in ``x`` at the kink: 1 at ``+0.0`` and ``-0.0`` (as
-    :func:`leaky_relu`). Reverse mode saves one bit per element when the slope
-    is not differentiated, and ``min(x, 0)`` alone (in the dtype of ``x``) when
-    it is: the one array its gradient needs, no more than ``flax.linen.PReLU``.
+    Derivative in `x` at the kink: 1 at `+0.0` and `-0.0` (as
+    [`leaky_relu`][leakyjax.leaky_relu]). Reverse mode saves one bit per element when the slope
+    is not differentiated, and `min(x, 0)` alone (in the dtype of `x`) when
+    it is: the one array its gradient needs, no more than `flax.linen.PReLU`.
 
+
+    Parameter checks: a Python number or numpy array is checked for finiteness
+    (and the domain) on the host; a jax array, traced or not, is checked for
+    shape and dtype only and cast inside the compiled program (its values are
+    never copied back to the host).
     Args:
         x: floating-point input array.
-        negative_slope: the slopes; a real array that broadcasts to ``x.shape``.
-            (Named like :func:`leaky_relu`'s; :func:`elu`'s ``alpha`` is a
+        negative_slope: the slopes; a real array that broadcasts to `x.shape`.
+            (Named like [`leaky_relu`][leakyjax.leaky_relu]'s; [`elu`][leakyjax.elu]'s `alpha` is a
             saturation scale, not a slope.)
-        alpha: the old name of ``negative_slope``, still accepted as a keyword
+        alpha: the old name of `negative_slope`, still accepted as a keyword
             (deprecated: it emits a DeprecationWarning).
 
     Returns:
-        ``prelu(x, negative_slope)``, with the dtype and shape of ``x``.
+        `prelu(x, negative_slope)`, with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array, the slope is complex,
+        TypeError: if `x` is not a floating-point array, the slope is complex,
             bool or not a number, or it is given twice or not at all.
-        ValueError: if the slope does not broadcast to ``x.shape``, or a concrete
-            slope is not finite or overflows the dtype of ``x``.
+        ValueError: if the slope does not broadcast to `x.shape`, or a concrete
+            slope is not finite or overflows the dtype of `x`.
 
-    dtype: the output has the dtype of ``x``; the slope is cast to ``x.dtype`` in
+    dtype: the output has the dtype of `x`; the slope is cast to `x.dtype` in
     the computation and its gradient has the dtype of the slope (a float32 slope
     stays float32 under optax updates with bfloat16 activations).
 
@@ -281,51 +295,48 @@ def rrelu(
 ) -> Array:
     r"""Randomized leaky rectified linear unit (Xu et al., 2015).
 
-    .. math::
-        \mathrm{rrelu}(x) = \begin{cases} x, & x \ge 0 \\
-        a\,x, & x < 0 \end{cases}
+    $$
+    \mathrm{rrelu}(x) = \begin{cases} x, & x \ge 0 \\
+    a\,x, & x < 0 \end{cases}
+    $$
 
-    With a ``key`` (training), the slope :math:`a` is drawn independently for every
-    element; with ``key=None`` (evaluation) it is the deterministic value below.
+    With a `key` (training), the slope $a$ is drawn independently for every
+    element; with `key=None` (evaluation) it is the deterministic value below.
 
-    =============== ================================= ===========================
-    ``convention``   training slope                   evaluation slope
-    =============== ================================= ===========================
-    ``"pytorch"``    :math:`a \sim U(l, u)`,          :math:`(l + u) / 2`
-    (default)        :math:`l=1/8,\ u=1/3`
-    ``"xu"``         :math:`a = 1/d,\ d \sim U(l, u)`, :math:`2 / (l + u)` (1/5.5)
-                     :math:`l=3,\ u=8`
-    =============== ================================= ===========================
+    | `convention` | training slope | evaluation slope |
+    |---|---|---|
+    | `"pytorch"` (default) | $a \sim U(l, u)$, $l = 1/8$, $u = 1/3$ | $(l + u) / 2$ |
+    | `"xu"` | $a = 1/d$, $d \sim U(l, u)$, $l = 3$, $u = 8$ | $2 / (l + u)$ (1/5.5) |
 
-    The default is PyTorch's ``torch.nn.RReLU``; ``convention="xu"`` is the
+    The default is PyTorch's `torch.nn.RReLU`; `convention="xu"` is the
     divisor form of Xu et al. (2015), whose test-time slope is 1/5.5.
 
-    Derivative in ``x``: 1 for :math:`x \ge 0`, the (drawn) slope for
-    :math:`x < 0`; 1 at ``+0.0`` and ``-0.0``. The drawn slopes are not
+    Derivative in `x`: 1 for $x \ge 0$, the (drawn) slope for
+    $x < 0$; 1 at `+0.0` and `-0.0`. The drawn slopes are not
     differentiated. Reverse mode saves the sign bits and the key, not the
     slopes: the backward redraws them from the key.
 
     Args:
         x: floating-point input array.
-        key: a :func:`jax.random.key` (or legacy uint32 key) to draw slopes with,
+        key: a `jax.random.key` (or legacy uint32 key) to draw slopes with,
             or None for the deterministic evaluation slope.
-        lower: lower bound of the uniform draw (default from ``convention``).
-        upper: upper bound of the uniform draw (default from ``convention``).
-        convention: ``"pytorch"`` (draw the slope) or ``"xu"`` (draw the
+        lower: lower bound of the uniform draw (default from `convention`).
+        upper: upper bound of the uniform draw (default from `convention`).
+        convention: `"pytorch"` (draw the slope) or `"xu"` (draw the
             divisor).
 
     Returns:
-        ``rrelu(x)``, with the dtype and shape of ``x``.
+        `rrelu(x)`, with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array, or ``key`` is neither
+        TypeError: if `x` is not a floating-point array, or `key` is neither
             None nor a PRNG key.
-        ValueError: for an unknown ``convention``, or bounds that are not finite,
-            not positive (``"xu"``), negative (``"pytorch"``) or not
-            ``lower <= upper``.
+        ValueError: for an unknown `convention`, or bounds that are not finite,
+            not positive (`"xu"`), negative (`"pytorch"`) or not
+            `lower <= upper`.
 
-    dtype: the output has the dtype of ``x``; slopes are drawn in float32 and
-    cast to ``x.dtype``.
+    dtype: the output has the dtype of `x`; slopes are drawn in float32 and
+    cast to `x.dtype`.
 
     Example:
         >>> import jax, jax.numpy as jnp, leakyjax
@@ -375,9 +386,9 @@ def rrelu(
 
 
 def _clip(x, lo, hi):
-    """``min(max(x, lo), hi)`` in ``x``'s dtype (``nan`` propagates), as one
-    :func:`jax.lax.clamp` with scalar bounds: XLA on CPU hands a reduction of
-    ``min(max(x, lo), hi)`` (a ResNet's global average pool of its last
+    """`min(max(x, lo), hi)` in `x`'s dtype (`nan` propagates), as one
+    `jax.lax.clamp` with scalar bounds: XLA on CPU hands a reduction of
+    `min(max(x, lo), hi)` (a ResNet's global average pool of its last
     activation) to its YNNPACK fusion with each bound materialized as a
     full-size float32 array; the bfloat16 ResNet of the zoo measured two such
     arrays more for relu6 and hard_tanh and four for hard_sigmoid."""
@@ -396,24 +407,25 @@ _relu6_jit = jax.jit(_relu6)
 def relu6(x: ArrayLike) -> Array:
     r"""Rectified linear unit capped at 6 (Krizhevsky, 2010; MobileNet).
 
-    .. math::
-        \mathrm{relu6}(x) = \min(\max(x, 0), 6)
+    $$
+    \mathrm{relu6}(x) = \min(\max(x, 0), 6)
+    $$
 
-    Derivative: 1 for :math:`0 < x < 6`, else 0; at both kinks it is 0:
-    ``relu6'(±0.0) = relu6'(6) = 0``, as :func:`jax.nn.relu6` and
-    ``torch.nn.ReLU6``. ``nan`` propagates in the value, with derivative 0.
-    Reverse mode saves one bit per element (``0 < x < 6``, packed).
+    Derivative: 1 for $0 < x < 6$, else 0; at both kinks it is 0:
+    `relu6'(±0.0) = relu6'(6) = 0`, as `jax.nn.relu6` and
+    `torch.nn.ReLU6`. `nan` propagates in the value, with derivative 0.
+    Reverse mode saves one bit per element (`0 < x < 6`, packed).
 
     Args:
         x: floating-point input array.
 
     Returns:
-        ``relu6(x)``, with the dtype and shape of ``x``.
+        `relu6(x)`, with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
+        TypeError: if `x` is not a floating-point array.
 
-    dtype: the output has the dtype of ``x``.
+    dtype: the output has the dtype of `x`.
 
     Example:
         >>> import jax, jax.numpy as jnp, leakyjax
@@ -436,26 +448,27 @@ _hard_tanh_jit = jax.jit(_hard_tanh)
 
 
 def hard_tanh(x: ArrayLike) -> Array:
-    r"""Hard hyperbolic tangent: the identity clipped to :math:`[-1, 1]`.
+    r"""Hard hyperbolic tangent: the identity clipped to $[-1, 1]$.
 
-    .. math::
-        \mathrm{hard\_tanh}(x) = \max(-1, \min(x, 1))
+    $$
+    \mathrm{hard\_tanh}(x) = \max(-1, \min(x, 1))
+    $$
 
-    Derivative: 1 for :math:`-1 \le x \le 1`, else 0. At the kinks
-    ``hard_tanh'(±1) = 1``: the convention of :func:`jax.nn.hard_tanh` (and of
-    nan: derivative 1, as jax.nn). PyTorch's ``torch.nn.Hardtanh`` gives 0 at
-    ±1 (it tests ``-1 < x < 1``). Reverse mode saves one bit per element.
+    Derivative: 1 for $-1 \le x \le 1$, else 0. At the kinks
+    `hard_tanh'(±1) = 1`: the convention of `jax.nn.hard_tanh` (and of
+    nan: derivative 1, as jax.nn). PyTorch's `torch.nn.Hardtanh` gives 0 at
+    ±1 (it tests `-1 < x < 1`). Reverse mode saves one bit per element.
 
     Args:
         x: floating-point input array.
 
     Returns:
-        ``hard_tanh(x)``, with the dtype and shape of ``x``.
+        `hard_tanh(x)`, with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
+        TypeError: if `x` is not a floating-point array.
 
-    dtype: the output has the dtype of ``x``.
+    dtype: the output has the dtype of `x`.
 
     Example:
         >>> import jax, jax.numpy as jnp, leakyjax
@@ -496,26 +509,27 @@ _hard_sigmoid_jit = jax.jit(_hard_sigmoid)
 
 
 def hard_sigmoid(x: ArrayLike) -> Array:
-    r"""Hard sigmoid, as :func:`jax.nn.hard_sigmoid`: ``relu6(x + 3) / 6``.
+    r"""Hard sigmoid, as `jax.nn.hard_sigmoid`: `relu6(x + 3) / 6`.
 
-    .. math::
-        \mathrm{hard\_sigmoid}(x) = \frac{\min(\max(x + 3, 0), 6)}{6}
+    $$
+    \mathrm{hard\_sigmoid}(x) = \frac{\min(\max(x + 3, 0), 6)}{6}
+    $$
 
-    Derivative: :math:`1/6` for :math:`-3 < x < 3` (tested as
-    :math:`0 < x + 3 < 6` in the dtype of ``x``, as jax.nn), else 0; at the kinks
-    ``hard_sigmoid'(±3) = 0``, as :func:`jax.nn.hard_sigmoid` and
-    ``torch.nn.Hardsigmoid``. Reverse mode saves one bit per element.
+    Derivative: $1/6$ for $-3 < x < 3$ (tested as
+    $0 < x + 3 < 6$ in the dtype of `x`, as jax.nn), else 0; at the kinks
+    `hard_sigmoid'(±3) = 0`, as `jax.nn.hard_sigmoid` and
+    `torch.nn.Hardsigmoid`. Reverse mode saves one bit per element.
 
     Args:
         x: floating-point input array.
 
     Returns:
-        ``hard_sigmoid(x)``, with the dtype and shape of ``x``.
+        `hard_sigmoid(x)`, with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
+        TypeError: if `x` is not a floating-point array.
 
-    dtype: the output has the dtype of ``x``.
+    dtype: the output has the dtype of `x`.
 
     Example:
         >>> import jax, jax.numpy as jnp, leakyjax
@@ -532,7 +546,7 @@ def hard_sigmoid(x: ArrayLike) -> Array:
 # The exponential family
 # --------------------------------------------------------------------------- #
 def _neg_part(x):
-    """``x`` where ``x <= 0`` and 0 elsewhere, so expm1 never overflows."""
+    """`x` where `x <= 0` and 0 elsewhere, so expm1 never overflows."""
     return jnp.where(x > 0, jnp.zeros_like(x), x)
 
 
@@ -555,39 +569,46 @@ _elu_from_y, _elu_from_x = _parametric(
 )
 
 
-_elu_from_y_jit, _elu_from_x_jit = jax.jit(_elu_from_y), jax.jit(_elu_from_x)
+_elu_from_y_jit = jax.jit(lambda x, a: _elu_from_y(x, _cast(a, x)))
+_elu_from_x_jit = jax.jit(lambda x, a: _elu_from_x(x, _cast(a, x)))
 
 
 def elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     r"""Exponential linear unit (Clevert et al., 2016).
 
-    .. math::
-        \mathrm{elu}(x) = \begin{cases} x, & x > 0 \\
-        \alpha\,(e^{x} - 1), & x \le 0 \end{cases}
+    $$
+    \mathrm{elu}(x) = \begin{cases} x, & x > 0 \\
+    \alpha\,(e^{x} - 1), & x \le 0 \end{cases}
+    $$
 
-    Derivative: 1 for :math:`x > 0`, :math:`\alpha e^{x} = y + \alpha` for
-    :math:`x \le 0`; at ``+0.0`` and ``-0.0`` it is :math:`\alpha` (as
-    :func:`jax.nn.elu`; continuous when :math:`\alpha = 1`).
+    Derivative: 1 for $x > 0$, $\alpha e^{x} = y + \alpha$ for
+    $x \le 0$; at `+0.0` and `-0.0` it is $\alpha$ (as
+    `jax.nn.elu`; continuous when $\alpha = 1$).
 
-    For a concrete :math:`\alpha \ge 0` the derivative is computed as
-    :math:`y + \alpha` from the output, so reverse mode saves only ``y``. Far in
+    For a concrete $\alpha \ge 0$ the derivative is computed as
+    $y + \alpha$ from the output, so reverse mode saves only `y`. Far in
     the saturated region this is exact to one unit in the last place of
-    :math:`\alpha` (absolute), not relative. A traced or negative ``alpha`` uses
-    :math:`\alpha e^{x}`.
+    $\alpha$ (absolute), not relative. A traced or negative `alpha` uses
+    $\alpha e^{x}$.
 
+
+    Parameter checks: a Python number or numpy array is checked for finiteness
+    (and the domain) on the host; a jax array, traced or not, is checked for
+    shape and dtype only and cast inside the compiled program (its values are
+    never copied back to the host).
     Args:
         x: floating-point input array.
         alpha: the scale of the negative saturation; scalar or array that
-            broadcasts to ``x.shape``; may be traced.
+            broadcasts to `x.shape`; may be traced.
 
     Returns:
-        ``elu(x, alpha)``, with the dtype and shape of ``x``.
+        `elu(x, alpha)`, with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
-        ValueError: if a concrete ``alpha`` is not finite or does not broadcast.
+        TypeError: if `x` is not a floating-point array.
+        ValueError: if a concrete `alpha` is not finite or does not broadcast.
 
-    dtype: the output has the dtype of ``x``; ``alpha`` is cast to ``x.dtype``.
+    dtype: the output has the dtype of `x`; `alpha` is cast to `x.dtype`.
 
     Example:
         >>> import jax, jax.numpy as jnp, leakyjax
@@ -605,7 +626,7 @@ def elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     use_y = cast is not None and bool(np.all(cast >= 0))
     if _eager(x, a):
         return (_elu_from_y_jit if use_y else _elu_from_x_jit)(x, _on_device(a))
-    return (_elu_from_y if use_y else _elu_from_x)(x, a)
+    return (_elu_from_y if use_y else _elu_from_x)(x, _cast(a, x))
 
 
 def _celu_primal(x, a):
@@ -628,39 +649,46 @@ _celu_from_y, _celu_from_x = _parametric(
 )
 
 
-_celu_from_y_jit, _celu_from_x_jit = jax.jit(_celu_from_y), jax.jit(_celu_from_x)
+_celu_from_y_jit = jax.jit(lambda x, a: _celu_from_y(x, _cast(a, x)))
+_celu_from_x_jit = jax.jit(lambda x, a: _celu_from_x(x, _cast(a, x)))
 
 
 def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     r"""Continuously differentiable exponential linear unit (Barron, 2017).
 
-    .. math::
-        \mathrm{celu}(x) = \begin{cases} x, & x > 0 \\
-        \alpha\,(e^{x/\alpha} - 1), & x \le 0 \end{cases} \qquad \alpha > 0
+    $$
+    \mathrm{celu}(x) = \begin{cases} x, & x > 0 \\
+    \alpha\,(e^{x/\alpha} - 1), & x \le 0 \end{cases} \qquad \alpha > 0
+    $$
 
-    Derivative: 1 for :math:`x > 0`, :math:`e^{x/\alpha} = y/\alpha + 1` for
-    :math:`x \le 0`; it is continuous, and 1 at ``+0.0`` and ``-0.0``. For a
-    concrete ``alpha`` the derivative is read from the output (reverse mode saves
-    only ``y``).
+    Derivative: 1 for $x > 0$, $e^{x/\alpha} = y/\alpha + 1$ for
+    $x \le 0$; it is continuous, and 1 at `+0.0` and `-0.0`. For a
+    concrete `alpha` the derivative is read from the output (reverse mode saves
+    only `y`).
 
-    Second derivative: 0 for :math:`x > 0`, :math:`e^{x/\alpha}/\alpha` for
-    :math:`x \le 0`, so ``celu''(+0.0) = celu''(-0.0) = 1/alpha`` (the left
-    limit: the kink belongs to the ``x <= 0`` piece, as for the first
-    derivative). ``jax.grad(jax.grad(jax.nn.celu))`` gives ``alpha`` there.
+    Second derivative: 0 for $x > 0$, $e^{x/\alpha}/\alpha$ for
+    $x \le 0$, so `celu''(+0.0) = celu''(-0.0) = 1/alpha` (the left
+    limit: the kink belongs to the `x <= 0` piece, as for the first
+    derivative). `jax.grad(jax.grad(jax.nn.celu))` gives `alpha` there.
 
+
+    Parameter checks: a Python number or numpy array is checked for finiteness
+    (and the domain) on the host; a jax array, traced or not, is checked for
+    shape and dtype only and cast inside the compiled program (its values are
+    never copied back to the host).
     Args:
         x: floating-point input array.
-        alpha: positive scale; scalar or array that broadcasts to ``x.shape``;
+        alpha: positive scale; scalar or array that broadcasts to `x.shape`;
             may be traced (then it is not checked).
 
     Returns:
-        ``celu(x, alpha)``, with the dtype and shape of ``x``.
+        `celu(x, alpha)`, with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
-        ValueError: if a concrete ``alpha`` is not finite and positive.
+        TypeError: if `x` is not a floating-point array.
+        ValueError: if a concrete `alpha` is not finite and positive.
 
-    dtype: the output has the dtype of ``x``; ``alpha`` is cast to ``x.dtype``.
+    dtype: the output has the dtype of `x`; `alpha` is cast to `x.dtype`.
 
     Example:
         >>> import jax.numpy as jnp, leakyjax
@@ -682,7 +710,7 @@ def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
         f, f_jit = _elu_from_y, _elu_from_y_jit
     else:
         f, f_jit = _celu_from_y, _celu_from_y_jit
-    return f_jit(x, _on_device(a)) if _eager(x, a) else f(x, a)
+    return f_jit(x, _on_device(a)) if _eager(x, a) else f(x, _cast(a, x))
 
 
 def _selu_primal(x):
@@ -706,28 +734,29 @@ _selu_jit = jax.jit(_selu)
 def selu(x: ArrayLike) -> Array:
     r"""Scaled exponential linear unit (Klambauer et al., 2017).
 
-    .. math::
-        \mathrm{selu}(x) = \lambda \begin{cases} x, & x > 0 \\
-        \alpha\,(e^{x} - 1), & x \le 0 \end{cases}
+    $$
+    \mathrm{selu}(x) = \lambda \begin{cases} x, & x > 0 \\
+    \alpha\,(e^{x} - 1), & x \le 0 \end{cases}
+    $$
 
-    with :math:`\lambda \approx 1.0507` (:data:`SELU_SCALE`) and
-    :math:`\alpha \approx 1.6733` (:data:`SELU_ALPHA`).
+    with $\lambda \approx 1.0507$ (`SELU_SCALE`) and
+    $\alpha \approx 1.6733$ (`SELU_ALPHA`).
 
-    Derivative: :math:`\lambda` for :math:`x > 0`, :math:`\lambda\alpha e^{x} =
-    y + \lambda\alpha` for :math:`x \le 0`; at ``+0.0`` and ``-0.0`` it is
-    :math:`\lambda\alpha` (as :func:`jax.nn.selu`). It is read from the output,
-    so reverse mode saves only ``y``.
+    Derivative: $\lambda$ for $x > 0$, $\lambda\alpha e^{x} =
+    y + \lambda\alpha$ for $x \le 0$; at `+0.0` and `-0.0` it is
+    $\lambda\alpha$ (as `jax.nn.selu`). It is read from the output,
+    so reverse mode saves only `y`.
 
     Args:
         x: floating-point input array.
 
     Returns:
-        ``selu(x)``, with the dtype and shape of ``x``.
+        `selu(x)`, with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
+        TypeError: if `x` is not a floating-point array.
 
-    dtype: the output has the dtype of ``x``.
+    dtype: the output has the dtype of `x`.
 
     Example:
         >>> import jax.numpy as jnp, leakyjax
@@ -746,25 +775,26 @@ def selu(x: ArrayLike) -> Array:
 # Comparators: thin wrappers of jax.nn (same numbers, same derivatives)
 # --------------------------------------------------------------------------- #
 def sigmoid(x: ArrayLike) -> Array:
-    r"""Comparator: :func:`jax.nn.sigmoid` (same values, same derivative).
+    r"""Comparator: `jax.nn.sigmoid` (same values, same derivative).
 
-    .. math::
-        \sigma(x) = 1 / (1 + e^{-x})
+    $$
+    \sigma(x) = 1 / (1 + e^{-x})
+    $$
 
     Provided so that comparisons and the registry name every activation from
-    one place. Values and derivatives are exactly those of :func:`jax.nn.sigmoid`;
+    one place. Values and derivatives are exactly those of `jax.nn.sigmoid`;
     leakyjax only adds the floating-point input check.
 
     Args:
         x: floating-point input array.
 
     Returns:
-        An array with the dtype and shape of ``x``.
+        An array with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
+        TypeError: if `x` is not a floating-point array.
 
-    dtype: the output has the dtype of ``x``. The derivative at 0 is smooth
+    dtype: the output has the dtype of `x`. The derivative at 0 is smooth
     (no kink).
 
     Example:
@@ -776,25 +806,26 @@ def sigmoid(x: ArrayLike) -> Array:
 
 
 def tanh(x: ArrayLike) -> Array:
-    r"""Comparator: :func:`jax.numpy.tanh` (same values, same derivative).
+    r"""Comparator: `jax.numpy.tanh` (same values, same derivative).
 
-    .. math::
-        \tanh(x) = (e^{x} - e^{-x}) / (e^{x} + e^{-x})
+    $$
+    \tanh(x) = (e^{x} - e^{-x}) / (e^{x} + e^{-x})
+    $$
 
     Provided so that comparisons and the registry name every activation from
-    one place. Values and derivatives are exactly those of :func:`jax.numpy.tanh`;
+    one place. Values and derivatives are exactly those of `jax.numpy.tanh`;
     leakyjax only adds the floating-point input check.
 
     Args:
         x: floating-point input array.
 
     Returns:
-        An array with the dtype and shape of ``x``.
+        An array with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
+        TypeError: if `x` is not a floating-point array.
 
-    dtype: the output has the dtype of ``x``. The derivative at 0 is smooth
+    dtype: the output has the dtype of `x`. The derivative at 0 is smooth
     (no kink).
 
     Example:
@@ -806,13 +837,14 @@ def tanh(x: ArrayLike) -> Array:
 
 
 def gelu(x: ArrayLike, approximate: bool = True) -> Array:
-    r"""Comparator: :func:`jax.nn.gelu` (same values, same derivative).
+    r"""Comparator: `jax.nn.gelu` (same values, same derivative).
 
-    .. math::
-        \mathrm{gelu}(x) = x\,\Phi(x) \text{ (tanh approximation by default)}
+    $$
+    \mathrm{gelu}(x) = x\,\Phi(x) \text{ (tanh approximation by default)}
+    $$
 
     Provided so that comparisons and the registry name every activation from
-    one place. Values and derivatives are exactly those of :func:`jax.nn.gelu`;
+    one place. Values and derivatives are exactly those of `jax.nn.gelu`;
     leakyjax only adds the floating-point input check.
 
     Args:
@@ -821,12 +853,12 @@ def gelu(x: ArrayLike, approximate: bool = True) -> Array:
             erf form (False).
 
     Returns:
-        An array with the dtype and shape of ``x``.
+        An array with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
+        TypeError: if `x` is not a floating-point array.
 
-    dtype: the output has the dtype of ``x``. The derivative at 0 is smooth
+    dtype: the output has the dtype of `x`. The derivative at 0 is smooth
     (no kink).
 
     Example:
@@ -838,25 +870,26 @@ def gelu(x: ArrayLike, approximate: bool = True) -> Array:
 
 
 def silu(x: ArrayLike) -> Array:
-    r"""Comparator: :func:`jax.nn.silu` (same values, same derivative).
+    r"""Comparator: `jax.nn.silu` (same values, same derivative).
 
-    .. math::
-        \mathrm{silu}(x) = x\,\sigma(x)
+    $$
+    \mathrm{silu}(x) = x\,\sigma(x)
+    $$
 
     Provided so that comparisons and the registry name every activation from
-    one place. Values and derivatives are exactly those of :func:`jax.nn.silu`;
+    one place. Values and derivatives are exactly those of `jax.nn.silu`;
     leakyjax only adds the floating-point input check.
 
     Args:
         x: floating-point input array.
 
     Returns:
-        An array with the dtype and shape of ``x``.
+        An array with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
+        TypeError: if `x` is not a floating-point array.
 
-    dtype: the output has the dtype of ``x``. The derivative at 0 is smooth
+    dtype: the output has the dtype of `x`. The derivative at 0 is smooth
     (no kink).
 
     Example:
@@ -868,25 +901,26 @@ def silu(x: ArrayLike) -> Array:
 
 
 def softplus(x: ArrayLike) -> Array:
-    r"""Comparator: :func:`jax.nn.softplus` (same values, same derivative).
+    r"""Comparator: `jax.nn.softplus` (same values, same derivative).
 
-    .. math::
-        \mathrm{softplus}(x) = \log(1 + e^{x})
+    $$
+    \mathrm{softplus}(x) = \log(1 + e^{x})
+    $$
 
     Provided so that comparisons and the registry name every activation from
-    one place. Values and derivatives are exactly those of :func:`jax.nn.softplus`;
+    one place. Values and derivatives are exactly those of `jax.nn.softplus`;
     leakyjax only adds the floating-point input check.
 
     Args:
         x: floating-point input array.
 
     Returns:
-        An array with the dtype and shape of ``x``.
+        An array with the dtype and shape of `x`.
 
     Raises:
-        TypeError: if ``x`` is not a floating-point array.
+        TypeError: if `x` is not a floating-point array.
 
-    dtype: the output has the dtype of ``x``. The derivative at 0 is smooth
+    dtype: the output has the dtype of `x`. The derivative at 0 is smooth
     (no kink).
 
     Example:
