@@ -85,6 +85,7 @@ def describe(err: OSError) -> str:
         errno.EACCES: " (check the permissions, or choose another directory)",
         errno.EPERM: " (check the permissions, or choose another directory)",
         errno.EROFS: " (read-only file system; choose another directory)",
+        errno.EISDIR: " (remove or rename that directory)",
     }.get(err.errno or 0, "")
     if path is None:
         return f"{why}{hint}"
@@ -106,10 +107,7 @@ def _oserror(
     """
     new = err
     if err.filename is None or (replace and err.filename != os.fspath(path)):
-        why = err.strerror or str(err)
-        if err.errno == errno.EISDIR:
-            why += "; remove or rename that directory"
-        new = OSError(err.errno, why, os.fspath(path))
+        new = OSError(err.errno, err.strerror or str(err), os.fspath(path))
         new.__cause__ = err
     new.leakyjax_action = action  # type: ignore[attr-defined]
     return new
