@@ -600,7 +600,7 @@ def read_records(
         raise _oserror(e, path, "read") from None
     out: list[dict] = []
     seen: dict[Any, int] = {}  # identity -> line of its first valid record
-    bad: list[tuple[int, str, Any, bool]] = []  # line, reason, identity, torn
+    bad: list[tuple[int, str, Any, bool]] = []  # line, reason, identity, a run?
     last_valid = 0
     lines = data.split(b"\n")
     for i, raw in enumerate(lines, 1):
@@ -640,21 +640,21 @@ def read_records(
                 reason = f"duplicate of line {seen[ident]}"
             else:
                 seen[ident] = i
-        if reason is not None:
-            bad.append((i, reason, ident, torn))
+        if reason is not None:  # a record (or a torn one) stands for a run
+            bad.append((i, reason, ident, torn or isinstance(rec, dict)))
             continue
         last_valid = i
         out.append(rec)
     report = []
-    for i, reason, ident, torn in bad:
+    for i, reason, ident, run in bad:
         if reason.startswith("duplicate"):
             report.append(f"{os.fspath(path)}:{i}: skipped ({reason})")
             continue
         if ident is not None and seen.get(ident, 0) > i:
             continue  # superseded: a later line holds its run
-        if torn and last_valid > i:
+        if reason.startswith("an unfinished") and last_valid > i:
             continue  # an old kill: the run after it has written since
-        redo = "; its run will be redone" if ident is not None or torn else ""
+        redo = "; its run will be redone" if run else ""
         report.append(f"{os.fspath(path)}:{i}: skipped ({reason}){redo}")
     for message in report[:max_warnings]:
         warnings.warn(message, RecordWarning, stacklevel=2)
