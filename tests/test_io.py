@@ -507,6 +507,10 @@ def test_atomic_write_onto_a_directory_names_the_target(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["cell.json"]
 
 
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(),
+    reason="signal handlers live in the main thread",
+)
 def test_sigterm_is_an_interrupt_inside_and_default_after():
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):

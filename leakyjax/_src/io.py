@@ -4,32 +4,37 @@ Everything that ``leakyjax compare``, the studies and the benchmarks write goes
 through this module, so that a killed process, a full disk, a second process on
 the same directory or a damaged results file never costs a finished result:
 
-* :func:`output_dir` checks (and creates) an output directory and says in one
+* `output_dir` checks (and creates) an output directory and says in one
   line what is wrong with it (a file, a path under a file, not writable, an
   expected file that is a directory): a ``ValueError`` (a usage error).
-* :func:`lock` holds an exclusive ``fcntl.flock`` on ``DIR/.leakyjax.lock``; a
-  second process fails at once with :class:`Locked` (or waits with
-  ``wait=True``). The kernel drops the lock when its process dies, SIGKILL
-  included; re-entering it in the same process is allowed. Taking it removes
-  the temporary files of atomic writes that a killed holder left behind.
-* :func:`write_text`, :func:`write_json`, :func:`write_bytes` and
-  :func:`save_figure` write a temporary file in the same directory, fsync it
-  and ``os.replace`` it over the target: readers see the old file or the new
-  one, never half of one.
-* :func:`append_records` appends JSON lines with one ``os.write`` on an
+* `lock` holds an exclusive ``fcntl.flock`` on ``DIR/.leakyjax.lock``; a
+  second process, or a second thread of this one, fails at once with `Locked`
+  (or waits with ``wait=True``). The kernel drops the lock when its process
+  dies, SIGKILL included; re-entering it in the thread that holds it is
+  allowed. Taking it removes the temporary files of atomic writes that a
+  killed holder left behind, in ``DIR`` and its subdirectories.
+* `write_text`, `write_json`, `write_bytes` and
+  `save_figure` write a temporary file in the same directory (mode 0666 less
+  the umask, as ``open()`` creates files), fsync it and ``os.replace`` it over
+  the target: readers see the old file or the new one, never half of one.
+* `append_records` appends JSON lines with one ``os.write`` on an
   ``O_APPEND`` descriptor (so lines of two writers cannot interleave), then
   fsyncs; if the write fails (a full disk) the partial tail is cut off again,
   so every line already in the file stays whole.
-* :func:`read_records` reads them back, validating each line against a
+* `read_records` reads them back, validating each line against a
   schema: a line that is not UTF-8, not JSON, not an object, misses a field,
   has a field of the wrong type, or repeats an earlier record's identity is
-  skipped with a :class:`RecordWarning` naming ``file:line`` (its run is then
-  simply missing, so the caller recomputes it); the file is never rewritten.
-* :func:`progress` is a tqdm bar, or a silent stand-in when disabled;
-  :func:`pyplot` is matplotlib's pyplot, headless for scripts.
+  skipped with a `RecordWarning` naming ``file:line`` (its run is then
+  simply missing, so the caller recomputes it); a bad line already superseded
+  is not reported again, and the warnings are capped with a summary; the file
+  is never rewritten.
+* `terminate_as_interrupt` turns SIGTERM (a job scheduler's stop) into
+  ``KeyboardInterrupt``, so it unwinds like Ctrl-C.
+* `progress` is a tqdm bar, or a silent stand-in when disabled;
+  `pyplot` is matplotlib's pyplot, headless for scripts.
 
 Errors from the operating system stay ``OSError`` with the path as
-``filename``; :func:`describe` turns any of them into the one-line message the
+``filename``; `describe` turns any of them into the one-line message the
 CLI prints.
 """
 
@@ -59,11 +64,12 @@ Schema = Mapping[str, Any]
 
 
 class RecordWarning(UserWarning):
-    """A line of a record file was skipped (the message names ``file:line``)."""
+    """A stored result was skipped: a line of a record file (the message names
+    ``file:line``) or a study part (the message names its file)."""
 
 
 class Locked(RuntimeError):
-    """The output directory is locked by another process."""
+    """The output directory is locked by another process (or thread)."""
 
 
 # ---------------------------------------------------------------- messages
@@ -100,7 +106,7 @@ def _oserror(
     *,
     replace: bool = False,
 ) -> OSError:
-    """``err`` with ``path`` as its filename and what failed (for :func:`describe`).
+    """``err`` with ``path`` as its filename and what failed (for `describe`).
 
     ``replace``: name ``path`` even when ``err`` names another file (the
     temporary of an atomic write, which the user never asked for).
@@ -125,7 +131,7 @@ def output_dir(path: str | os.PathLike, *, files: Sequence[str] = ()) -> Path:
             a directory.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
 
     Raises:
         ValueError: one line naming the path and the fix, when ``path`` is a
@@ -194,23 +200,28 @@ def lock(
 ) -> Iterator[Path]:
     """Holds an exclusive lock on ``directory`` (``directory/.leakyjax.lock``).
 
+    The lock belongs to the thread that took it: that thread may take it again
+    (re-entrant); another thread of the same process is refused or waits, as
+    another process is.
+
     Args:
-        directory: an existing directory (see :func:`output_dir`).
-        wait: block until the other process finishes instead of failing.
+        directory: an existing directory (see `output_dir`).
+        wait: block until the other process (or thread) finishes instead of
+            failing.
         poll: seconds between attempts while waiting.
 
     Yields:
         The lock file's path.
 
     Raises:
-        Locked: when another process holds the lock and ``wait`` is False; the
-            message names the directory and the holder's pid.
+        Locked: when another process or thread holds the lock and ``wait`` is
+            False; the message names the directory and the holder.
 
     Example:
         >>> import tempfile
         >>> d = tempfile.mkdtemp()
         >>> with lock(d):
-        ...     with lock(d):  # re-entrant in one process
+        ...     with lock(d):  # re-entrant in the thread that holds it
         ...         pass
     """
     path = Path(directory) / LOCK_NAME
@@ -227,6 +238,7 @@ def lock(
     except OSError as e:
         raise _oserror(e, path) from None
     held = False
+    holder = "another leakyjax process"
     try:
         while True:
             with _GUARD:  # flock and _HELD change together, for _holder
@@ -285,7 +297,7 @@ def _remove_stale_temporaries(directory: Path, depth: int = _SWEEP_DEPTH) -> Non
 
 
 def _holder(fd: int, real: str) -> str:
-    """Who holds the lock of ``fd`` (the file ``real``), as :class:`Locked` says."""
+    """Who holds the lock of ``fd`` (the file ``real``), as `Locked` says."""
     try:
         pid = os.pread(fd, 32, 0).decode().strip()
     except (OSError, UnicodeDecodeError):
@@ -312,13 +324,13 @@ def terminate_as_interrupt() -> Iterator[None]:
     signal handlers) it does nothing.
 
     Example:
-        >>> import os, signal
-        >>> try:
-        ...     with terminate_as_interrupt():
-        ...         os.kill(os.getpid(), signal.SIGTERM)
-        ... except KeyboardInterrupt:
-        ...     print("interrupted")
-        interrupted
+        >>> import signal
+        >>> before = signal.getsignal(signal.SIGTERM)
+        >>> with terminate_as_interrupt():
+        ...     signal.getsignal(signal.SIGTERM) is before
+        False
+        >>> signal.getsignal(signal.SIGTERM) is before
+        True
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -340,7 +352,7 @@ def terminate_as_interrupt() -> Iterator[None]:
 def _temporary(path: Path) -> tuple[int, str]:
     """A new file ``.NAME.XXXXXXXX.tmp`` beside ``path``, opened for writing.
 
-    Unlike :func:`tempfile.mkstemp` (mode 0600, which ``os.replace`` would
+    Unlike `tempfile.mkstemp` (mode 0600, which ``os.replace`` would
     keep), it is created with mode 0666 less the umask, as ``open()`` creates
     files, so a report is as readable as ``results.jsonl`` beside it.
     """
@@ -381,14 +393,14 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename).
 
     Raises:
-        OSError: with ``path`` as its filename (see :func:`describe`); the old
+        OSError: with ``path`` as its filename (see `describe`); the old
             file, if any, is unchanged.
     """
     return _atomic(path, lambda f: f.write(data))
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Writes ``text`` (UTF-8) to ``path`` atomically; see :func:`write_bytes`.
+    """Writes ``text`` (UTF-8) to ``path`` atomically; see `write_bytes`.
 
     Example:
         >>> import tempfile, os
@@ -538,7 +550,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name} (records store nan/inf as null)")
 
 
-#: How many skipped lines :func:`read_records` reports one by one; the rest
+#: How many skipped lines `read_records` reports one by one; the rest
 #: are summed up in one more warning.
 MAX_WARNINGS = 10
 
@@ -697,7 +709,7 @@ def append_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
         records: JSON-serialisable dicts (no nan/inf: store them as None).
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     path = Path(path)
     blob = b"".join(

@@ -348,8 +348,12 @@ class PartStore:
         blob = None if recompute else self._load(key)
         if blob is not None:
             secs = blob.get("seconds")
-            ok = isinstance(secs, (int, float)) and not isinstance(secs, bool)
-            self._got[key] = (True, float(secs) if ok and secs >= 0 else None)
+            if isinstance(secs, bool) or not isinstance(secs, (int, float)):
+                secs = None  # unknown (a hand edit, an older file)
+            self._got[key] = (
+                True,
+                float(secs) if secs is not None and secs >= 0 else None,
+            )
             return blob["value"]
         t0 = time.perf_counter()
         value = to_jsonable(fn())
