@@ -353,6 +353,37 @@ def test_sigterm_is_handled_like_ctrl_c(tmp_path):
     assert [json.loads(x)["activation"] for x in _lines(tmp_path)] == ["relu"] * 2
 
 
+_FULL_FROM_THE_START = textwrap.dedent(
+    """
+    import errno, os, sys
+    def full(real):
+        def call(fd, *a):
+            if fd > 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(fd, *a)
+        return call
+    os.write, os.pwrite, os.ftruncate = map(full, (os.write, os.pwrite, os.ftruncate))
+    from leakyjax._src.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def test_disk_full_from_the_start_names_the_file(tmp_path):
+    """Item 6: the lock's pid is the first write; it must not be the error."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FULL_FROM_THE_START, *TINY, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert _one_line(proc.stderr) == (
+        f"leakyjax compare: error: cannot write '{tmp_path / 'results.jsonl'}': No "
+        "space left on device (disk full?); finished runs are kept."
+    )
+
+
 # ---------------------------------------------------------------- numeric flags
 
 _BAD_NUMBERS = [
