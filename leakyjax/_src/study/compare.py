@@ -9,6 +9,7 @@ back instead of training them again.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -239,6 +240,12 @@ def _check_ranges(rec: dict) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=256)
+def _canonical_cached(spec: str) -> str:
+    """`canonical`, once per spec: a results file repeats a few specs many times."""
+    return canonical(spec)
+
+
 def _check_key(rec: dict) -> str | None:
     """Why the record's ``config`` (and data fingerprint) is not what its
     ``key`` says, or None: the key is what resume looks up, so a hand-edited
@@ -256,7 +263,7 @@ def _check_key(rec: dict) -> str | None:
             f"{cfg.get('activation')!r}"
         )
     try:
-        cfg["activation"] = canonical(str(cfg.get("activation")))
+        cfg["activation"] = _canonical_cached(str(cfg.get("activation")))
     except (TypeError, ValueError) as e:
         return f"config activation is not valid: {e}"
     if rec.get("data_fingerprint") is not None:
