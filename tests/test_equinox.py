@@ -272,3 +272,21 @@ def test_eqx_nn_mlp_scalar_activation_matches_jax_nn(act):
         g, g_ref = (eqx.filter_jit(eqx.filter_grad(loss))(m) for m in (ours, ref))
         for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref)):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.uint8, jnp.bool_])
+def test_prelu_integer_dtype_is_a_clear_error(dtype):
+    with pytest.raises(TypeError, match=r"^PReLU: dtype=\w+ is not a floating dtype"):
+        E.PReLU(dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "init, error, words",
+    [
+        (float("nan"), ValueError, "negative_slope_init must be finite, got nan"),
+        ("a", TypeError, "negative_slope_init must be a real number"),
+    ],
+)
+def test_prelu_bad_negative_slope_init_names_the_field(init, error, words):
+    with pytest.raises(error, match=f"^PReLU: {words}"):
+        E.PReLU(negative_slope_init=init)

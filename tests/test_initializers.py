@@ -161,3 +161,67 @@ def test_kernel_init_in_linen_and_nnx():
     )
     std = float(jnp.std(conv.kernel[...]))
     assert std == pytest.approx(_target_std(0.0, 9 * 64), rel=0.02)
+
+
+@pytest.mark.parametrize("param", [float("nan"), float("inf"), -math.inf, np.nan])
+def test_calculate_gain_rejects_non_finite_like_gain(param):
+    with pytest.raises(ValueError, match=r"^calculate_gain: param .* must be finite"):
+        li.calculate_gain("leaky_relu", param)
+    with pytest.raises(ValueError, match="must be finite"):
+        lj.gain(f"leaky_relu:{param}")
+
+
+_INITS = [
+    ("he_normal", lambda **k: li.he_normal(**k)),
+    ("he_uniform", lambda **k: li.he_uniform(**k)),
+    ("he_truncated_normal", lambda **k: li.he_truncated_normal(**k)),
+    ("for_activation", lambda **k: li.for_activation("leaky_relu:0.2", **k)),
+]
+
+
+@pytest.mark.parametrize("name, make", _INITS)
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (2, 0, 4, 5)])
+@pytest.mark.parametrize("mode", ["fan_in", "fan_out", "fan_avg"])
+def test_empty_weight_is_empty_not_a_zero_division(name, make, shape, mode):
+    w = make(mode=mode)(jax.random.key(0), shape)
+    assert w.shape == shape and w.dtype == jnp.float32
+    w = make(mode=mode)(jax.random.key(0), shape, jnp.bfloat16)
+    assert w.shape == shape and w.dtype == jnp.bfloat16
+
+
+@pytest.mark.parametrize("name, make", _INITS)
+@pytest.mark.parametrize(
+    "kw, shape, words",
+    [
+        (
+            {"in_axis": 5},
+            (4, 3),
+            "in_axis=5 is out of range for a weight of shape (4, 3)",
+        ),
+        ({"out_axis": -3}, (4, 3), "out_axis=-3 is out of range"),
+        ({"in_axis": (0, 7)}, (4, 3), "in_axis=(0, 7) is out of range"),
+        ({"batch_axis": (2,)}, (4, 3), "batch_axis=(2,) is out of range"),
+        ({}, (5,), "in_axis=-2 is out of range for a weight of shape (5,) (1 axis)"),
+        ({}, (), "a weight of shape () has no input or output axis"),
+    ],
+)
+def test_axis_out_of_range_names_the_initializer_and_argument(
+    name, make, kw, shape, words
+):
+    with pytest.raises(ValueError, match=f"^{name}: ") as e:
+        make(**kw)(jax.random.key(0), shape)
+    assert words in str(e.value)
+
+
+def test_checked_initializer_draws_what_jax_draws():
+    key = jax.random.key(3)
+    for shape, kw in [
+        ((64, 32), {}),
+        ((3, 3, 8, 16), {}),
+        ((16, 8), {"in_axis": -1, "out_axis": -2}),
+    ]:
+        ours = li.he_normal(negative_slope=0.2, **kw)(key, shape)
+        ref = jax.nn.initializers.variance_scaling(
+            2.0 / (1 + 0.2**2), "fan_in", "normal", **kw
+        )(key, shape)
+        np.testing.assert_array_equal(ours, ref)

@@ -403,3 +403,48 @@ def test_leakyjax_nnx_does_not_import_flax_linen():
         for line in src.splitlines()
         if line.lstrip().startswith(("import", "from"))
     )
+
+
+# ---------------------------------------------------------------- PReLU bad input
+
+
+@pytest.mark.parametrize("dtype", [jnp.int32, jnp.uint8, jnp.bool_, "int8"])
+def test_prelu_integer_param_dtype_is_a_clear_error(dtype):
+    x = jnp.array([[-1.0, 2.0]])
+    with pytest.raises(TypeError, match=r"^PReLU: param_dtype=\w+ is not a floating"):
+        L.PReLU(param_dtype=dtype).init(jax.random.key(0), x)
+    with pytest.raises(TypeError, match=r"^PReLU: param_dtype=\w+ is not a floating"):
+        N.PReLU(param_dtype=dtype)
+    with pytest.raises(TypeError, match="param_dtype must be a floating dtype"):
+        N.PReLU(param_dtype="not a dtype")
+
+
+@pytest.mark.parametrize(
+    "init, error, words",
+    [
+        (float("nan"), ValueError, "negative_slope_init must be finite, got nan"),
+        (float("-inf"), ValueError, "negative_slope_init must be finite, got -inf"),
+        ("a", TypeError, "negative_slope_init must be a real number"),
+        (None, TypeError, "negative_slope_init must be a real number"),
+        (True, TypeError, "negative_slope_init must be a real number"),
+        (1j, TypeError, "negative_slope_init must be a real number"),
+    ],
+)
+def test_prelu_bad_negative_slope_init_names_the_field(init, error, words):
+    x = jnp.array([[-1.0, 2.0]])
+    with pytest.raises(error, match=f"^PReLU: {words}"):
+        L.PReLU(negative_slope_init=init).init(jax.random.key(0), x)
+    with pytest.raises(error, match=f"^PReLU: {words}"):
+        N.PReLU(negative_slope_init=init)
+
+
+def test_prelu_valid_inits_and_dtypes_still_work():
+    x = jnp.array([[-1.0, 2.0]], jnp.bfloat16)
+    for init in (0, 1, np.float32(0.1), np.array([0.1, 0.2]), jnp.array(0.3)):
+        n = 2 if np.ndim(init) else 1
+        v = L.PReLU(n, negative_slope_init=init, param_dtype=jnp.bfloat16).init(
+            jax.random.key(0), x
+        )
+        assert v["params"]["negative_slope"].dtype == jnp.bfloat16
+        m = N.PReLU(n, negative_slope_init=init, param_dtype=jnp.float16)
+        assert m.negative_slope[...].dtype == jnp.float16

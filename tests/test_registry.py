@@ -263,3 +263,9 @@ def test_registry_initializers_and_mask_need_only_jax():
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("spec", [["relu"], {"relu": 1}, 0.2, None, b"relu"])
+def test_get_of_a_non_string_names_get_and_the_fix(spec):
+    with pytest.raises(TypeError, match=r"^leakyjax\.get: spec must be a string "):
+        lj.get(spec)

@@ -120,6 +120,52 @@ def test_appended_bad_lines_warn_with_file_and_line(capsys, out, extra, reason):
         ),
         (lambda r: r.update(seed="0"), "field 'seed' is a string"),
         (lambda r: r["history"].update(test_acc=[1]), "history fields have different"),
+        # item 3: ranges, and the config against the key
+        (
+            lambda r: r.update(final_test_acc=5.0),
+            "field 'final_test_acc' is 5.0, outside [0, 1] for metric 'accuracy'",
+        ),
+        (lambda r: r.update(best_test_acc=-0.5), "field 'best_test_acc' is -0.5"),
+        (
+            lambda r: r.update(final_test_loss=-1.0),
+            "field 'final_test_loss' is -1.0, outside [0, inf]",
+        ),
+        (
+            lambda r: r.update(best_step=99),
+            "field 'best_step' is 99, outside [0, 6] (steps run)",
+        ),
+        (
+            lambda r: r.update(steps=7),
+            "field 'steps' is 7, outside [0, 6] (config steps)",
+        ),
+        (
+            lambda r: r["history"]["test_acc"].__setitem__(-1, 1.5),
+            "history 'test_acc' is 1.5, outside [0, 1]",
+        ),
+        (
+            lambda r: r.update(dead_fraction=[0.0, 2.0]),
+            "field 'dead_fraction' is 2.0, outside [0, 1]",
+        ),
+        (lambda r: r.update(wall_time=-3.0), "field 'wall_time' is -3.0"),
+        (lambda r: r.update(metric="top5"), "field 'metric' is 'top5'"),
+        (lambda r: r.update(num_devices=0), "field 'num_devices' is 0, expected >= 1"),
+        (
+            lambda r: r["config"].update(width=64),
+            "config does not match its key: width is 64 in config, 8 in key",
+        ),
+        (
+            lambda r: r["config"].update(steps=600),
+            "config does not match its key: steps is 600 in config, 6 in key",
+        ),
+        (
+            lambda r: r.update(data_fingerprint="0000"),
+            "config does not match its key: data_fingerprint is '0000' in config",
+        ),
+        (
+            lambda r: r.update(activation="elu"),
+            "activation is 'elu' but its config says 'relu'",
+        ),
+        (lambda r: r.update(key="[1]"), "key is not a configuration"),
     ],
 )
 def test_invalid_record_is_skipped_and_its_run_retrained(capsys, out, damage, reason):
@@ -135,6 +181,42 @@ def test_invalid_record_is_skipped_and_its_run_retrained(capsys, out, damage, re
     assert now[:2] == [bad, lines[1]]  # the user's line is kept as it was
     assert len(now) == 3
     assert json.loads(now[2])["seed"] == json.loads(lines[0])["seed"]  # retrained
+
+
+def test_a_redone_run_is_not_reported_again(capsys, out):
+    """Item 4: a bad line whose run was redone (or a torn line of an old kill)
+    is reported on the run that redoes it, and not on later runs."""
+    lines = _lines(out)
+    rec = json.loads(lines[0])
+    rec["final_test_acc"] = 5.0
+    torn = lines[1][: len(lines[1]) // 2]  # seed 1, killed half-way through
+    (out / "results.jsonl").write_bytes(json.dumps(rec).encode() + b"\n" + torn)
+    code, err = _run(capsys, [*TINY, "--out", str(out)])
+    assert code == 0, err
+    warn = [x for x in err.splitlines() if "warning" in x]
+    assert len(warn) == 2, err
+    assert "results.jsonl:1: skipped (field 'final_test_acc' is 5.0" in warn[0]
+    assert "results.jsonl:2: skipped (an unfinished last line" in warn[1]
+    assert all(w.endswith("its run will be redone") for w in warn)
+    assert len(_lines(out)) == 4  # both redone, nothing deleted
+    code, err = _run(capsys, [*TINY, "--out", str(out)])
+    assert code == 0 and "warning" not in err, err  # superseded: not again
+    assert len(_lines(out)) == 4
+
+
+def test_warnings_about_garbage_are_capped(capsys, out):
+    garbage = b"\n".join(b"x" * 250 for _ in range(800))  # 200 kB
+    with (out / "results.jsonl").open("ab") as f:
+        f.write(garbage + b"\n")
+    code, err = _run(capsys, [*TINY, "--out", str(out)])
+    assert code == 0, err
+    warn = [x for x in err.splitlines() if "warning" in x]
+    assert len(warn) == io.MAX_WARNINGS + 1, len(warn)
+    assert warn[-1] == (
+        f"leakyjax compare: warning: {out / 'results.jsonl'}: 790 more bad line(s) "
+        "skipped, from line 13 on (not shown one by one); remove them to silence "
+        "these warnings"
+    )
 
 
 def test_results_jsonl_or_report_md_a_directory_is_a_usage_error(capsys, tmp_path):
@@ -236,6 +318,70 @@ def test_full_disk_in_a_subprocess(out):
     assert proc.returncode == 1, proc.stderr
     assert "No space left on device (disk full?)" in _one_line(proc.stderr)
     assert (out / "results.jsonl").read_bytes() == before
+
+
+_SIGTERM_SECOND_TRAIN = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from leakyjax._src.study import compare
+    real, calls = compare.train, []
+    def train(*a, **k):  # a job scheduler stops the job during the second one
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+        return real(*a, **k)
+    compare.train = train
+    from leakyjax._src.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def test_sigterm_is_handled_like_ctrl_c(tmp_path):
+    argv = [*TINY, "--acts", "relu,elu", "--out", str(tmp_path)]
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIGTERM_SECOND_TRAIN, *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 130, proc.stderr
+    assert _one_line(proc.stderr) == (
+        "leakyjax compare: interrupted; finished runs are kept."
+    )
+    assert [json.loads(x)["activation"] for x in _lines(tmp_path)] == ["relu"] * 2
+
+
+_FULL_FROM_THE_START = textwrap.dedent(
+    """
+    import errno, os, sys
+    def full(real):
+        def call(fd, *a):
+            if fd > 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(fd, *a)
+        return call
+    os.write, os.pwrite, os.ftruncate = map(full, (os.write, os.pwrite, os.ftruncate))
+    from leakyjax._src.cli import main
+    sys.exit(main(sys.argv[1:]))
+    """
+)
+
+
+def test_disk_full_from_the_start_names_the_file(tmp_path):
+    """Item 6: the lock's pid is the first write; it must not be the error."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _FULL_FROM_THE_START, *TINY, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert _one_line(proc.stderr) == (
+        f"leakyjax compare: error: cannot write '{tmp_path / 'results.jsonl'}': No "
+        "space left on device (disk full?); finished runs are kept."
+    )
 
 
 # ---------------------------------------------------------------- numeric flags

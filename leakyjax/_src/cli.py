@@ -631,7 +631,7 @@ def _run(args, argv: Sequence[str], prog: str) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("always", _io.RecordWarning)
         warnings.showwarning = _warning_line(prog)
-        with lock:
+        with lock, _io.terminate_as_interrupt():  # SIGTERM: as Ctrl-C
             if args.func is _run_compare:
                 return int(args.func(args, argv) or 0)
             return int(args.func(args) or 0)

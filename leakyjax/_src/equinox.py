@@ -294,8 +294,10 @@ class PReLU(eqx.Module):
         dtype: Any = None,
     ):
         n = _m.check_num_parameters(num_parameters, "PReLU")
+        _m.check_slope_init(negative_slope_init, "PReLU")
         if dtype is None:
             dtype = jnp.zeros(()).dtype  # the default float dtype
+        _m.check_param_dtype(dtype, "PReLU", "dtype")
         self.num_parameters = n
         self.axis = axis
         self.negative_slope = jnp.full(_m.slope_shape(n), negative_slope_init, dtype)

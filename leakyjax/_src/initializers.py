@@ -125,6 +125,11 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
                 f"calculate_gain: param (the negative slope) must be a number, "
                 f"got {param!r}."
             )
+        if not math.isfinite(param):
+            raise ValueError(
+                f"calculate_gain: param (the negative slope) must be finite, got "
+                f"{param!r}."
+            )
         kwargs["negative_slope"] = float(param)
     return float(entry.gain(**kwargs))
 
@@ -156,7 +161,7 @@ def _he(
     dtype: Any,
 ) -> Initializer:
     a = _check(negative_slope, mode, fn)
-    return jax.nn.initializers.variance_scaling(
+    init = jax.nn.initializers.variance_scaling(
         _table.leaky_gain(a) ** 2,
         mode,
         distribution,
@@ -165,6 +170,43 @@ def _he(
         batch_axis=batch_axis,
         dtype=dtype,
     )
+    return _checked(init, fn, in_axis=in_axis, out_axis=out_axis, batch_axis=batch_axis)
+
+
+def _checked(init: Any, fn: str, **axes: Any) -> Initializer:
+    """``init`` with its weight shape checked against ``axes`` first.
+
+    An axis out of range is a ``ValueError`` naming ``fn`` and the argument
+    (not an ``IndexError``); a weight with no elements (a zero in its shape,
+    hence a fan of 0) is returned empty, as PyTorch's ``kaiming_normal_`` does
+    (not a ``ZeroDivisionError``).
+    """
+
+    def checked(key: Any, shape: Any, dtype: Any = None) -> Any:
+        shape = tuple(shape)
+        n = len(shape)
+        if n == 0:
+            raise ValueError(
+                f"{fn}: a weight of shape () has no input or output axis; give the "
+                "shape of a kernel, e.g. (fan_in, fan_out)."
+            )
+        for name, axis in axes.items():
+            for ax in (axis,) if isinstance(axis, (int, np.integer)) else axis:
+                if not -n <= ax < n:
+                    raise ValueError(
+                        f"{fn}: {name}={axis!r} is out of range for a weight of "
+                        f"shape {shape} ({n} {'axes' if n > 1 else 'axis'}); give "
+                        f"{name} an axis in [{-n}, {n - 1}] (linen/nnx kernels: "
+                        "in_axis=-2, out_axis=-1; equinox Linear: in_axis=-1, "
+                        "out_axis=-2)."
+                    )
+        kw = {} if dtype is None else {"dtype": dtype}
+        if math.prod(shape) == 0:  # nothing to draw: fan 0, variance undefined
+            dt = jax.eval_shape(lambda k: init(k, (1,) * n, **kw), key).dtype
+            return jax.numpy.zeros(shape, dt)
+        return init(key, shape, **kw)
+
+    return checked
 
 
 def he_normal(
@@ -421,7 +463,7 @@ def for_activation(
         )
     _check(0.0, mode, "for_activation")
     g = _registry.gain(spec)
-    return jax.nn.initializers.variance_scaling(
+    init = jax.nn.initializers.variance_scaling(
         g * g,
         mode,
         distribution,
@@ -429,6 +471,13 @@ def for_activation(
         out_axis=out_axis,
         batch_axis=batch_axis,
         dtype=dtype,
+    )
+    return _checked(
+        init,
+        "for_activation",
+        in_axis=in_axis,
+        out_axis=out_axis,
+        batch_axis=batch_axis,
     )
 
 

@@ -4,32 +4,37 @@ Everything that ``leakyjax compare``, the studies and the benchmarks write goes
 through this module, so that a killed process, a full disk, a second process on
 the same directory or a damaged results file never costs a finished result:
 
-* :func:`output_dir` checks (and creates) an output directory and says in one
+* `output_dir` checks (and creates) an output directory and says in one
   line what is wrong with it (a file, a path under a file, not writable, an
   expected file that is a directory): a ``ValueError`` (a usage error).
-* :func:`lock` holds an exclusive ``fcntl.flock`` on ``DIR/.leakyjax.lock``; a
-  second process fails at once with :class:`Locked` (or waits with
-  ``wait=True``). The kernel drops the lock when its process dies, SIGKILL
-  included; re-entering it in the same process is allowed. Taking it removes
-  the temporary files of atomic writes that a killed holder left behind.
-* :func:`write_text`, :func:`write_json`, :func:`write_bytes` and
-  :func:`save_figure` write a temporary file in the same directory, fsync it
-  and ``os.replace`` it over the target: readers see the old file or the new
-  one, never half of one.
-* :func:`append_records` appends JSON lines with one ``os.write`` on an
+* `lock` holds an exclusive ``fcntl.flock`` on ``DIR/.leakyjax.lock``; a
+  second process, or a second thread of this one, fails at once with `Locked`
+  (or waits with ``wait=True``). The kernel drops the lock when its process
+  dies, SIGKILL included; re-entering it in the thread that holds it is
+  allowed. Taking it removes the temporary files of atomic writes that a
+  killed holder left behind, in ``DIR`` and its subdirectories.
+* `write_text`, `write_json`, `write_bytes` and
+  `save_figure` write a temporary file in the same directory (mode 0666 less
+  the umask, as ``open()`` creates files), fsync it and ``os.replace`` it over
+  the target: readers see the old file or the new one, never half of one.
+* `append_records` appends JSON lines with one ``os.write`` on an
   ``O_APPEND`` descriptor (so lines of two writers cannot interleave), then
   fsyncs; if the write fails (a full disk) the partial tail is cut off again,
   so every line already in the file stays whole.
-* :func:`read_records` reads them back, validating each line against a
+* `read_records` reads them back, validating each line against a
   schema: a line that is not UTF-8, not JSON, not an object, misses a field,
   has a field of the wrong type, or repeats an earlier record's identity is
-  skipped with a :class:`RecordWarning` naming ``file:line`` (its run is then
-  simply missing, so the caller recomputes it); the file is never rewritten.
-* :func:`progress` is a tqdm bar, or a silent stand-in when disabled;
-  :func:`pyplot` is matplotlib's pyplot, headless for scripts.
+  skipped with a `RecordWarning` naming ``file:line`` (its run is then
+  simply missing, so the caller recomputes it); a bad line already superseded
+  is not reported again, and the warnings are capped with a summary; the file
+  is never rewritten.
+* `terminate_as_interrupt` turns SIGTERM (a job scheduler's stop) into
+  ``KeyboardInterrupt``, so it unwinds like Ctrl-C.
+* `progress` is a tqdm bar, or a silent stand-in when disabled;
+  `pyplot` is matplotlib's pyplot, headless for scripts.
 
 Errors from the operating system stay ``OSError`` with the path as
-``filename``; :func:`describe` turns any of them into the one-line message the
+``filename``; `describe` turns any of them into the one-line message the
 CLI prints.
 """
 
@@ -42,7 +47,10 @@ import json
 import math
 import os
 import re
+import secrets
+import signal
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -56,11 +64,12 @@ Schema = Mapping[str, Any]
 
 
 class RecordWarning(UserWarning):
-    """A line of a record file was skipped (the message names ``file:line``)."""
+    """A stored result was skipped: a line of a record file (the message names
+    ``file:line``) or a study part (the message names its file)."""
 
 
 class Locked(RuntimeError):
-    """The output directory is locked by another process."""
+    """The output directory is locked by another process (or thread)."""
 
 
 # ---------------------------------------------------------------- messages
@@ -82,6 +91,7 @@ def describe(err: OSError) -> str:
         errno.EACCES: " (check the permissions, or choose another directory)",
         errno.EPERM: " (check the permissions, or choose another directory)",
         errno.EROFS: " (read-only file system; choose another directory)",
+        errno.EISDIR: " (remove or rename that directory)",
     }.get(err.errno or 0, "")
     if path is None:
         return f"{why}{hint}"
@@ -89,10 +99,20 @@ def describe(err: OSError) -> str:
     return f"cannot {verb} {os.fspath(path)!r}: {why}{hint}"
 
 
-def _oserror(err: OSError, path: os.PathLike | str, action: str = "write") -> OSError:
-    """``err`` with ``path`` as its filename and what failed (for :func:`describe`)."""
+def _oserror(
+    err: OSError,
+    path: os.PathLike | str,
+    action: str = "write",
+    *,
+    replace: bool = False,
+) -> OSError:
+    """``err`` with ``path`` as its filename and what failed (for `describe`).
+
+    ``replace``: name ``path`` even when ``err`` names another file (the
+    temporary of an atomic write, which the user never asked for).
+    """
     new = err
-    if err.filename is None:
+    if err.filename is None or (replace and err.filename != os.fspath(path)):
         new = OSError(err.errno, err.strerror or str(err), os.fspath(path))
         new.__cause__ = err
     new.leakyjax_action = action  # type: ignore[attr-defined]
@@ -111,7 +131,7 @@ def output_dir(path: str | os.PathLike, *, files: Sequence[str] = ()) -> Path:
             a directory.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
 
     Raises:
         ValueError: one line naming the path and the fix, when ``path`` is a
@@ -167,7 +187,11 @@ def output_dir(path: str | os.PathLike, *, files: Sequence[str] = ()) -> Path:
     return p
 
 
-_HELD: dict[str, list] = {}  # realpath -> [fd, depth]: re-entrant in-process
+#: (realpath, thread id) -> re-entry depth: the lock is re-entrant in the thread
+#: that holds it; another thread opens its own descriptor, and flock refuses a
+#: second open file description in one process as in two, so it waits or fails.
+_HELD: dict[tuple[str, int], int] = {}
+_GUARD = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -176,95 +200,178 @@ def lock(
 ) -> Iterator[Path]:
     """Holds an exclusive lock on ``directory`` (``directory/.leakyjax.lock``).
 
+    The lock belongs to the thread that took it: that thread may take it again
+    (re-entrant); another thread of the same process is refused or waits, as
+    another process is.
+
     Args:
-        directory: an existing directory (see :func:`output_dir`).
-        wait: block until the other process finishes instead of failing.
+        directory: an existing directory (see `output_dir`).
+        wait: block until the other process (or thread) finishes instead of
+            failing.
         poll: seconds between attempts while waiting.
 
     Yields:
         The lock file's path.
 
     Raises:
-        Locked: when another process holds the lock and ``wait`` is False; the
-            message names the directory and the holder's pid.
+        Locked: when another process or thread holds the lock and ``wait`` is
+            False; the message names the directory and the holder.
 
     Example:
         >>> import tempfile
         >>> d = tempfile.mkdtemp()
         >>> with lock(d):
-        ...     with lock(d):  # re-entrant in one process
+        ...     with lock(d):  # re-entrant in the thread that holds it
         ...         pass
     """
     path = Path(directory) / LOCK_NAME
-    real = os.path.realpath(path)
-    if real in _HELD:
-        _HELD[real][1] += 1
+    me = (os.path.realpath(path), threading.get_ident())
+    if me in _HELD:  # re-entered by the thread that holds it
+        _HELD[me] += 1
         try:
             yield path
         finally:
-            _HELD[real][1] -= 1
+            _HELD[me] -= 1
         return
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as e:
         raise _oserror(e, path) from None
+    held = False
+    holder = "another leakyjax process"
     try:
         while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with _GUARD:  # flock and _HELD change together, for _holder
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    _HELD[me] = 1
+                    held = True
+                except BlockingIOError:
+                    holder = _holder(fd, me[0])
+            if held:
                 break
-            except BlockingIOError:
-                if not wait:
-                    raise Locked(
-                        f"{os.fspath(directory)!r} is in use by another leakyjax "
-                        f"process{_holder(fd)}; wait for it to finish, pass --wait "
-                        "(wait=True), or choose another directory."
-                    ) from None
-                time.sleep(poll)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            if not wait:
+                raise Locked(
+                    f"{os.fspath(directory)!r} is in use by {holder}; wait for it "
+                    "to finish, pass --wait (wait=True), or choose another "
+                    "directory."
+                )
+            time.sleep(poll)
+        with contextlib.suppress(OSError):  # the pid is a courtesy: a full disk
+            os.ftruncate(fd, 0)  # must fail on the first result, naming its path
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         _remove_stale_temporaries(Path(directory))
-        _HELD[real] = [fd, 1]
-        try:
-            yield path
-        finally:
-            del _HELD[real]
+        yield path
     finally:
-        os.close(fd)  # closing the descriptor releases the lock
+        with _GUARD:
+            if held:
+                del _HELD[me]
+            os.close(fd)  # closing the descriptor releases the lock
 
 
 _TEMP = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # what _atomic's mkstemp makes
 
 
-def _remove_stale_temporaries(directory: Path) -> None:
-    """Temporary files of atomic writes killed half-way (only the lock holder
-    writes here, so none of them is in use)."""
-    with contextlib.suppress(OSError):
-        for entry in os.scandir(directory):
-            if _TEMP.match(entry.name) and entry.is_file(follow_symlinks=False):
-                with contextlib.suppress(OSError):
-                    os.unlink(entry.path)
+_SWEEP_DEPTH = 4  # out/parts/<study>/ is two levels down
 
 
-def _holder(fd: int) -> str:
+def _remove_stale_temporaries(directory: Path, depth: int = _SWEEP_DEPTH) -> None:
+    """Removes the temporary files of atomic writes killed half-way, in
+    ``directory`` and its subdirectories (``parts/<study>/``), ``depth``
+    levels down. Only the lock holder writes here, so none of them is in use;
+    a subdirectory with a lock file of its own is another store (another
+    process may be writing there) and is left alone, as are symbolic links.
+    """
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                sub = Path(entry.path)
+                if depth > 1 and not (sub / LOCK_NAME).exists():
+                    _remove_stale_temporaries(sub, depth - 1)
+            elif _TEMP.match(entry.name) and entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+
+
+def _holder(fd: int, real: str) -> str:
+    """Who holds the lock of ``fd`` (the file ``real``), as `Locked` says."""
     try:
         pid = os.pread(fd, 32, 0).decode().strip()
     except (OSError, UnicodeDecodeError):
-        return ""
-    return f" (pid {pid})" if pid.isdigit() else ""
+        pid = ""
+    if pid == str(os.getpid()) or any(path == real for path, _ in _HELD):
+        return f"another thread of this process (pid {os.getpid()})"
+    return (
+        f"another leakyjax process (pid {pid})"
+        if pid.isdigit()
+        else ("another leakyjax process")
+    )
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside, SIGTERM raises ``KeyboardInterrupt``, as SIGINT (Ctrl-C) does.
+
+    Job schedulers (SLURM, Kubernetes, systemd) stop a job with SIGTERM, whose
+    default action ends the process at once, without a word and without
+    running ``finally`` blocks. Inside this context it unwinds like Ctrl-C
+    instead: the runs already written stay, the lock is released and the CLI
+    says ``interrupted; finished runs are kept.``. The previous handler is
+    restored on exit. Outside the main thread (where Python cannot install
+    signal handlers) it does nothing.
+
+    Example:
+        >>> import signal
+        >>> before = signal.getsignal(signal.SIGTERM)
+        >>> with terminate_as_interrupt():
+        ...     signal.getsignal(signal.SIGTERM) is before
+        False
+        >>> signal.getsignal(signal.SIGTERM) is before
+        True
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ---------------------------------------------------------------- atomic files
 
 
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new file ``.NAME.XXXXXXXX.tmp`` beside ``path``, opened for writing.
+
+    Unlike `tempfile.mkstemp` (mode 0600, which ``os.replace`` would
+    keep), it is created with mode 0666 less the umask, as ``open()`` creates
+    files, so a report is as readable as ``results.jsonl`` beside it.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", os.fspath(path))
+
+
 def _atomic(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
+        fd, tmp = _temporary(path)
     except OSError as e:
-        raise _oserror(e, path) from None
+        raise _oserror(e, path, replace=True) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -274,7 +381,7 @@ def _atomic(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise _oserror(e, path) from None
+        raise _oserror(e, path, replace=True) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -286,14 +393,14 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename).
 
     Raises:
-        OSError: with ``path`` as its filename (see :func:`describe`); the old
+        OSError: with ``path`` as its filename (see `describe`); the old
             file, if any, is unchanged.
     """
     return _atomic(path, lambda f: f.write(data))
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Writes ``text`` (UTF-8) to ``path`` atomically; see :func:`write_bytes`.
+    """Writes ``text`` (UTF-8) to ``path`` atomically; see `write_bytes`.
 
     Example:
         >>> import tempfile, os
@@ -443,26 +550,39 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-finite number {name} (records store nan/inf as null)")
 
 
+#: How many skipped lines `read_records` reports one by one; the rest
+#: are summed up in one more warning.
+MAX_WARNINGS = 10
+
+
 def read_records(
     path: str | os.PathLike,
     schema: Schema,
     *,
     identity: Callable[[dict], Any] | None = None,
     check: Callable[[dict], str | None] | None = None,
+    max_warnings: int = MAX_WARNINGS,
 ) -> list[dict]:
     """The valid records of a JSON-lines file, in file order.
 
     Each non-blank line must be UTF-8 JSON, an object matching ``schema``
-    (:func:`check_record`) and pass ``check``; when ``identity`` is given, a
-    record whose identity was already read is a duplicate. Every other line is
-    skipped with a :class:`RecordWarning` ``"FILE:LINE: skipped (reason)"``.
-    The file is never modified.
+    ([check_record][leakyjax._src.io.check_record]) and pass ``check``; when
+    ``identity`` is given, a record whose identity was already read is a
+    duplicate. Every other line is skipped with a
+    [RecordWarning][leakyjax._src.io.RecordWarning]
+    ``"FILE:LINE: skipped (reason)"``, except a line that is already
+    superseded: a bad record whose identity a later valid line holds (its run
+    was redone), or a torn write of a killed process followed by later valid
+    lines (the damage is old: the run after the kill wrote after it). At most
+    ``max_warnings`` lines are reported one by one; one more warning counts
+    the rest. The file is never modified.
 
     Args:
         path: the file; a missing file has no records.
         schema: required fields and their types.
         identity: ``record -> hashable`` (e.g. ``(r["key"], r["seed"])``).
         check: extra validation, ``record -> reason or None``.
+        max_warnings: how many skipped lines to report one by one.
 
     Returns:
         The records (dicts).
@@ -491,12 +611,15 @@ def read_records(
     except OSError as e:
         raise _oserror(e, path, "read") from None
     out: list[dict] = []
-    seen: dict[Any, int] = {}
+    seen: dict[Any, int] = {}  # identity -> line of its first valid record
+    bad: list[tuple[int, str, Any, bool]] = []  # line, reason, identity, a run?
+    last_valid = 0
     lines = data.split(b"\n")
     for i, raw in enumerate(lines, 1):
         if not raw.strip():
             continue
         reason = None
+        torn = False
         rec: Any = None
         text = ""
         try:
@@ -506,35 +629,69 @@ def read_records(
         if reason is None:
             try:
                 rec = json.loads(text, parse_constant=_reject_constant)
+            except json.JSONDecodeError as e:
+                torn = _torn(text, e)
+                if i == len(lines) and not data.endswith(b"\n"):
+                    reason = "an unfinished last line (a killed write)"
+                    torn = True
+                elif torn:
+                    reason = "an unfinished line (a killed write)"
+                else:
+                    reason = f"not JSON: {e.msg}, column {e.colno}"
             except ValueError as e:
-                torn = i == len(lines) and not data.endswith(b"\n")
-                reason = (
-                    "an unfinished last line (a killed write)"
-                    if torn
-                    else f"not JSON: {e.msg}, column {e.colno}"
-                    if isinstance(e, json.JSONDecodeError)
-                    else str(e)
-                )
+                reason = str(e)
         if reason is None:
             reason = check_record(rec, schema)
+        ident = None
+        if reason is None and identity is not None:  # typed right: its identity
+            ident = identity(rec)  # is the run's, even if ``check`` rejects it
         if reason is None and check is not None:
             reason = check(rec)
-        if reason is None and identity is not None:
-            ident = identity(rec)
+        if reason is None and ident is not None:
             if ident in seen:
                 reason = f"duplicate of line {seen[ident]}"
             else:
                 seen[ident] = i
-        if reason is not None:
-            redo = "" if reason.startswith("duplicate") else "; its run will be redone"
-            warnings.warn(
-                f"{os.fspath(path)}:{i}: skipped ({reason}){redo}",
-                RecordWarning,
-                stacklevel=2,
-            )
+        if reason is not None:  # a record (or a torn one) stands for a run
+            bad.append((i, reason, ident, torn or isinstance(rec, dict)))
             continue
+        last_valid = i
         out.append(rec)
+    report = []
+    for i, reason, ident, run in bad:
+        if reason.startswith("duplicate"):
+            report.append(f"{os.fspath(path)}:{i}: skipped ({reason})")
+            continue
+        if ident is not None and seen.get(ident, 0) > i:
+            continue  # superseded: a later line holds its run
+        if reason.startswith("an unfinished") and last_valid > i:
+            continue  # an old kill: the run after it has written since
+        redo = "; its run will be redone" if run else ""
+        report.append(f"{os.fspath(path)}:{i}: skipped ({reason}){redo}")
+    for message in report[:max_warnings]:
+        warnings.warn(message, RecordWarning, stacklevel=2)
+    hidden = report[max(max_warnings, 0) :]
+    if hidden:
+        first = hidden[0][len(os.fspath(path)) + 1 :].split(":", 1)[0]
+        warnings.warn(
+            f"{os.fspath(path)}: {len(hidden)} more bad line(s) skipped, from line "
+            f"{first} on (not shown one by one); remove them to silence these "
+            "warnings",
+            RecordWarning,
+            stacklevel=2,
+        )
     return out
+
+
+def _torn(text: str, err: json.JSONDecodeError) -> bool:
+    """Whether ``text`` looks like the start of a JSON object cut off: the
+    decoder ran out of text (or stopped in a cut number or literal, such as
+    ``0.`` or ``tru``), not into a wrong character."""
+    if not text.startswith("{"):
+        return False
+    return len(text.rstrip()) - err.pos <= 4 or err.msg.startswith(
+        "Unterminated string"
+    )
 
 
 def append_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
@@ -552,7 +709,7 @@ def append_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
         records: JSON-serialisable dicts (no nan/inf: store them as None).
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `pathlib.Path`.
     """
     path = Path(path)
     blob = b"".join(
@@ -562,7 +719,7 @@ def append_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
         return path
     created = not path.exists()
     try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
     except OSError as e:
         raise _oserror(e, path) from None
     try:
@@ -683,6 +840,7 @@ __all__ = [
     "pyplot",
     "read_records",
     "save_figure",
+    "terminate_as_interrupt",
     "to_jsonable",
     "write_bytes",
     "write_json",

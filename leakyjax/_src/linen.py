@@ -314,7 +314,8 @@ class PReLU(nn.Module):
             ``prelu(x, negative_slope)``, with the dtype and shape of ``x``.
         """
         n = _m.check_num_parameters(self.num_parameters, "PReLU")
-        init = self.negative_slope_init
+        init = _m.check_slope_init(self.negative_slope_init, "PReLU")
+        _m.check_param_dtype(self.param_dtype, "PReLU")
         slope = self.param(
             "negative_slope",
             lambda key, shape, dtype: jnp.full(shape, init, dtype),

@@ -8,7 +8,7 @@
 * :func:`factory_args`: what ``get(spec)`` builds in each API -- the named
   module of the entry with the spec's parameters as attributes, or the generic
   ``Activation`` of the spec.
-* the PReLU slope checks.
+* the PReLU parameter checks (count, dtype, initial value, shape).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 
@@ -84,6 +85,54 @@ def check_num_parameters(num_parameters: Any, module: str) -> int:
             f"for one per channel), got {num_parameters}."
         )
     return int(num_parameters)
+
+
+def check_param_dtype(dtype: Any, module: str, field: str = "param_dtype") -> Any:
+    """Validates the dtype of PReLU's slope: a floating dtype (the slope learns).
+
+    An integer slope would start at ``int(0.25) == 0`` (a ReLU) and never move:
+    a ``TypeError`` naming ``field`` instead.
+    """
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(
+            f"{module}: {field} must be a floating dtype such as jnp.float32, got "
+            f"{dtype!r}."
+        ) from None
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(
+            f"{module}: {field}={dt.name} is not a floating dtype; the slope is "
+            f"learned, and a {dt.name} slope starts at 0 (a ReLU) and never "
+            f"changes. Use {field}=jnp.float32 (or bfloat16, float16)."
+        )
+    return dtype
+
+
+def check_slope_init(value: Any, module: str) -> Any:
+    """Validates PReLU's ``negative_slope_init``: a finite real number (or
+    array of them); traced values pass unchecked."""
+    if isinstance(value, jax.core.Tracer):
+        return value
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        arr = None
+    if (
+        isinstance(value, (bool, np.bool_))
+        or arr is None
+        or arr.dtype.kind not in "fiu"
+    ):
+        raise TypeError(
+            f"{module}: negative_slope_init must be a real number (the initial "
+            f"slope; default 0.25), got {value!r}."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(
+            f"{module}: negative_slope_init must be finite, got {value!r}; use a "
+            "number such as 0.25 (the default)."
+        )
+    return value
 
 
 def slope_shape(num_parameters: int) -> tuple[int, ...]:

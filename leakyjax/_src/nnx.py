@@ -347,6 +347,8 @@ class PReLU(nnx.Module):
         record_pre_activation: bool = False,
     ):
         n = _m.check_num_parameters(num_parameters, "PReLU")
+        _m.check_slope_init(negative_slope_init, "PReLU")
+        _m.check_param_dtype(param_dtype, "PReLU")
         self.num_parameters = n
         self.axis = axis
         self.negative_slope_init = negative_slope_init

@@ -266,6 +266,11 @@ def get(spec: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
     """
     if callable(spec) and not isinstance(spec, str):
         return spec
+    if not isinstance(spec, str):
+        raise TypeError(
+            f"leakyjax.get: spec must be a string such as 'leaky_relu:0.2' (see "
+            f"leakyjax.available()) or a callable, got {type(spec).__name__} {spec!r}."
+        )
     return _get_string(spec)
 
 

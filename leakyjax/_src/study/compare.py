@@ -9,6 +9,7 @@ back instead of training them again.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -174,7 +175,8 @@ def _number(x: Any) -> bool:
 
 
 def _check_record(rec: dict) -> str | None:
-    """Deeper checks than the schema: the history and the dead fractions."""
+    """Deeper checks than the schema: the history, the ranges of the numbers
+    and the configuration against the key."""
     hist = rec["history"]
     lengths = set()
     for k in _HISTORY:
@@ -187,6 +189,92 @@ def _check_record(rec: dict) -> str | None:
     dead = rec["dead_fraction"]
     if dead is not None and not all(_number(x) for x in dead):
         return "dead_fraction is not a list of numbers"
+    return _check_ranges(rec) or _check_key(rec)
+
+
+def _outside(field: str, value: Any, low: float, high: float, why: str = "") -> str:
+    lo = "-inf" if low == -math.inf else f"{low:g}"
+    hi = "inf" if high == math.inf else f"{high:g}"
+    return f"{field} is {value!r}, outside [{lo}, {hi}]{why}"
+
+
+def _check_ranges(rec: dict) -> str | None:
+    """Why a number of ``rec`` is impossible (an accuracy of 5, a negative
+    loss, a best step after the last one), or None."""
+    metric = rec["metric"]
+    if metric not in ("accuracy", "r2"):
+        return f"field 'metric' is {metric!r}, expected 'accuracy' or 'r2'"
+    on = f" for metric {metric!r}"
+    acc = (0.0 if metric == "accuracy" else -math.inf, 1.0, on)  # R² <= 1
+    pos = (0.0, math.inf, "")
+    hist = rec["history"]
+    ranges: list[tuple[str, list, tuple[float, float, str]]] = [
+        ("field 'final_test_acc'", [rec["final_test_acc"]], acc),
+        ("field 'best_test_acc'", [rec["best_test_acc"]], acc),
+        ("field 'final_test_loss'", [rec["final_test_loss"]], pos),
+        ("field 'best_test_loss'", [rec["best_test_loss"]], pos),
+        ("field 'dead_fraction'", list(rec["dead_fraction"] or ()), (0.0, 1.0, "")),
+        ("history 'val_acc'", hist["val_acc"], acc),
+        ("history 'test_acc'", hist["test_acc"], acc),
+        ("history 'train_loss'", hist["train_loss"], pos),
+        ("history 'val_loss'", hist["val_loss"], pos),
+        ("history 'test_loss'", hist["test_loss"], pos),
+    ]
+    for f in ("wall_time", "wall_time_per_seed", "compile_time"):
+        ranges.append((f"field {f!r}", [rec[f]], pos))
+    for field, values, (low, high, why) in ranges:
+        for v in values:
+            if v is not None and not low <= v <= high:
+                return _outside(field, v, low, high, why)
+    planned = rec["config"].get("steps")
+    if not _number(planned):
+        return "field 'config' has no number of 'steps'"
+    if not 0 <= rec["steps"] <= planned:
+        return _outside("field 'steps'", rec["steps"], 0, planned, " (config steps)")
+    if not 0 <= rec["best_step"] <= rec["steps"]:
+        steps = rec["steps"]
+        return _outside("field 'best_step'", rec["best_step"], 0, steps, " (steps run)")
+    for f in ("seeds_in_program", "num_devices"):
+        if rec[f] < 1:
+            return f"field {f!r} is {rec[f]!r}, expected >= 1"
+    return None
+
+
+@functools.lru_cache(maxsize=256)
+def _canonical_cached(spec: str) -> str:
+    """`canonical`, once per spec: a results file repeats a few specs many times."""
+    return canonical(spec)
+
+
+def _check_key(rec: dict) -> str | None:
+    """Why the record's ``config`` (and data fingerprint) is not what its
+    ``key`` says, or None: the key is what resume looks up, so a hand-edited
+    config must not pass for the configuration that trained it."""
+    try:
+        key = json.loads(rec["key"])
+    except ValueError:
+        return "key is not a configuration (not JSON)"
+    if not isinstance(key, dict):
+        return "key is not a configuration (not a JSON object)"
+    cfg = dict(rec["config"])
+    if cfg.get("activation") != rec["activation"]:
+        return (
+            f"activation is {rec['activation']!r} but its config says "
+            f"{cfg.get('activation')!r}"
+        )
+    try:
+        cfg["activation"] = _canonical_cached(str(cfg.get("activation")))
+    except (TypeError, ValueError) as e:
+        return f"config activation is not valid: {e}"
+    if rec.get("data_fingerprint") is not None:
+        cfg["data_fingerprint"] = rec["data_fingerprint"]
+    for field in sorted(set(key) | set(cfg)):
+        if key.get(field, "<missing>") != cfg.get(field, "<missing>"):
+            return (
+                f"config does not match its key: {field} is "
+                f"{cfg.get(field, '<missing>')!r} in config, "
+                f"{key.get(field, '<missing>')!r} in key"
+            )
     return None
 
 

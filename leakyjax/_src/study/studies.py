@@ -169,9 +169,36 @@ def execute(
         )
     }
     seconds = time.perf_counter() - t0
-    summary, data = study.summarise(cfg, values)
     stem = study.name.replace("-", "_")
-    fig = study.plot(Path(out) / f"{stem}.png", cfg, values)
+
+    def finish() -> tuple[dict, dict, Path]:
+        summary, data = study.summarise(cfg, values)
+        return summary, data, study.plot(Path(out) / f"{stem}.png", cfg, values)
+
+    try:
+        summary, data, fig = finish()
+    except (OSError, ImportError):  # the disk, the installation: not the parts
+        raise
+    except Exception as err:
+        # Parts read back that the study cannot use (hand-edited values, a file
+        # of an older leakyjax without a checksum): compute them again, once.
+        reused = store.reused_keys
+        if not reused:
+            raise
+        import warnings
+
+        warnings.warn(
+            f"{store.dir}: {len(reused)} stored part(s) do not fit the study "
+            f"({type(err).__name__}: {err}); they are computed again",
+            _io.RecordWarning,
+            stacklevel=2,
+        )
+        for key in _io.progress(
+            reused, desc=study.name, total=len(reused), enable=progress, leave=False
+        ):
+            values[key] = store.get(key, todo[key], recompute=True)
+        seconds = time.perf_counter() - t0
+        summary, data, fig = finish()
     path = write_json(
         Path(out) / f"{stem}.json",
         dict(
@@ -236,7 +263,12 @@ class PartStore:
 
     A part is read back when its file exists and was written with the same
     ``config`` (so a ``--quick`` run never feeds a full run); otherwise it is
-    computed by ``fn()`` and written.
+    computed by ``fn()`` and written. A part file that is damaged (not UTF-8,
+    not JSON, not an object, another part's key, a value that does not match
+    its checksum) is skipped with one
+    [RecordWarning][leakyjax._src.io.RecordWarning] naming the file, and the
+    part is computed again; a part file that is a directory or unreadable is
+    an ``OSError`` naming it.
 
     Args:
         out: the study's output directory.
@@ -250,10 +282,29 @@ class PartStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.config = to_jsonable(config)
         self.force = force
-        self.reused = 0
-        self.computed = 0
-        #: seconds spent computing the parts got so far (None once one is unknown)
-        self.seconds: float | None = 0.0
+        #: part key -> (read back?, seconds its computation took or None)
+        self._got: dict[str, tuple[bool, float | None]] = {}
+
+    @property
+    def reused(self) -> int:
+        """How many parts were read back."""
+        return sum(back for back, _ in self._got.values())
+
+    @property
+    def computed(self) -> int:
+        """How many parts were computed (and stored)."""
+        return len(self._got) - self.reused
+
+    @property
+    def reused_keys(self) -> list[str]:
+        """The keys of the parts read back, in the order they were got."""
+        return [k for k, (back, _) in self._got.items() if back]
+
+    @property
+    def seconds(self) -> float | None:
+        """Seconds spent computing the parts got so far (None if one is unknown)."""
+        secs = [s for _, s in self._got.values()]
+        return None if None in secs else float(sum(s for s in secs if s is not None))
 
     def _path(self, key: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.=-]+", "_", key)
@@ -265,41 +316,95 @@ class PartStore:
         return self._load(key) is not None
 
     def _load(self, key: str) -> dict | None:
+        """The stored part ``key``, or None (missing, another config, damaged)."""
         path = self._path(key)
-        if self.force or not path.exists():
+        if self.force:
             return None
         try:
-            blob = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            data = path.read_bytes()
+        except FileNotFoundError:
             return None
-        if blob.get("key") != key or blob.get("config") != self.config:
+        except OSError as e:  # a directory, no permission: say which file
+            raise _io._oserror(e, path, "read", replace=True) from None
+        blob, reason = _parse_part(data, key)
+        if reason is not None:
+            import warnings
+
+            warnings.warn(
+                f"{path}: skipped ({reason}); the part is computed again",
+                _io.RecordWarning,
+                stacklevel=3,
+            )
             return None
-        return blob if blob.get("value") is not None else None
+        if blob is None or blob.get("config") != self.config:
+            return None  # written under another configuration: recompute
+        return blob
 
-    def _add_seconds(self, seconds: float | None) -> None:
-        self.seconds = (
-            None
-            if self.seconds is None or seconds is None
-            else (self.seconds + seconds)
-        )
+    def get(self, key: str, fn: Callable[[], Any], *, recompute: bool = False) -> Any:
+        """The stored value of part ``key``, or ``fn()`` (then stored).
 
-    def get(self, key: str, fn: Callable[[], Any]) -> Any:
-        """The stored value of part ``key``, or ``fn()`` (then stored)."""
-        blob = self._load(key)
+        ``recompute``: ignore the stored value (as ``force`` does for all).
+        """
+        blob = None if recompute else self._load(key)
         if blob is not None:
-            self.reused += 1
-            self._add_seconds(blob.get("seconds"))
+            secs = blob.get("seconds")
+            if isinstance(secs, bool) or not isinstance(secs, (int, float)):
+                secs = None  # unknown (a hand edit, an older file)
+            self._got[key] = (
+                True,
+                float(secs) if secs is not None and secs >= 0 else None,
+            )
             return blob["value"]
         t0 = time.perf_counter()
         value = to_jsonable(fn())
         seconds = time.perf_counter() - t0
         write_json(
             self._path(key),
-            {"key": key, "config": self.config, "value": value, "seconds": seconds},
+            {
+                "key": key,
+                "config": self.config,
+                "value": value,
+                "seconds": seconds,
+                "digest": _digest(value),
+            },
         )
-        self.computed += 1
-        self._add_seconds(seconds)
+        self._got[key] = (False, seconds)
         return value
+
+
+def _digest(value: Any) -> str:
+    """A checksum of a part's value (its canonical JSON), stored beside it."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _parse_part(data: bytes, key: str) -> tuple[dict | None, str | None]:
+    """``(part, None)``, ``(None, None)`` for a part with no value (computed
+    again, silently), or ``(None, why it is damaged)``."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, f"not UTF-8: byte 0x{data[e.start]:02x} at offset {e.start}"
+    try:
+        blob = json.loads(text, parse_constant=_io._reject_constant)
+    except json.JSONDecodeError as e:
+        if not text.strip() or len(text.rstrip()) - e.pos <= 4:
+            return None, "an unfinished file (a killed write)"
+        return None, f"not JSON: {e.msg}, line {e.lineno} column {e.colno}"
+    except ValueError as e:
+        return None, str(e)
+    if not isinstance(blob, dict):
+        return None, f"not a JSON object but {type(blob).__name__}"
+    if blob.get("key") != key:
+        return None, f"it holds part {blob.get('key')!r}, not {key!r}"
+    if "value" not in blob:
+        return None, "missing field 'value'"
+    if blob["value"] is None:
+        return None, None
+    digest = blob.get("digest")
+    if digest is not None and digest != _digest(blob["value"]):
+        return None, "its value does not match its checksum: edited or damaged"
+    return blob, None
 
 
 def run_study(
