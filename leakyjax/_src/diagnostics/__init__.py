@@ -41,6 +41,8 @@ Layout
   :mod:`leakyjax._src.names`);
 * :mod:`~leakyjax._src.diagnostics.runner`: :func:`dead_units` over batches;
 * :mod:`~leakyjax._src.diagnostics.gradients`: :func:`gradient_stats`;
+* :mod:`~leakyjax._src.diagnostics.scores`: the three unit scores (never
+  positive, τ-dormant, gradient) and the probes of a train step;
 * :mod:`~leakyjax._src.diagnostics.report` and
   :mod:`~leakyjax._src.diagnostics.plot`: text tables and figures.
 """
@@ -68,3 +70,14 @@ from leakyjax._src.diagnostics.report import (
 )
 from leakyjax._src.diagnostics.report import format_report as format_report
 from leakyjax._src.diagnostics.runner import dead_units as dead_units
+from leakyjax._src.diagnostics.scores import Probe as Probe
+from leakyjax._src.diagnostics.scores import ScoreState as ScoreState
+from leakyjax._src.diagnostics.scores import UnitScores as UnitScores
+from leakyjax._src.diagnostics.scores import init_scores as init_scores
+from leakyjax._src.diagnostics.scores import pooled_fractions as pooled_fractions
+from leakyjax._src.diagnostics.scores import tap as tap
+from leakyjax._src.diagnostics.scores import unit_scores as unit_scores
+from leakyjax._src.diagnostics.scores import update_scores as update_scores
+from leakyjax._src.diagnostics.scores import (
+    value_grad_and_probes as value_grad_and_probes,
+)

@@ -49,6 +49,28 @@ class UnitState(NamedTuple):
     maximum: Array
 
 
+class ScoreState(NamedTuple):
+    """Streaming sums for the three unit scores of one layer.
+
+    The per-unit arrays have the layout shape ``(units,) + (1,) * (k - 1)`` for
+    feature axis ``-k`` (as [UnitState][leakyjax.diagnostics.UnitState]), so the
+    state is a plain pytree: a jit argument, a scan carry.
+
+    Attributes:
+        count: ``()`` int32, examples (batch x spatial positions) seen.
+        positive_count: int32 per unit, examples with pre-activation ``> 0``.
+        abs_sum: per unit, $\\sum |h_i|$ over the examples.
+        grad_count: ``()`` int32, examples seen with a gradient.
+        grad_abs_sum: per unit, $\\sum |\\partial L / \\partial a_i|$.
+    """
+
+    count: Array  # pyright: ignore[reportIncompatibleMethodOverride]
+    positive_count: Array
+    abs_sum: Array
+    grad_count: Array
+    grad_abs_sum: Array
+
+
 class LayerStats(NamedTuple):
     """The report for one layer, from :func:`result`.
 
@@ -311,7 +333,7 @@ def _merge_one(a: UnitState, b: UnitState) -> UnitState:
     )
 
 
-def _check_same_layout(a: UnitState, b: UnitState, where: str) -> None:
+def _check_same_layout(a: Any, b: Any, where: str) -> None:
     if a.positive_count.shape != b.positive_count.shape:
         raise ValueError(
             f"{where}: the states describe different layers (layouts "
@@ -414,8 +436,14 @@ def merge(a: Any, b: Any) -> Any:
             raise TypeError("merge: a is a mapping of layers but b is not.")
         _check_keys(a, b, "b", "merge")
         return {name: merge(a[name], b[name]) for name in a}
+    if isinstance(a, ScoreState) and isinstance(b, ScoreState):
+        _check_same_layout(a, b, "merge")
+        return ScoreState(*(x + y for x, y in zip(a, b)))
     if not (_is_state(a) and _is_state(b)):
-        raise TypeError("merge: a and b must be UnitState values from init().")
+        raise TypeError(
+            "merge: a and b must both be UnitState values from init() or both "
+            "ScoreState values from init_scores()."
+        )
     _check_same_layout(a, b, "merge")
     return jax.jit(_merge_one)(a, b)
 
@@ -445,6 +473,8 @@ def merge_across(state: Any, axis_name: Any) -> Any:
     """
     if isinstance(state, Mapping):
         return {name: merge_across(s, axis_name) for name, s in state.items()}
+    if isinstance(state, ScoreState):  # sums and counts: psum each
+        return ScoreState(*(lax.psum(x, axis_name) for x in state))
     if not _is_state(state):
         raise TypeError("merge_across: state must be a UnitState from init().")
     dtype = state.mean.dtype
