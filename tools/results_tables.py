@@ -611,3 +611,10 @@ def _cure(rai_res: dict, redo_res: dict) -> str:
         "lr 0.3: final acc / dead",
     ]
     return md_table(header, body)
+
+
+# The plasticity study: loss of plasticity over re-permuted tasks, plain / ReDo / CBP.
+_STUDY_CODE["plasticity"] = (*_TRAIN, *_DIAG, "leakyjax/_src/recycle.py")
+STUDY_SOURCES["plasticity"] = _study_source("plasticity")
+table(STUDY_SOURCES["plasticity"].name, STUDY_SOURCES["plasticity"])(_study_markdown)
+PLASTICITY = STUDY_SOURCES["plasticity"]

@@ -685,7 +685,7 @@ def reset_units(
 
 def _check_key(key: Any, where: str) -> None:
     ok = hasattr(key, "dtype") and (
-        jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+        jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
         or (key.dtype == jnp.uint32 and tuple(key.shape) == (2,))
     )
     if not ok:
