@@ -868,8 +868,9 @@ def continual_backprop(
     eligible units with the lowest $\hat u_i$. A replaced unit gets fresh
     incoming weights (by default the He initialiser of its activation, i.e. the
     leaky He gain $\sqrt{2/(1+a^2)}$ for ``"leaky_relu:a"``), bias 0, zero
-    outgoing weights (so the network's output does not change), utility 0 and
-    age 0, and the optimiser-state entries of those weights (Adam's ``mu`` and
+    outgoing weights (the new unit adds nothing to the output until it has
+    learned; what changes is that the old unit's small contribution is gone),
+    utility 0 and age 0, and the optimiser-state entries of those weights (Adam's ``mu`` and
     ``nu``, momentum, ...) are zeroed: the same reset as
     [recycle_dormant][leakyjax.recycle.recycle_dormant] (see
     [reset_units][leakyjax.recycle.reset_units]). optax keeps one step

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -110,6 +111,13 @@ def gradient_stats(grads: Any) -> GradientStats:
     leaves: dict[str, list] = {}
     layers: dict[str, list] = {}
     for path, g in flat:
+        dtype = g.dtype if hasattr(g, "dtype") else np.asarray(g).dtype
+        if not (jnp.issubdtype(dtype, np.number) or jnp.issubdtype(dtype, np.bool_)):
+            raise TypeError(
+                f"gradient_stats: leaf {_path_name(path)!r} is a "
+                f"{type(g).__name__}, not an array of numbers; grads must be a "
+                "pytree of float arrays (from jax.grad)."
+            )
         g = jnp.asarray(g)
         if not jnp.issubdtype(g.dtype, jnp.inexact):
             raise TypeError(

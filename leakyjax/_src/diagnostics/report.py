@@ -66,6 +66,11 @@ def format_report(report: Any, *, title: str | None = None) -> str:
             "format_report: report must be a LayerStats or a mapping of layer "
             "names to LayerStats (from result() or dead_units())."
         )
+    if not report:
+        raise ValueError(
+            "format_report: report is empty (no layers); pass the mapping that "
+            "result() or dead_units() returned for at least one layer."
+        )
     header = [
         "layer",
         "units",

@@ -137,6 +137,16 @@ def dead_units(
         ([False, False, True], 24)
     """
     kind = _model_kind(fn)
+    if kind == "function" and not callable(fn):
+        raise TypeError(
+            f"dead_units: fn must be a function returning pre-activations or a "
+            f"Flax / equinox model, got {type(fn).__name__} {fn!r}."
+        )
+    if isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
+        raise TypeError(
+            "dead_units: batches must be an iterable of inputs (a list of "
+            f"arrays, a data loader), got {type(batches).__name__}."
+        )
     if kind != "linen" and variables is not None:
         raise TypeError(
             "dead_units: variables are only for flax.linen modules; a plain "
