@@ -2,7 +2,7 @@
 
 A unit (one channel on the feature axis) is *dead* on a data set if its
 pre-activation is ``<= 0`` for every example; for leaky units the same "never
-positive" statistic is reported. See :mod:`leakyjax._src.diagnostics` for the
+positive" statistic is reported. See `leakyjax._src.diagnostics` for the
 definitions and the layout of the package. Needs only jax; the Flax capture functions import flax and the
 plots import matplotlib when called.
 """

@@ -1,15 +1,16 @@
 r"""Recycling dormant units (ReDo): re-initialise what the diagnostics find.
 
-Sokar, Agarwal, Castro and Evci (ICML 2023) call unit :math:`i` of a layer with
-:math:`H` units *τ-dormant* on a batch when its score
+Sokar, Agarwal, Castro and Evci (ICML 2023) call unit $i$ of a layer with
+$H$ units *τ-dormant* on a batch when its score
 
-.. math::
-    s_i = \frac{\mathbb{E}_x |h_i(x)|}{\frac{1}{H} \sum_k \mathbb{E}_x |h_k(x)|}
-    \le \tau
+$$
+s_i = \frac{\mathbb{E}_x |h_i(x)|}{\frac{1}{H} \sum_k \mathbb{E}_x |h_k(x)|}
+\le \tau
+$$
 
-(:math:`h` the layer's *output*, after the activation; the expectation over the
+($h$ the layer's *output*, after the activation; the expectation over the
 batch and, for convolutions, every spatial position). ReDo ("Recycling Dormant
-neurons") re-initialises such a unit every :math:`F` steps: its *incoming*
+neurons") re-initialises such a unit every $F$ steps: its *incoming*
 weights (its kernel column and bias) are drawn again from the layer's
 initialiser, its *outgoing* weights (its row of the next layer's kernel) are set
 to 0, and the optimiser's moments of those weights are reset. Because the
@@ -31,13 +32,13 @@ Adam's), and maps a channels-last ``Conv -> flatten -> Dense`` connection to the
 
 Hyper-parameters reported for the paper (Table 1, as read from a published
 analysis of the code, not from the paper itself): recycling period
-:math:`F = 1000` gradient steps, :math:`\tau = 0.025` in the default DQN setting
-and :math:`0.1` otherwise, 64 examples to score; the shipped code defaults to
-:math:`\tau = 0`. The default here is :math:`\tau = 0.1`.
+$F = 1000$ gradient steps, $\tau = 0.025$ in the default DQN setting
+and $0.1$ otherwise, 64 examples to score; the shipped code defaults to
+$\tau = 0$. The default here is $\tau = 0.1$.
 
-Dead units (never positive on the batch, :mod:`leakyjax.diagnostics`) can be
+Dead units (never positive on the batch, `leakyjax.diagnostics`) can be
 recycled too (``criterion="dead"`` or ``"either"``): for leaky units a dead unit
-still has :math:`|h| > 0`, so it need not be τ-dormant.
+still has $|h| > 0$, so it need not be τ-dormant.
 
 References:
     Sokar, Agarwal, Castro, Evci. The Dormant Neuron Phenomenon in Deep
@@ -77,9 +78,9 @@ _CRITERIA = ("dormant", "dead", "either")
 
 
 class RecycleResult(NamedTuple):
-    """What :func:`recycle_dormant` did, per activation layer.
+    """What [recycle_dormant][leakyjax.recycle.recycle_dormant] did, per activation layer.
 
-    A pytree of arrays (return it from :func:`jax.jit`).
+    A pytree of arrays (return it from `jax.jit`).
 
     Attributes:
         params: the new parameters, same structure as the input (linen variables
@@ -93,7 +94,7 @@ class RecycleResult(NamedTuple):
         dead: ``{layer: int32}`` units never positive on the batch.
         units: ``{layer: int}`` units per layer.
         mask: ``{layer: bool (units,)}`` the units selected by ``criterion``.
-        score: ``{layer: (units,)}`` the dormancy scores :math:`s_i`.
+        score: ``{layer: (units,)}`` the dormancy scores $s_i$.
     """
 
     params: Any
@@ -151,11 +152,13 @@ def _score_one(h: Array, axis: int, where: str = "dormancy_score") -> Array:
 def dormancy_score(activations: Any, *, feature_axis: int = -1) -> Any:
     r"""ReDo's normalised activity score of every unit.
 
-    .. math:: s_i = \mathbb{E}|h_i| \,/\, \big(\tfrac{1}{H}\textstyle\sum_k
-        \mathbb{E}|h_k| + 10^{-9}\big)
+    $$
+    s_i = \mathbb{E}|h_i| \,/\, \big(\tfrac{1}{H}\textstyle\sum_k
+    \mathbb{E}|h_k| + 10^{-9}\big)
+    $$
 
     over every axis but ``feature_axis`` (batch and spatial positions). A layer
-    whose units are equally active has every :math:`s_i = 1`; the scores of a
+    whose units are equally active has every $s_i = 1$; the scores of a
     layer average to 1 (to the guard ``1e-9``).
 
     Args:
@@ -228,7 +231,7 @@ def layer_pairs(params: Any, activations: Any) -> dict[str, tuple[str, str]]:
     This needs exactly one more kernel layer than activation layers (the output
     layer, which is never recycled); anything else (skip connections, two
     activations after one layer) needs the pairing given explicitly to
-    :func:`recycle_dormant` as ``layers=``.
+    [recycle_dormant][leakyjax.recycle.recycle_dormant] as ``layers=``.
 
     Args:
         params: a parameter tree (linen ``params`` or variables, a pure dict of
@@ -385,23 +388,23 @@ def recycle_dormant(
     For every activation layer, units are selected by ``criterion`` on the
     batch ``activations``:
 
-    * ``"dormant"`` (default): :math:`s_i \le \tau` (see
-      :func:`dormancy_score`);
+    * ``"dormant"`` (default): $s_i \le \tau$ (see
+      [dormancy_score][leakyjax.recycle.dormancy_score]);
     * ``"dead"``: never positive on the batch
-      (:func:`leakyjax.diagnostics.result`'s ``dead``);
+      ([result][leakyjax.diagnostics.result]'s ``dead``);
     * ``"either"``: both sets.
 
-    A selected unit :math:`i` of a layer between kernels :math:`W` (incoming)
-    and :math:`V` (outgoing) gets :math:`W_{:, i} \leftarrow` ``kernel_init``,
-    :math:`b_i \leftarrow` ``bias_init``, :math:`V_{i, :} \leftarrow 0`, and
+    A selected unit $i$ of a layer between kernels $W$ (incoming)
+    and $V$ (outgoing) gets $W_{:, i} \leftarrow$ ``kernel_init``,
+    $b_i \leftarrow$ ``bias_init``, $V_{i, :} \leftarrow 0$, and
     every optimiser-state leaf that mirrors one of these weights (Adam's ``mu``
     and ``nu``, momentum traces, ...: any leaf whose key path ends with the
     weight's path and has its shape) is zeroed there; counters such as Adam's
-    ``count`` are kept. Nothing else changes. Because :math:`V_{i,:} = 0`, the
+    ``count`` are kept. Nothing else changes. Because $V_{i,:} = 0$, the
     network computes what it computed with the selected units removed: exactly
-    the same output for dead ReLU units (:math:`h_i = 0`), a change of at most
-    the small contribution :math:`h_i V_{i,:}` for dormant ones. Works under
-    :func:`jax.jit` (``tau`` may be traced; ``layers``, ``criterion`` and the
+    the same output for dead ReLU units ($h_i = 0$), a change of at most
+    the small contribution $h_i V_{i,:}$ for dormant ones. Works under
+    `jax.jit` (``tau`` may be traced; ``layers``, ``criterion`` and the
     initialisers are static) and ``nnx.jit``.
 
     Args:
@@ -411,32 +414,32 @@ def recycle_dormant(
             ``nnx.Module`` (updated in place).
         activations: ``{layer: array}`` of the layers' outputs on a batch, or
             their pre-activations with ``activation=`` (what
-            :func:`leakyjax.diagnostics.capture_linen` / ``capture_nnx``
+            [capture_linen][leakyjax.diagnostics.capture_linen] / ``capture_nnx``
             return).
         key: a PRNG key for the new weights (required unless ``count_only``).
         opt_state: an optax state for these params (linen / plain trees: the
             state of ``tx.init(params["params"])`` or ``tx.init(params)``), or
             an ``nnx.Optimizer`` (updated in place). None: no optimiser.
-        tau: the dormancy threshold :math:`\tau` (default 0.1).
+        tau: the dormancy threshold $\tau$ (default 0.1).
         criterion: ``"dormant"``, ``"dead"`` or ``"either"``.
         activation: None if ``activations`` are outputs; else the activation
             (registry spec such as ``"relu"``, a callable, or ``{layer: ...}``)
             that maps the given pre-activations to outputs.
         layers: ``{activation layer: (incoming layer, outgoing layer)}`` with
             parameter paths (``"Dense_0"`` or ``("block", "Dense_0")``); default
-            :func:`layer_pairs` (sequential models).
+            [layer_pairs][leakyjax.recycle.layer_pairs] (sequential models).
         kernel_init: the initialiser of the incoming kernels (a jax
             initializer ``init(key, shape, dtype)``, or ``{layer path: init}``);
-            default :func:`jax.nn.initializers.lecun_normal`, flax's default for
+            default `jax.nn.initializers.lecun_normal`, flax's default for
             Dense, Conv and ``nnx.Linear``. Pass the one your layers use (e.g.
-            :func:`leakyjax.initializers.he_normal`).
+            [leakyjax.initializers.he_normal][]).
         bias_init: the initialiser of the biases (default zeros, flax's).
         feature_axis: the unit axis of the activations (-1).
         count_only: only count (params and optimiser state are returned
             unchanged, ``recycled`` is 0).
 
     Returns:
-        A :class:`RecycleResult`.
+        A [RecycleResult][leakyjax.recycle.RecycleResult].
 
     Raises:
         ValueError, TypeError: for a pairing that does not fit the parameters,
@@ -878,7 +881,7 @@ def continual_backprop(
     paper's AdamGnT resets a per-entry step instead.
 
     Call it once per step, after the optimiser update, with the activations
-    (outputs) of that step's batch. Works under [jax.jit][].
+    (outputs) of that step's batch. Works under `jax.jit`.
 
     Args:
         params: as [recycle_dormant][leakyjax.recycle.recycle_dormant]: linen

@@ -21,7 +21,7 @@ pre-activation $a_i$, output $h_i = f(a_i)$ and loss $L$:
 
 [ScoreState][leakyjax.diagnostics.ScoreState] accumulates the three in one
 streaming pass (exact integer counts; float sums), inside
-[jax.jit][] or [jax.lax.scan][]; [value_grad_and_probes][leakyjax.diagnostics.value_grad_and_probes]
+`jax.jit` or `jax.lax.scan`; [value_grad_and_probes][leakyjax.diagnostics.value_grad_and_probes]
 returns, from the train step's own backward pass, the pre-activations, outputs
 and pre-activation gradients of every leakyjax activation module (linen and
 nnx) and of every [tap][leakyjax.diagnostics.tap] in a plain function.
@@ -396,7 +396,7 @@ def unit_scores(state: Any, *, tau: Any = 0.1, grad_tau: Any = 0.1) -> Any:
 
     Returns:
         A [UnitScores][leakyjax.diagnostics.UnitScores] (or a dict). Works
-        under [jax.jit][].
+        under `jax.jit`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -587,7 +587,7 @@ def _recording(tape: _Tape) -> Iterator[None]:
 def value_grad_and_probes(
     fn: Callable[..., Any], *, argnums: int | tuple[int, ...] = 0, has_aux: bool = False
 ) -> Callable[..., tuple[Any, Any, dict[str, Probe]]]:
-    r"""[jax.value_and_grad][] that also returns every activation layer's probe.
+    r"""`jax.value_and_grad` that also returns every activation layer's probe.
 
     The returned function runs ``fn`` once forward and once backward (as
     ``jax.value_and_grad`` does) and returns ``(value, grads, probes)``:

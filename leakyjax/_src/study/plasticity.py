@@ -18,16 +18,16 @@ elu, three methods share seeds, data order and label sequences:
 
 * ``plain``: backprop;
 * ``redo``: ReDo every ``redo_every`` steps, τ = ``tau``, scored on a probe
-  batch of training examples (:func:`leakyjax.recycle.recycle_dormant`);
+  batch of training examples ([recycle_dormant][leakyjax.recycle.recycle_dormant]);
 * ``cbp``: continual backprop every step, replacement rate ``cbp_rate``,
   maturity ``cbp_maturity``, utility decay 0.99
-  (:func:`leakyjax.recycle.continual_backprop`).
+  ([continual_backprop][leakyjax.recycle.continual_backprop]).
 
 Per task we record the online training accuracy (the mean accuracy of the
 task's training batches, as Dohare et al. plot it), the test accuracy under the
 task's labels at its end, and, on the probe batch at its end, the shares of
 hidden units never positive, τ-dormant and gradient-dormant
-(:func:`leakyjax.diagnostics.unit_scores`).
+([unit_scores][leakyjax.diagnostics.unit_scores]).
 """
 
 from __future__ import annotations
