@@ -618,3 +618,36 @@ _STUDY_CODE["plasticity"] = (*_TRAIN, *_DIAG, "leakyjax/_src/recycle.py")
 STUDY_SOURCES["plasticity"] = _study_source("plasticity")
 table(STUDY_SOURCES["plasticity"].name, STUDY_SOURCES["plasticity"])(_study_markdown)
 PLASTICITY = STUDY_SOURCES["plasticity"]
+
+DIAGNOSTICS_COST = source(
+    Source(
+        "diagnostics_cost",
+        "benchmarks/results/diagnostics_cpu.json",
+        "{python} -m benchmarks.bench_diagnostics --out {out}/results.json",
+        (*_DIAG, "benchmarks/common.py", "benchmarks/bench_diagnostics.py"),
+        slow=True,  # timings: for a quiet machine
+    )
+)
+
+
+@table("diagnostics_cost", DIAGNOSTICS_COST)
+def _diagnostics_cost(data: dict) -> str:
+    """docs/DIAGNOSTICS.md: the three scores' cost inside a jitted train step."""
+    body = [
+        [
+            r["model"],
+            f"{r['batch']} × {r['width']} × {r['depth']}",
+            f"{1e3 * r['median_s']['plain']:.2f} ms",
+            f"{1e3 * r['median_s']['scores']:.2f} ms",
+            f"{100 * r['overhead']:+.1f}%",
+        ]
+        for r in data["rows"]
+    ]
+    header = [
+        "model",
+        "batch × width × depth",
+        "train step (median)",
+        "with the three scores",
+        "overhead",
+    ]
+    return md_table(header, body)
