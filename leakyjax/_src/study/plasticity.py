@@ -487,14 +487,22 @@ def _plot(path: Path, cfg: dict, values: dict) -> Path:
         4, len(ACTIVATIONS), figsize=(3.2 * len(ACTIVATIONS), 10), sharex=True
     )
     colors = dict(zip(METHODS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    ylab = ("online accuracy", *(f"{s.replace('_', ' ')} share" for s in SCORES))
+    styles = dict(plain="-", redo="--", cbp=":")  # identical curves stay visible
+    ylab = (
+        "online accuracy",
+        "never-positive share",
+        f"τ-dormant share (τ = {cfg['tau']:g})",
+        "gradient-dormant share",
+    )
     for col, a in enumerate(ACTIVATIONS):
         for m in METHODS:
             r = runs[(a, m)]
             for row, key in enumerate(("online_acc", *SCORES)):
                 vals = np.asarray(r[key], np.float64)
                 task = np.arange(1, vals.shape[1] + 1)
-                axes[row][col].plot(task, vals.mean(0), color=colors[m], label=m, lw=1)
+                axes[row][col].plot(
+                    task, vals.mean(0), color=colors[m], label=m, lw=1, ls=styles[m]
+                )
         axes[0][col].set_title(a, fontsize=9)
         axes[-1][col].set_xlabel("task")
         for row in range(4):
@@ -503,8 +511,8 @@ def _plot(path: Path, cfg: dict, values: dict) -> Path:
                 axes[row][0].set_ylabel(ylab[row], fontsize=8)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(
-        f"plasticity: mnist1d labels re-permuted every {cfg['steps_per_task']} "
-        f"steps, mean of {len(cfg['seeds'])} seeds (τ = {cfg['tau']:g})",
+        f"plasticity: {cfg['dataset']} labels re-permuted every "
+        f"{cfg['steps_per_task']} steps, mean of {len(cfg['seeds'])} seeds",
         fontsize=10,
     )
     return S.save_figure(fig, path)
