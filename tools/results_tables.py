@@ -641,6 +641,8 @@ def _diagnostics_cost(data: dict) -> str:
             f"{1e3 * r['min_s']['scores']:.2f} ms",
             f"{100 * r['overhead']:+.1f}%",
             f"{100 * r['overhead_median']:+.1f}%",
+            f"{100 * r['flops_overhead']:+.2f}%",
+            f"{100 * r['bytes_overhead']:+.1f}%",
         ]
         for r in data["rows"]
     ]
@@ -651,5 +653,7 @@ def _diagnostics_cost(data: dict) -> str:
         "with the three scores (min)",
         "overhead (min)",
         "overhead (median)",
+        "extra flops",
+        "extra bytes accessed",
     ]
     return md_table(header, body)
