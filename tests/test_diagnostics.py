@@ -798,3 +798,21 @@ def test_reliability_errors():
             {"h": jnp.ones((4, 3))},
             key=0,
         )
+
+
+def test_scores_equinox_from_capture():
+    eqx = pytest.importorskip("equinox")
+    from leakyjax import equinox as ljeqx
+
+    k1, k2 = jax.random.split(jax.random.key(0))
+    model = eqx.nn.Sequential(
+        [eqx.nn.Linear(3, 4, key=k1), ljeqx.LeakyReLU(0.2), eqx.nn.Linear(4, 2, key=k2)]
+    )
+    x = jax.random.normal(jax.random.key(1), (16, 3))
+    acts = jax.vmap(lambda x: ljeqx.capture(model, x)[1])(x)
+    s = dg.update_scores(dg.init_scores(acts), acts, activation="leaky_relu:0.2")
+    r = dg.unit_scores(s)["layers/1"]
+    a = np.asarray(acts["layers/1"])
+    _, ds, _ = reference_scores(a, np.where(a >= 0, a, 0.2 * a), a)
+    np.testing.assert_allclose(np.asarray(r.dormancy), ds, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(r.active_rate), (a > 0).mean(0), rtol=1e-6)
