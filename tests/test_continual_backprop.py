@@ -245,3 +245,56 @@ def test_errors_name_function_and_argument():
         recycle.reset_units(
             p, {"h0": ("Dense_0", "Dense_1")}, {"h0": jnp.ones(6, bool)}, key=1
         )
+
+
+def test_equinox_model_and_optax_state():
+    eqx = pytest.importorskip("equinox")
+    from leakyjax import equinox as ljeqx
+
+    k1, k2 = jax.random.split(jax.random.key(0))
+    model = eqx.nn.Sequential(
+        [eqx.nn.Linear(4, 6, key=k1), ljeqx.LeakyReLU(0.2), eqx.nn.Linear(6, 2, key=k2)]
+    )
+    tx = optax.adam(1e-2)
+    params = eqx.filter(model, eqx.is_array)
+    opt = tx.init(params)
+    g = eqx.filter_grad(lambda m: jnp.sum(jax.vmap(m)(X) ** 2))(model)
+    updates, opt = tx.update(g, opt, params)
+    model = eqx.apply_updates(model, updates)
+    pre = jax.vmap(lambda x: ljeqx.capture(model, x)[1])(X)
+    assert list(pre) == ["layers/1"]
+    s = recycle.continual_backprop_init(pre)
+    kinit = lambda key, shape, dtype: jnp.full(shape, 7.0, dtype)
+    res = recycle.continual_backprop(
+        model,
+        pre,
+        s,
+        key=jax.random.key(0),
+        opt_state=opt,
+        activation="leaky_relu:0.2",
+        replacement_rate=0.5,
+        maturity=0,
+        kernel_init=kinit,
+    )
+    m = np.asarray(res.mask["layers/1"])
+    assert m.sum() == 3
+    new = res.params
+    w0, w0_old = np.asarray(new.layers[0].weight), np.asarray(model.layers[0].weight)
+    np.testing.assert_array_equal(w0[m], 7.0)  # incoming: rows of (out, in)
+    np.testing.assert_array_equal(w0[~m], w0_old[~m])
+    np.testing.assert_array_equal(np.asarray(new.layers[0].bias)[m], 0.0)
+    w2, w2_old = np.asarray(new.layers[2].weight), np.asarray(model.layers[2].weight)
+    np.testing.assert_array_equal(w2[:, m], 0.0)  # outgoing: columns
+    np.testing.assert_array_equal(w2[:, ~m], w2_old[:, ~m])
+    for moment in ("mu", "nu"):
+        old_m = getattr(opt[0], moment)
+        new_m = getattr(res.opt_state[0], moment)
+        a, b = np.asarray(new_m.layers[0].weight), np.asarray(old_m.layers[0].weight)
+        np.testing.assert_array_equal(a[m], 0)
+        np.testing.assert_array_equal(a[~m], b[~m])
+        a, b = np.asarray(new_m.layers[2].weight), np.asarray(old_m.layers[2].weight)
+        np.testing.assert_array_equal(a[:, m], 0)
+        np.testing.assert_array_equal(a[:, ~m], b[:, ~m])
+        np.testing.assert_array_equal(
+            np.asarray(new_m.layers[2].bias), np.asarray(old_m.layers[2].bias)
+        )

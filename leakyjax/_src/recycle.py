@@ -299,13 +299,80 @@ def _unwrap(params: Any, opt_state: Any):
             return kind(out) if kind is not dict else out
 
         return outer["params"], rebuild, "linen"
+    if _is_eqx(params):
+        return _unwrap_eqx(params)
     if not isinstance(params, Mapping):
         raise TypeError(
             "recycle_dormant: params must be a mapping of layers with 'kernel' "
             "(and 'bias') arrays -- linen params or variables, an nnx model's "
-            f"pure state -- or an nnx.Module; got {type(params).__name__}."
+            "pure state -- an nnx.Module or an equinox model; got "
+            f"{type(params).__name__}."
         )
     return params, lambda new: new, "tree"
+
+
+def _is_eqx(obj: Any) -> bool:
+    if sys.modules.get("equinox") is None:
+        return False
+    import equinox as eqx
+
+    return isinstance(obj, eqx.Module)
+
+
+def _eqx_linear(node: Any) -> bool:
+    import equinox as eqx
+
+    return isinstance(node, eqx.nn.Linear)
+
+
+def _unwrap_eqx(model: Any):
+    """An equinox model's ``eqx.nn.Linear`` layers as ``{path: {kernel, bias}}``.
+
+    equinox keeps ``weight`` as ``(out, in)``; the pure tree holds its transpose,
+    flax's ``(in, out)`` kernel, so one reset serves every framework.
+    """
+    import equinox as eqx
+
+    flat, treedef = jax.tree_util.tree_flatten_with_path(model, is_leaf=_eqx_linear)
+    pure: dict = {}
+    where: dict[tuple[str, ...], int] = {}
+    for i, (path, node) in enumerate(flat):
+        if not _eqx_linear(node):
+            continue
+        names = tuple(_key_name(k) for k in path) or ("(root)",)
+        layer: dict = {"kernel": node.weight.T}
+        if node.bias is not None:
+            layer["bias"] = node.bias
+        sub = pure
+        for n in names[:-1]:
+            sub = sub.setdefault(n, {})
+        sub[names[-1]] = layer
+        where[names] = i
+
+    def rebuild(new):
+        leaves = [node for _, node in flat]
+        for names, i in where.items():
+            layer = _get(new, names)
+            node = leaves[i]
+            leaves[i] = eqx.tree_at(lambda m: m.weight, node, layer["kernel"].T)
+            if "bias" in layer:
+                leaves[i] = eqx.tree_at(lambda m: m.bias, leaves[i], layer["bias"])
+        return jax.tree_util.tree_unflatten(treedef, leaves)
+
+    return pure, rebuild, "equinox"
+
+
+def _opt_touched(kind: str, touched: dict) -> dict:
+    """The touched weights as the optimiser state names them (equinox: weight^T)."""
+    if kind != "equinox":
+        return touched
+    out = {}
+    for path, mask in touched.items():
+        if path[-1] == "kernel":
+            out[(*path[:-1], "weight")] = mask.T
+        else:
+            out[path] = mask
+    return out
 
 
 def _set(tree: Mapping, path: Sequence[str], value: Any) -> dict:
@@ -410,8 +477,11 @@ def recycle_dormant(
     Args:
         params: linen ``params`` or variables (``{"params": ..., ...}``), a
             plain pytree of layers ``{"kernel": (..., in, out), "bias": (out,)}``
-            (Dense and channels-last Conv, as flax lays them out), or an
-            ``nnx.Module`` (updated in place).
+            (Dense and channels-last Conv, as flax lays them out), an
+            ``nnx.Module`` (updated in place), or an equinox model whose
+            ``eqx.nn.Linear`` layers are the kernel layers (a new model is
+            returned; its optax state is the one of ``eqx.filter(model,
+            eqx.is_array)``).
         activations: ``{layer: array}`` of the layers' outputs on a batch, or
             their pre-activations with ``activation=`` (what
             [capture_linen][leakyjax.diagnostics.capture_linen] / ``capture_nnx``
@@ -556,7 +626,7 @@ def recycle_dormant(
     )
     return RecycleResult(
         params=rebuild(new),
-        opt_state=_reset_opt_state(opt_state, touched),
+        opt_state=_reset_opt_state(opt_state, _opt_touched(kind, touched)),
         recycled=recycled,
         dormant=dormant,
         dead=dead,
@@ -886,7 +956,8 @@ def continual_backprop(
     Args:
         params: as [recycle_dormant][leakyjax.recycle.recycle_dormant]: linen
             ``params`` or variables, a plain tree of ``kernel``/``bias``
-            layers, or an ``nnx.Module`` (updated in place).
+            layers, an ``nnx.Module`` (updated in place) or an equinox model
+            of ``eqx.nn.Linear`` layers (returned anew).
         activations: ``{layer: array}`` outputs of the activation layers (or
             pre-activations with ``activation=``).
         state: from [continual_backprop_init][leakyjax.recycle.continual_backprop_init].
@@ -956,7 +1027,7 @@ def continual_backprop(
             f"state's {sorted(state.utility)}; build the state from the same "
             "activations."
         )
-    pure, rebuild, _ = _unwrap(params, opt_state)
+    pure, rebuild, kind = _unwrap(params, opt_state)
     if layers is None:
         pairs = layer_pairs(pure, acts)
     else:
@@ -1020,7 +1091,7 @@ def continual_backprop(
     )
     return ContinualBackpropResult(
         params=rebuild(new),
-        opt_state=_reset_opt_state(opt_state, touched),
+        opt_state=_reset_opt_state(opt_state, _opt_touched(kind, touched)),
         state=ContinualBackpropState(util, age, pending, total),
         replaced=replaced,
         mask=masks,
