@@ -28,6 +28,7 @@ from leakyjax._src.activations import softplus as softplus
 from leakyjax._src.activations import tanh as tanh
 from leakyjax._src.optim import decay_mask as decay_mask
 from leakyjax._src.recycle import RecycleResult as RecycleResult
+from leakyjax._src.recycle import continual_backprop as continual_backprop
 from leakyjax._src.recycle import recycle_dormant as recycle_dormant
 from leakyjax._src.registry import available as available
 from leakyjax._src.registry import gain as gain
@@ -44,6 +45,7 @@ __all__ = [
     "SELU_SCALE",
     "available",
     "celu",
+    "continual_backprop",
     "decay_mask",
     "diagnostics",
     "elu",

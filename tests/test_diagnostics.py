@@ -572,3 +572,247 @@ def test_dying_relu_example_quick(tmp_path, capsys):
                 assert 0.0 <= float(stats.dead_fraction) <= 1.0
     text = capsys.readouterr().out
     assert "relu: after 20 steps" in text and "never positive" in text
+
+
+# --------------------------------------------------------------------------- #
+# Three scores in one pass: never positive, τ-dormant, gradient
+# --------------------------------------------------------------------------- #
+def reference_scores(a, h, g, axis=-1):
+    """numpy: the three per-unit scores over every axis but ``axis``."""
+    a, h, g = (np.moveaxis(np.asarray(v, np.float64), axis, -1) for v in (a, h, g))
+    c = a.shape[-1]
+    a, h, g = (v.reshape(-1, c) for v in (a, h, g))
+    rate = (a > 0).mean(0)
+    s = np.abs(h).mean(0)
+    gs = np.abs(g).mean(0)
+    return rate, s / (s.mean() + 1e-9), gs / (gs.mean() + 1e-9)
+
+
+def planted(key, shape):
+    """Pre-activations with unit 0 never positive, unit 1 tiny, the rest normal."""
+    a = jax.random.normal(key, shape)
+    a = a.at[..., 0].set(-jnp.abs(a[..., 0]) - 0.5)
+    a = a.at[..., 1].set(1e-3 * jnp.abs(a[..., 1]))
+    return a
+
+
+@pytest.mark.parametrize("shape", [(16, 5), (4, 3, 3, 6), (2, 7, 4)])
+@pytest.mark.parametrize("spec", ["relu", "leaky_relu:0.2"])
+def test_scores_planted_units_exact(shape, spec):
+    import leakyjax
+
+    a = planted(jax.random.key(0), shape)
+    g = jax.random.normal(jax.random.key(1), shape)
+    fn = leakyjax.get(spec)
+    h = fn(a)
+    # the gradient reaching a unit: f'(a) * upstream
+    ga = g * jax.vmap(jax.grad(lambda z: fn(z)))(a.reshape(-1)).reshape(shape)
+    s = dg.update_scores(dg.init_scores(shape), a, h, ga)
+    r = dg.unit_scores(s, tau=0.1, grad_tau=0.1)
+    rate, ds, gs = reference_scores(a, h, ga)
+    n = int(np.prod(shape[:-1]))
+    np.testing.assert_array_equal(  # exact counts; the rate is count / n
+        np.asarray(s.positive_count).reshape(-1), np.rint(rate * n).astype(np.int32)
+    )
+    np.testing.assert_allclose(np.asarray(r.active_rate), rate, rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(r.dormancy), ds, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(r.grad_score), gs, rtol=2e-6, atol=1e-7)
+    assert bool(r.never_positive[0]) and not bool(r.never_positive[1:].any())
+    assert bool(r.dormant[1])  # the tiny unit is τ-dormant under both
+    if spec == "relu":  # a never-positive ReLU unit: no output, no gradient
+        assert float(r.dormancy[0]) == 0.0 and float(r.grad_score[0]) == 0.0
+        assert bool(r.grad_dormant[0])
+    else:  # a leaky unit: never positive, yet it has output and gradient
+        assert float(r.dormancy[0]) > 0 and float(r.grad_score[0]) > 0.1
+        assert not bool(r.grad_dormant[0])
+    units = shape[-1]
+    assert float(r.never_positive_fraction) == pytest.approx(1 / units)
+    assert int(r.count) == int(np.prod(shape[:-1]))
+
+
+def test_scores_batching_merge_scan_and_jit_agree():
+    a = planted(jax.random.key(2), (24, 5))
+    h = jax.nn.relu(a)
+    g = jax.random.normal(jax.random.key(3), (24, 5))
+    one = dg.update_scores(dg.init_scores(5), a, h, g)
+    s = dg.init_scores(5)
+    for i in range(0, 24, 8):
+        s = jax.jit(dg.update_scores)(s, a[i : i + 8], h[i : i + 8], g[i : i + 8])
+    half = dg.update_scores(dg.init_scores(5), a[:12], h[:12], g[:12])
+    rest = dg.update_scores(dg.init_scores(5), a[12:], h[12:], g[12:])
+    merged = dg.merge(half, rest)
+
+    def body(s, x):
+        return dg.update_scores(s, *x), None
+
+    scanned, _ = jax.lax.scan(
+        body,
+        dg.init_scores(5),
+        (a.reshape(3, 8, 5), h.reshape(3, 8, 5), g.reshape(3, 8, 5)),
+    )
+    for other in (s, merged, scanned):
+        for f in ("count", "positive_count", "grad_count"):
+            np.testing.assert_array_equal(getattr(one, f), getattr(other, f))
+        np.testing.assert_allclose(one.abs_sum, other.abs_sum, rtol=1e-6)
+        np.testing.assert_allclose(one.grad_abs_sum, other.grad_abs_sum, rtol=1e-6)
+    per_shard = lambda x: dg.merge_across(dg.update_scores(dg.init_scores(5), *x), "i")
+    across = jax.vmap(per_shard, axis_name="i")(
+        (a.reshape(3, 8, 5), h.reshape(3, 8, 5), g.reshape(3, 8, 5))
+    )
+    np.testing.assert_array_equal(across.positive_count[0], one.positive_count)
+    r = dg.unit_scores(one)
+    assert set(dg.pooled_fractions({"x": r})) == {
+        "never_positive",
+        "dormant",
+        "grad_dormant",
+    }
+
+
+def test_scores_without_grads_and_feature_axis():
+    a = planted(jax.random.key(4), (3, 6, 4, 4)).transpose(0, 3, 1, 2)  # NCHW
+    s = dg.update_scores(dg.init_scores(a.shape, feature_axis=1), a, activation="relu")
+    r = dg.unit_scores(s)
+    _, ds, _ = reference_scores(a, jax.nn.relu(a), a, axis=1)
+    np.testing.assert_allclose(np.asarray(r.dormancy), ds, rtol=2e-6, atol=1e-7)
+    assert np.isnan(np.asarray(r.grad_score)).all()
+    assert np.isnan(float(r.grad_dormant_fraction))
+
+
+def test_scores_errors_name_function_and_argument():
+    with pytest.raises(TypeError, match="update_scores: the τ-dormant score needs"):
+        dg.update_scores(dg.init_scores(2), jnp.ones((3, 2)))
+    with pytest.raises(ValueError, match="update_scores: pre_activations of shape"):
+        dg.update_scores(dg.init_scores(2), jnp.ones((3, 4)), jnp.ones((3, 4)))
+    with pytest.raises(ValueError, match="init_scores: the feature axis"):
+        dg.init_scores((4, 0))
+    with pytest.raises(ValueError, match="unit_scores: tau must be"):
+        dg.unit_scores(dg.init_scores(2), tau=-1.0)
+    with pytest.raises(TypeError, match="unit_scores: state must be"):
+        dg.unit_scores(jnp.ones(2))
+    with pytest.raises(ValueError, match="value_grad_and_probes: fn runs no"):
+        dg.value_grad_and_probes(lambda w: jnp.sum(w))(jnp.ones(2))
+    with pytest.raises(TypeError, match="tap: activation"):
+        dg.tap("h", jnp.ones(2), None)
+
+
+def test_probes_plain_function_grads_are_pre_activation_grads():
+    w0 = jax.random.normal(jax.random.key(0), (3, 4))
+    w1 = jax.random.normal(jax.random.key(1), (4, 2))
+    x = jax.random.normal(jax.random.key(2), (5, 3))
+
+    def loss(params, x):
+        w0, w1 = params
+        h = dg.tap("hidden", x @ w0, "leaky_relu:0.2")
+        return jnp.sum(jnp.sin(h @ w1))
+
+    value, grads, probes = jax.jit(dg.value_grad_and_probes(loss))((w0, w1), x)
+    np.testing.assert_allclose(value, loss((w0, w1), x), rtol=1e-6)
+    ref = jax.grad(loss)((w0, w1), x)
+    for a, b in zip(grads, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    # reference: differentiate with respect to the pre-activation directly
+    z = x @ w0
+    gz = jax.grad(lambda z: jnp.sum(jnp.sin(jax.nn.leaky_relu(z, 0.2) @ w1)))(z)
+    p = probes["hidden"]
+    np.testing.assert_allclose(p.grad, gz, rtol=1e-6)
+    np.testing.assert_allclose(p.pre_activation, z, rtol=1e-6)
+    np.testing.assert_allclose(p.output, jax.nn.leaky_relu(z, 0.2), rtol=1e-6)
+
+    # a layer applied twice gets [0] and [1]
+    def twice(w, x):
+        h = dg.tap("h", x @ w, "relu")
+        return jnp.sum(dg.tap("h", h @ w.T @ w, "relu"))
+
+    _, _, pr = dg.value_grad_and_probes(twice)(w0, x)
+    assert list(pr) == ["h[0]", "h[1]"]
+
+
+def test_probes_linen_and_nnx_name_layers_as_capture():
+    nn = pytest.importorskip("flax.linen")
+    nnx = pytest.importorskip("flax.nnx")
+    import leakyjax.linen as ljnn
+    import leakyjax.nnx as ljnnx
+
+    class MLP(nn.Module):
+        @nn.compact
+        def __call__(self, x):
+            x = ljnn.LeakyReLU(0.2)(nn.Dense(4)(x))
+            x = ljnn.PReLU()(nn.Dense(3)(x))
+            return nn.Dense(1)(x)
+
+    m = MLP()
+    x = jax.random.normal(jax.random.key(1), (6, 2))
+    v = m.init(jax.random.key(0), x)
+    loss = lambda p, x: jnp.sum(m.apply({"params": p}, x) ** 2)
+    _, g, probes = jax.jit(dg.value_grad_and_probes(loss))(v["params"], x)
+    _, acts = dg.capture_linen(m, v, x)
+    assert list(probes) == list(acts)
+    for name in acts:
+        np.testing.assert_allclose(probes[name].pre_activation, acts[name], rtol=1e-6)
+    # the gradient at a Dense layer's output, summed over the batch, is its bias's
+    np.testing.assert_allclose(
+        probes["LeakyReLU_0"].grad.sum(0), g["Dense_0"]["bias"], rtol=1e-5, atol=1e-7
+    )
+
+    class Net(nnx.Module):
+        def __init__(self, rngs):
+            self.l1 = nnx.Linear(2, 4, rngs=rngs)
+            self.act = ljnnx.ReLU()
+            self.l2 = nnx.Linear(4, 1, rngs=rngs)
+
+        def __call__(self, x):
+            return self.l2(self.act(self.l1(x)))
+
+    graphdef, state = nnx.split(Net(nnx.Rngs(0)))
+    nloss = lambda st, x: jnp.sum(nnx.merge(graphdef, st)(x))
+    _, g, probes = jax.jit(dg.value_grad_and_probes(nloss))(state, x)
+    assert list(probes) == ["ReLU_0"]
+    np.testing.assert_allclose(
+        probes["ReLU_0"].grad.sum(0), g["l1"]["bias"][...], rtol=1e-5, atol=1e-7
+    )
+    scores = dg.unit_scores(dg.update_scores(dg.init_scores(probes), probes))
+    assert scores["ReLU_0"].units == 4
+
+
+# the reliability items: clear errors naming the function and the argument
+def test_reliability_errors():
+    from leakyjax import recycle
+
+    with pytest.raises(ValueError, match="dormancy_score: activations of shape"):
+        recycle.dormancy_score(jnp.zeros((4, 0)))
+    with pytest.raises(ValueError, match="dormancy_score: activations must have a"):
+        recycle.dormancy_score(jnp.asarray(1.0))
+    with pytest.raises(ValueError, match="dormancy_score: feature_axis=5"):
+        recycle.dormancy_score(jnp.ones((4, 3)), feature_axis=5)
+    with pytest.raises(TypeError, match="dead_units: fn must be"):
+        dg.dead_units(3, [jnp.ones((2, 2))])
+    with pytest.raises(TypeError, match="dead_units: batches must be"):
+        dg.dead_units(lambda x: x, 3)
+    with pytest.raises(ValueError, match="format_report: report is empty"):
+        dg.format_report({})
+    with pytest.raises(TypeError, match=r"gradient_stats: leaf .* is a str"):
+        dg.gradient_stats("abc")
+    with pytest.raises(TypeError, match="recycle_dormant: key must be a PRNG key"):
+        recycle.recycle_dormant(
+            {"a": {"kernel": jnp.ones((2, 3))}, "b": {"kernel": jnp.ones((3, 1))}},
+            {"h": jnp.ones((4, 3))},
+            key=0,
+        )
+
+
+def test_scores_equinox_from_capture():
+    eqx = pytest.importorskip("equinox")
+    from leakyjax import equinox as ljeqx
+
+    k1, k2 = jax.random.split(jax.random.key(0))
+    model = eqx.nn.Sequential(
+        [eqx.nn.Linear(3, 4, key=k1), ljeqx.LeakyReLU(0.2), eqx.nn.Linear(4, 2, key=k2)]
+    )
+    x = jax.random.normal(jax.random.key(1), (16, 3))
+    acts = jax.vmap(lambda x: ljeqx.capture(model, x)[1])(x)
+    s = dg.update_scores(dg.init_scores(acts), acts, activation="leaky_relu:0.2")
+    r = dg.unit_scores(s)["layers/1"]
+    a = np.asarray(acts["layers/1"])
+    _, ds, _ = reference_scores(a, np.where(a >= 0, a, 0.2 * a), a)
+    np.testing.assert_allclose(np.asarray(r.dormancy), ds, rtol=2e-6, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(r.active_rate), (a > 0).mean(0), rtol=1e-6)

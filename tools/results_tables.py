@@ -611,3 +611,49 @@ def _cure(rai_res: dict, redo_res: dict) -> str:
         "lr 0.3: final acc / dead",
     ]
     return md_table(header, body)
+
+
+# The plasticity study: loss of plasticity over re-permuted tasks, plain / ReDo / CBP.
+_STUDY_CODE["plasticity"] = (*_TRAIN, *_DIAG, "leakyjax/_src/recycle.py")
+STUDY_SOURCES["plasticity"] = _study_source("plasticity")
+table(STUDY_SOURCES["plasticity"].name, STUDY_SOURCES["plasticity"])(_study_markdown)
+PLASTICITY = STUDY_SOURCES["plasticity"]
+
+DIAGNOSTICS_COST = source(
+    Source(
+        "diagnostics_cost",
+        "benchmarks/results/diagnostics_cpu.json",
+        "{python} -m benchmarks.bench_diagnostics --out {out}/results.json",
+        (*_DIAG, "benchmarks/common.py", "benchmarks/bench_diagnostics.py"),
+        slow=True,  # timings: for a quiet machine
+    )
+)
+
+
+@table("diagnostics_cost", DIAGNOSTICS_COST)
+def _diagnostics_cost(data: dict) -> str:
+    """docs/DIAGNOSTICS.md: the three scores' cost inside a jitted train step."""
+    body = [
+        [
+            r["model"],
+            f"{r['batch']} × {r['width']} × {r['depth']}",
+            f"{1e3 * r['min_s']['plain']:.2f} ms",
+            f"{1e3 * r['min_s']['scores']:.2f} ms",
+            f"{100 * r['overhead']:+.1f}%",
+            f"{100 * r['overhead_median']:+.1f}%",
+            f"{100 * r['flops_overhead']:+.2f}%",
+            f"{100 * r['bytes_overhead']:+.1f}%",
+        ]
+        for r in data["rows"]
+    ]
+    header = [
+        "model",
+        "batch × width × depth",
+        "train step (min)",
+        "with the three scores (min)",
+        "overhead (min)",
+        "overhead (median)",
+        "extra flops",
+        "extra bytes accessed",
+    ]
+    return md_table(header, body)

@@ -9,7 +9,7 @@ convolution every spatial position of every example counts as one *example* of
 its channel (a channel is dead only if it is non-positive at every position of
 every image).
 
-A unit is **dead** on a data set if its pre-activation is :math:`\le 0` for every
+A unit is **dead** on a data set if its pre-activation is $\le 0$ for every
 example seen: a ReLU unit then outputs 0 everywhere and receives no gradient,
 and it stays dead unless something else moves its inputs. For leaky units
 (leaky_relu, PReLU, RReLU, ELU, ...) the same "never positive" statistic is
@@ -18,14 +18,14 @@ is the point of the leaky family. A unit is **rarely active** if it is positive
 on fewer than ``rare_threshold`` (default 1%) of the examples; dead units are
 rarely active too, so ``rarely_active_fraction >= dead_fraction``.
 
-The statistics are streaming: :func:`init` a :class:`UnitState`, :func:`update`
-it batch by batch (inside :func:`jax.jit` or :func:`jax.lax.scan` if you like),
-:func:`merge` states from different batches or devices, and read the result
-with :func:`result`. Counts are exact integers (int32: at most
-:math:`2^{31}-1` examples per unit), so dead and rarely-active fractions are
+The statistics are streaming: [init][leakyjax.diagnostics.init] a [UnitState][leakyjax.diagnostics.UnitState], [update][leakyjax.diagnostics.update]
+it batch by batch (inside `jax.jit` or `jax.lax.scan` if you like),
+[merge][leakyjax.diagnostics.merge] states from different batches or devices, and read the result
+with [result][leakyjax.diagnostics.result]. Counts are exact integers (int32: at most
+$2^{31}-1$ examples per unit), so dead and rarely-active fractions are
 identical however the data is split into batches, jitted or not. Means and
 standard deviations use Chan et al.'s parallel update (numerically stable) in
-float32 (or the dtype given to :func:`init`); they agree across batchings to
+float32 (or the dtype given to [init][leakyjax.diagnostics.init]); they agree across batchings to
 float rounding.
 
 All functions also take a mapping ``{layer name: ...}`` in place of a single
@@ -33,16 +33,18 @@ state or array, for many layers at once.
 
 Layout
 ------
-* :mod:`~leakyjax._src.diagnostics.accumulator`: :class:`UnitState`,
-  :class:`LayerStats` and :func:`init` / :func:`update` / :func:`merge` /
-  :func:`merge_across` / :func:`result`;
-* :mod:`~leakyjax._src.diagnostics.capture`: the pre-activations of leakyjax
+* `leakyjax._src.diagnostics.accumulator`: [UnitState][leakyjax.diagnostics.UnitState],
+  [LayerStats][leakyjax.diagnostics.LayerStats] and [init][leakyjax.diagnostics.init] / [update][leakyjax.diagnostics.update] / [merge][leakyjax.diagnostics.merge] /
+  [merge_across][leakyjax.diagnostics.merge_across] / [result][leakyjax.diagnostics.result];
+* `leakyjax._src.diagnostics.capture`: the pre-activations of leakyjax
   activation modules in Flax models (the sow names are in
-  :mod:`leakyjax._src.names`);
-* :mod:`~leakyjax._src.diagnostics.runner`: :func:`dead_units` over batches;
-* :mod:`~leakyjax._src.diagnostics.gradients`: :func:`gradient_stats`;
-* :mod:`~leakyjax._src.diagnostics.report` and
-  :mod:`~leakyjax._src.diagnostics.plot`: text tables and figures.
+  `leakyjax._src.names`);
+* `leakyjax._src.diagnostics.runner`: [dead_units][leakyjax.diagnostics.dead_units] over batches;
+* `leakyjax._src.diagnostics.gradients`: [gradient_stats][leakyjax.diagnostics.gradient_stats];
+* `leakyjax._src.diagnostics.scores`: the three unit scores (never
+  positive, τ-dormant, gradient) and the probes of a train step;
+* `leakyjax._src.diagnostics.report` and
+  `leakyjax._src.diagnostics.plot`: text tables and figures.
 """
 
 from leakyjax._src.diagnostics.accumulator import LayerStats as LayerStats
@@ -68,3 +70,14 @@ from leakyjax._src.diagnostics.report import (
 )
 from leakyjax._src.diagnostics.report import format_report as format_report
 from leakyjax._src.diagnostics.runner import dead_units as dead_units
+from leakyjax._src.diagnostics.scores import Probe as Probe
+from leakyjax._src.diagnostics.scores import ScoreState as ScoreState
+from leakyjax._src.diagnostics.scores import UnitScores as UnitScores
+from leakyjax._src.diagnostics.scores import init_scores as init_scores
+from leakyjax._src.diagnostics.scores import pooled_fractions as pooled_fractions
+from leakyjax._src.diagnostics.scores import tap as tap
+from leakyjax._src.diagnostics.scores import unit_scores as unit_scores
+from leakyjax._src.diagnostics.scores import update_scores as update_scores
+from leakyjax._src.diagnostics.scores import (
+    value_grad_and_probes as value_grad_and_probes,
+)

@@ -1,7 +1,7 @@
 """The streaming accumulator: per-unit statistics of pre-activations.
 
-:class:`UnitState` is a plain pytree updated batch by batch (inside jit or
-scan), merged across batches or devices and read with :func:`result`.
+[UnitState][leakyjax.diagnostics.UnitState] is a plain pytree updated batch by batch (inside jit or
+scan), merged across batches or devices and read with [result][leakyjax.diagnostics.result].
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class UnitState(NamedTuple):
     The arrays have the *layout shape* ``(units,) + (1,) * (k - 1)`` for a feature
     axis ``-k``: the feature axis is read back from the layout, so the state is a
     plain pytree of arrays (a ``lax.scan`` carry, a jit argument) and
-    :func:`update` needs no options.
+    [update][leakyjax.diagnostics.update] needs no options.
 
     Attributes:
         count: ``()`` int32, the number of examples seen (the same for every unit).
@@ -49,8 +49,30 @@ class UnitState(NamedTuple):
     maximum: Array
 
 
+class ScoreState(NamedTuple):
+    """Streaming sums for the three unit scores of one layer.
+
+    The per-unit arrays have the layout shape ``(units,) + (1,) * (k - 1)`` for
+    feature axis ``-k`` (as [UnitState][leakyjax.diagnostics.UnitState]), so the
+    state is a plain pytree: a jit argument, a scan carry.
+
+    Attributes:
+        count: ``()`` int32, examples (batch x spatial positions) seen.
+        positive_count: int32 per unit, examples with pre-activation ``> 0``.
+        abs_sum: per unit, $\\sum |h_i|$ over the examples.
+        grad_count: ``()`` int32, examples seen with a gradient.
+        grad_abs_sum: per unit, $\\sum |\\partial L / \\partial a_i|$.
+    """
+
+    count: Array  # pyright: ignore[reportIncompatibleMethodOverride]
+    positive_count: Array
+    abs_sum: Array
+    grad_count: Array
+    grad_abs_sum: Array
+
+
 class LayerStats(NamedTuple):
-    """The report for one layer, from :func:`result`.
+    """The report for one layer, from [result][leakyjax.diagnostics.result].
 
     Fractions are over units; rates over examples. All are ``nan`` when no
     example has been seen.
@@ -184,7 +206,7 @@ def init(spec: Any, *, feature_axis: Any = -1, dtype: Any = None) -> Any:
     Args:
         spec: the number of units (an int; ``feature_axis`` must then be
             negative), the shape of the pre-activations (a tuple of ints), an
-            example array or :class:`jax.ShapeDtypeStruct`, or a mapping
+            example array or `jax.ShapeDtypeStruct`, or a mapping
             ``{layer name: spec}`` for many layers (e.g.
             ``jax.eval_shape(fn, batch)``).
         feature_axis: the axis that indexes units; every other axis is reduced.
@@ -195,7 +217,7 @@ def init(spec: Any, *, feature_axis: Any = -1, dtype: Any = None) -> Any:
             (float64 for float64 example arrays).
 
     Returns:
-        A :class:`UnitState` (or a dict of them) with zero counts.
+        A [UnitState][leakyjax.diagnostics.UnitState] (or a dict of them) with zero counts.
 
     Raises:
         TypeError, ValueError: for a spec or feature axis that does not describe
@@ -311,7 +333,7 @@ def _merge_one(a: UnitState, b: UnitState) -> UnitState:
     )
 
 
-def _check_same_layout(a: UnitState, b: UnitState, where: str) -> None:
+def _check_same_layout(a: Any, b: Any, where: str) -> None:
     if a.positive_count.shape != b.positive_count.shape:
         raise ValueError(
             f"{where}: the states describe different layers (layouts "
@@ -334,7 +356,7 @@ def update(state: Any, pre_activations: Any, *, mask: Any = None) -> Any:
     r"""Adds a batch of pre-activations to the statistics.
 
     Args:
-        state: a :class:`UnitState` from :func:`init` (or a dict of them).
+        state: a [UnitState][leakyjax.diagnostics.UnitState] from [init][leakyjax.diagnostics.init] (or a dict of them).
         pre_activations: float array whose feature axis matches the state (any
             number of leading axes; all are reduced), or a mapping
             ``{layer name: array}`` with the same names as ``state``.
@@ -394,7 +416,7 @@ def merge(a: Any, b: Any) -> Any:
     different devices, hosts or in parallel scans.
 
     Args:
-        a: a :class:`UnitState` or a dict of them.
+        a: a [UnitState][leakyjax.diagnostics.UnitState] or a dict of them.
         b: the same structure.
 
     Returns:
@@ -414,8 +436,14 @@ def merge(a: Any, b: Any) -> Any:
             raise TypeError("merge: a is a mapping of layers but b is not.")
         _check_keys(a, b, "b", "merge")
         return {name: merge(a[name], b[name]) for name in a}
+    if isinstance(a, ScoreState) and isinstance(b, ScoreState):
+        _check_same_layout(a, b, "merge")
+        return ScoreState(*(x + y for x, y in zip(a, b)))
     if not (_is_state(a) and _is_state(b)):
-        raise TypeError("merge: a and b must be UnitState values from init().")
+        raise TypeError(
+            "merge: a and b must both be UnitState values from init() or both "
+            "ScoreState values from init_scores()."
+        )
     _check_same_layout(a, b, "merge")
     return jax.jit(_merge_one)(a, b)
 
@@ -423,13 +451,13 @@ def merge(a: Any, b: Any) -> Any:
 def merge_across(state: Any, axis_name: Any) -> Any:
     """Merges the statistics of every device along a named mapped axis.
 
-    Use inside :func:`jax.shard_map`, :func:`jax.pmap` or a :func:`jax.vmap`
+    Use inside `jax.shard_map`, `jax.pmap` or a `jax.vmap`
     with ``axis_name``: each member ends up with the statistics of all the data.
     Counts are summed (``psum``), maxima ``pmax``-ed, and means and variances
     combined with the parallel formula.
 
     Args:
-        state: a :class:`UnitState` or a dict of them, one per device.
+        state: a [UnitState][leakyjax.diagnostics.UnitState] or a dict of them, one per device.
         axis_name: the mapped axis to reduce over.
 
     Returns:
@@ -445,6 +473,8 @@ def merge_across(state: Any, axis_name: Any) -> Any:
     """
     if isinstance(state, Mapping):
         return {name: merge_across(s, axis_name) for name, s in state.items()}
+    if isinstance(state, ScoreState):  # sums and counts: psum each
+        return ScoreState(*(lax.psum(x, axis_name) for x in state))
     if not _is_state(state):
         raise TypeError("merge_across: state must be a UnitState from init().")
     dtype = state.mean.dtype
@@ -499,19 +529,19 @@ def _result_one(state: UnitState, rare_threshold: float) -> LayerStats:
 def result(state: Any, *, rare_threshold: float = 0.01) -> Any:
     r"""The per-layer report of accumulated statistics.
 
-    A unit is *dead* if its pre-activation was :math:`\le 0` on every example
+    A unit is *dead* if its pre-activation was $\le 0$ on every example
     seen (for leaky units: "never positive"), *rarely active* if it was
     positive on fewer than ``rare_threshold`` of the examples (dead units
     included).
 
     Args:
-        state: a :class:`UnitState` or a dict of them.
+        state: a [UnitState][leakyjax.diagnostics.UnitState] or a dict of them.
         rare_threshold: the active-rate threshold below which a unit counts as
             rarely active; default 0.01 (1% of examples).
 
     Returns:
-        A :class:`LayerStats` (or a dict ``{layer name: LayerStats}``). Works
-        under :func:`jax.jit` (``rare_threshold`` may be traced).
+        A [LayerStats][leakyjax.diagnostics.LayerStats] (or a dict ``{layer name: LayerStats}``). Works
+        under `jax.jit` (``rare_threshold`` may be traced).
 
     Example:
         >>> import jax.numpy as jnp

@@ -1,7 +1,7 @@
 """Capture the pre-activations of leakyjax activation modules in Flax models.
 
 Flax is imported when a function here is called, never at import time, so
-:mod:`leakyjax.diagnostics` works with only jax installed.
+`leakyjax.diagnostics` works with only jax installed.
 
 * linen: every leakyjax linen activation module calls
   ``self.sow("intermediates", "pre_activation", x)``; applying the model with
@@ -75,7 +75,7 @@ def capture_linen(model: Any, variables: Any, *args: Any, **kwargs: Any) -> tupl
     ``mutable=["intermediates"]`` and collects each ``pre_activation`` under its
     module path. Other mutable collections given in ``kwargs["mutable"]`` are
     kept mutable (their updates are dropped, as in a forward pass for
-    diagnostics). Works under :func:`jax.jit`.
+    diagnostics). Works under `jax.jit`.
 
     Args:
         model: a ``flax.linen.Module``.
@@ -190,7 +190,7 @@ def record_pre_activations(model: Any) -> Iterator[dict]:
 
     Yields:
         The modules that were switched on, by path (see
-        :func:`activation_modules`).
+        [activation_modules][leakyjax.diagnostics.activation_modules]).
 
     Raises:
         ValueError: if the model has no leakyjax activation module.

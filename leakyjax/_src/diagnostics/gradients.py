@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -28,11 +29,11 @@ class LeafGradientStats(NamedTuple):
 
 
 class GradientStats(NamedTuple):
-    r"""Gradient-norm statistics of a gradient pytree, from :func:`gradient_stats`.
+    r"""Gradient-norm statistics of a gradient pytree, from [gradient_stats][leakyjax.diagnostics.gradient_stats].
 
     Attributes:
-        global_norm: :math:`\sqrt{\sum_\text{leaves} \lVert g \rVert^2}`, as
-            :func:`optax.global_norm`.
+        global_norm: $\sqrt{\sum_\text{leaves} \lVert g \rVert^2}$, as
+            `optax.global_norm`.
         zero_fraction: fraction of all gradient entries exactly equal to 0.
         leaves: ``{"Dense_0/kernel": LeafGradientStats, ...}``, one per array.
         layers: ``{"Dense_0": LeafGradientStats, ...}``, the arrays grouped by
@@ -86,13 +87,13 @@ def gradient_stats(grads: Any) -> GradientStats:
     grows over training is the same symptom seen from the gradients.
 
     Args:
-        grads: a pytree of float arrays (from :func:`jax.grad`, ``nnx.grad``,
+        grads: a pytree of float arrays (from `jax.grad`, ``nnx.grad``,
             ...). Leaves are named by their path (``"Dense_0/kernel"``).
 
     Returns:
-        A :class:`GradientStats`: the global norm, the global zero fraction and
-        :class:`LeafGradientStats` per leaf and per layer (leaves grouped by
-        parent path). Works under :func:`jax.jit`.
+        A [GradientStats][leakyjax.diagnostics.GradientStats]: the global norm, the global zero fraction and
+        [LeafGradientStats][leakyjax.diagnostics.LeafGradientStats] per leaf and per layer (leaves grouped by
+        parent path). Works under `jax.jit`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -110,6 +111,13 @@ def gradient_stats(grads: Any) -> GradientStats:
     leaves: dict[str, list] = {}
     layers: dict[str, list] = {}
     for path, g in flat:
+        dtype = g.dtype if hasattr(g, "dtype") else np.asarray(g).dtype
+        if not (jnp.issubdtype(dtype, np.number) or jnp.issubdtype(dtype, np.bool_)):
+            raise TypeError(
+                f"gradient_stats: leaf {_path_name(path)!r} is a "
+                f"{type(g).__name__}, not an array of numbers; grads must be a "
+                "pytree of float arrays (from jax.grad)."
+            )
         g = jnp.asarray(g)
         if not jnp.issubdtype(g.dtype, jnp.inexact):
             raise TypeError(

@@ -138,7 +138,7 @@ def plot_history(
             runs side by side with a shared y axis.
         title: the figure title.
         out: a path to save the figure to.
-        metric: the :class:`LayerStats` field to plot (``"dead_fraction"``,
+        metric: the [LayerStats][leakyjax.diagnostics.LayerStats] field to plot (``"dead_fraction"``,
             ``"rarely_active_fraction"`` or ``"mean_active_rate"``), in %.
 
     Returns:

@@ -41,8 +41,8 @@ def format_report(report: Any, *, title: str | None = None) -> str:
     NaN pre-activation.
 
     Args:
-        report: ``{layer name: LayerStats}`` (from :func:`result` or
-            :func:`dead_units`) or a single :class:`LayerStats`.
+        report: ``{layer name: LayerStats}`` (from [result][leakyjax.diagnostics.result] or
+            [dead_units][leakyjax.diagnostics.dead_units]) or a single [LayerStats][leakyjax.diagnostics.LayerStats].
         title: an optional first line.
 
     Returns:
@@ -65,6 +65,11 @@ def format_report(report: Any, *, title: str | None = None) -> str:
         raise TypeError(
             "format_report: report must be a LayerStats or a mapping of layer "
             "names to LayerStats (from result() or dead_units())."
+        )
+    if not report:
+        raise ValueError(
+            "format_report: report is empty (no layers); pass the mapping that "
+            "result() or dead_units() returned for at least one layer."
         )
     header = [
         "layer",
@@ -95,10 +100,10 @@ def format_report(report: Any, *, title: str | None = None) -> str:
 
 
 def format_gradient_stats(stats: GradientStats, *, title: str | None = None) -> str:
-    """A text table of :class:`GradientStats` per layer, with the global norm.
+    """A text table of [GradientStats][leakyjax.diagnostics.GradientStats] per layer, with the global norm.
 
     Args:
-        stats: from :func:`gradient_stats`.
+        stats: from [gradient_stats][leakyjax.diagnostics.gradient_stats].
         title: an optional first line.
 
     Returns:

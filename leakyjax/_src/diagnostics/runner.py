@@ -1,4 +1,4 @@
-"""Running a function or a Flax / equinox model over batches: :func:`dead_units`."""
+"""Running a function or a Flax / equinox model over batches: [dead_units][leakyjax.diagnostics.dead_units]."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ _STEP_CACHE_SIZE = 32
 
 def _cached_jit(key: Any, kwargs: Mapping, step: Any) -> Any:
     """The jitted step for a model or function seen before, so that calling
-    :func:`dead_units` every few training steps compiles once per batch shape."""
+    [dead_units][leakyjax.diagnostics.dead_units] every few training steps compiles once per batch shape."""
     try:
         full_key = (key, tuple(sorted(kwargs.items())))
         hash(full_key)
@@ -89,15 +89,15 @@ def dead_units(
       ``"1"``, ...) or one array (named ``"pre_activation"``);
     * a ``flax.linen`` module built from leakyjax activation modules, with
       ``variables``: it is applied with ``mutable=["intermediates"]`` and every
-      sown ``pre_activation`` is collected (see :func:`capture_linen`);
+      sown ``pre_activation`` is collected (see [capture_linen][leakyjax.diagnostics.capture_linen]);
     * a ``flax.nnx`` module: ``record_pre_activation`` is switched on for every
-      leakyjax activation module while it runs (see :func:`capture_nnx`). The
+      leakyjax activation module while it runs (see [capture_nnx][leakyjax.diagnostics.capture_nnx]). The
       model's state is updated as by calling it (call ``model.eval()`` first
       for inference-mode statistics);
-    * an ``equinox`` module built from :mod:`leakyjax.equinox` activation
+    * an ``equinox`` module built from `leakyjax.equinox` activation
       modules, taking one example as equinox models do: it is mapped over the
       batch's leading axis and each activation's input is recorded (see
-      :func:`leakyjax.equinox.capture`; use ``equinox.nn.inference_mode``
+      [leakyjax.equinox.capture][]; use ``equinox.nn.inference_mode``
       first for RReLU's evaluation slope, or pass ``key=``).
 
     Layers are named by module path (``"Dense_0/LeakyReLU_0"``); a module
@@ -109,13 +109,13 @@ def dead_units(
             (drop labels with ``(x for x, _ in loader)``).
         variables: the linen variables (``model.init(...)``); only for linen.
         feature_axis: the unit axis, an int or ``{layer name: int}``.
-        rare_threshold: see :func:`result`.
+        rare_threshold: see [result][leakyjax.diagnostics.result].
         jit: compile the per-batch step (default). The compiled step is
             cached per function / model (and per nnx graph), so calling
             ``dead_units`` again during training does not recompile; batches
             of a new shape do.
         progress: show a tqdm progress bar.
-        return_state: return the :class:`UnitState` dict instead of the report.
+        return_state: return the [UnitState][leakyjax.diagnostics.UnitState] dict instead of the report.
         **apply_kwargs: passed on to ``model.apply`` (linen, e.g. ``rngs``,
             ``method``) or to the nnx model call.
 
@@ -137,6 +137,16 @@ def dead_units(
         ([False, False, True], 24)
     """
     kind = _model_kind(fn)
+    if kind == "function" and not callable(fn):
+        raise TypeError(
+            f"dead_units: fn must be a function returning pre-activations or a "
+            f"Flax / equinox model, got {type(fn).__name__} {fn!r}."
+        )
+    if isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
+        raise TypeError(
+            "dead_units: batches must be an iterable of inputs (a list of "
+            f"arrays, a data loader), got {type(batches).__name__}."
+        )
     if kind != "linen" and variables is not None:
         raise TypeError(
             "dead_units: variables are only for flax.linen modules; a plain "

@@ -61,6 +61,10 @@ STUDIES: dict[str, tuple[str, str]] = {
         "leakyjax._src.study.redo",
         "Sokar et al. 2023: dormant units under shifting targets, ReLU/ReDo/leaky/RAI",
     ),
+    "plasticity": (
+        "leakyjax._src.study.plasticity",
+        "Dohare et al. 2024: loss of plasticity over re-permuted tasks, plain/ReDo/CBP",
+    ),
 }
 
 _TRAIN_EXTRA = 'pip install "leakyjax[train]"'
