@@ -20,7 +20,6 @@ that receives the parsed activation (:class:`ActivationFactory`).
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -187,6 +186,14 @@ class TrainResult(NamedTuple):
         chunking: how chunks ran: ``"scan"`` or ``"loop"`` (host loop over one
             jitted step).
         evals: what ``on_eval`` returned at each evaluation (empty without it).
+        compiles: programs this call compiled (init, train chunk or step,
+            evaluation); 0 when an earlier call of the same configuration had
+            compiled them. A persistent-cache load counts as a compile.
+        step_time: seconds per training step of all seeds together, measured
+            on the training chunks alone (no compilation, no evaluation).
+        step_memory: bytes of temporary memory of the compiled training
+            program (`memory_analysis().temp_size_in_bytes`), or None where the
+            backend does not report it.
     """
 
     config: TrainConfig
@@ -198,6 +205,9 @@ class TrainResult(NamedTuple):
     metric: str
     chunking: str = "scan"
     evals: tuple = ()
+    compiles: int = 0
+    step_time: float = float("nan")
+    step_memory: int | None = None
 
 
 class _State(NamedTuple):
@@ -280,10 +290,6 @@ def check_config(
     return config._replace(activation=activation_factory(config.activation).spec)
 
 
-def _layer_order(name: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
-
-
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """The optax transformation of ``config``.
 
@@ -322,11 +328,22 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(*parts)
 
 
+def _val_count(n: int, val_fraction: float) -> int:
+    """Examples of ``n`` held out for validation."""
+    n_val = round(val_fraction * n)
+    return max(n_val, 1) if val_fraction > 0 else 0
+
+
+def split_sizes(ds: Dataset, val_fraction: float) -> tuple[int, int, int]:
+    """``(train, validation, test)`` example counts that [train][] uses."""
+    n = len(ds.y_train)
+    n_val = _val_count(n, val_fraction)
+    return n - n_val, n_val, len(ds.y_test)
+
+
 def _split_val(ds: Dataset, val_fraction: float):
     n = len(ds.y_train)
-    n_val = round(val_fraction * n)
-    if val_fraction > 0 and n_val < 1:
-        n_val = 1
+    n_val = _val_count(n, val_fraction)
     if n_val == 0:
         return ds.x_train, ds.y_train, ds.x_train[:0], ds.y_train[:0]
     # A fixed permutation: every seed and activation sees the same split.
@@ -541,7 +558,7 @@ def _program(
         loss, term = terms(out, ey)
         out_tr, acts = net.capture(state.params, state.extra, dx)
         loss_tr, term_tr = terms(out_tr, dy)
-        names = sorted(acts, key=_layer_order)
+        names = sorted(acts, key=_cure.layer_order)
         if names:
             acts = {n: acts[n] for n in names}
             stats = _dg.result(_dg.update(_dg.init(acts), acts))
@@ -589,6 +606,8 @@ class _Compiler:
         self.prog = prog
         self.platform = platform
         self.seconds = 0.0
+        self.compiles = 0
+        self.memory: dict[str, int | None] = {}
 
     def get(self, name: str, *args) -> Any:
         """The compiled function ``name`` for arguments like ``args``."""
@@ -599,7 +618,13 @@ class _Compiler:
             options = _COMPILER_OPTIONS.get((name, self.platform))
             fn = getattr(self.prog, name).lower(*args).compile(options)
             self.seconds += time.perf_counter() - t0
+            self.compiles += 1
             self.prog.compiled[sig] = fn
+        if name not in self.memory:
+            try:
+                self.memory[name] = int(fn.memory_analysis().temp_size_in_bytes)
+            except Exception:  # a backend without memory analysis
+                self.memory[name] = None
         return fn
 
     def __call__(self, name: str, *args):
@@ -705,6 +730,7 @@ def train(
     else:
         ds = as_dataset(dataset)
     x_tr, y_tr, x_va, y_va = _split_val(ds, config.val_fraction)
+    check_batch(config, ds)
     has_val = len(y_va) > 0
     classification = ds.task == "classification"
     num_seeds = len(seeds)
@@ -766,6 +792,7 @@ def train(
     stopped_early = np.zeros(num_seeds, bool)
     evals: list = []
     last_eval = 0
+    train_seconds, train_steps = 0.0, 0
 
     def do_eval(e: int, alive: np.ndarray):
         loss, term, loss_tr, term_tr, dead = (
@@ -799,16 +826,21 @@ def train(
         idx = jax.device_put(idx, idx_sharding)
         if chunking == "scan":
             steps = put(np.arange(bounds[e - 1], bounds[e], dtype=np.int32))
-            state, losses = run("chunk", state, idx, steps, data_x, data_y)
+            chunk = run.get("chunk", state, idx, steps, data_x, data_y)
+            t0 = time.perf_counter()
+            state, losses = chunk(state, idx, steps, data_x, data_y)
             losses = np.asarray(losses, np.float64)
         else:  # a host loop over one compiled, donated step
             step0 = np.int32(bounds[e - 1])
             step = run.get("step", state, idx, np.int32(0), step0, data_x, data_y)
+            t0 = time.perf_counter()
             per_step = []
             for i in range(k):
                 state, loss_i = step(state, idx, np.int32(i), step0, data_x, data_y)
                 per_step.append(loss_i)
             losses = np.stack(jax.device_get(per_step), 1).astype(np.float64)
+        train_seconds += time.perf_counter() - t0
+        train_steps += k
         with np.errstate(invalid="ignore"):
             counted = np.isfinite(losses).sum(1)
             hist["train_loss"][:, e] = np.where(
@@ -892,7 +924,29 @@ def train(
         metric=ds.metric,
         chunking=chunking,
         evals=tuple(evals),
+        compiles=run.compiles,
+        step_time=train_seconds / train_steps if train_steps else float("nan"),
+        step_memory=run.memory.get("chunk" if chunking == "scan" else "step"),
     )
+
+
+def check_batch(config: TrainConfig, ds: Dataset) -> None:
+    """Raises ValueError when ``config.batch_size`` exceeds the training split.
+
+    The training split is what is left of ``ds.x_train`` once
+    ``config.val_fraction`` is held out for validation.
+    """
+    n = len(ds.y_train)
+    n_val = _val_count(n, config.val_fraction)
+    if config.batch_size > n - n_val:
+        held = f" once val_fraction {config.val_fraction} holds out {n_val}" * (
+            n_val > 0
+        )
+        raise ValueError(
+            f"train: TrainConfig.batch_size {config.batch_size} is larger than the "
+            f"training split ({n - n_val} examples of {n}{held}); give a batch "
+            f"size <= {n - n_val} (--batch-size)."
+        )
 
 
 def _check_output(net: Net, x0, ds: Dataset) -> None:
