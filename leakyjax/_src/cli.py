@@ -571,9 +571,16 @@ def _warning_line(prog: str):
     from leakyjax._src.io import RecordWarning
 
     default = warnings.showwarning
+    ours: tuple[type[Warning], ...] = (RecordWarning,)
+    try:
+        from leakyjax._src.train.loop import BatchWarning
+    except ImportError:  # no training extra: no training warnings either
+        pass
+    else:
+        ours += (BatchWarning,)
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, RecordWarning):
+        if issubclass(category, ours):
             print(f"{prog}: warning: {message}", file=sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)

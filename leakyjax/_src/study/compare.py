@@ -13,6 +13,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -24,6 +25,7 @@ from leakyjax._src.study import report as _report
 from leakyjax._src.train import TrainConfig, TrainResult, check_config, train
 from leakyjax._src.train.data import DATASETS, as_dataset, fingerprint, load_dataset
 from leakyjax._src.train.data import _load_object as load_object
+from leakyjax._src.train.loop import BatchWarning
 from leakyjax._src.train.models import MODELS
 
 DEFAULT_ACTS = (
@@ -421,7 +423,7 @@ def compare(
     Example:
         >>> import tempfile
         >>> from leakyjax.train import TrainConfig, compare
-        >>> base = TrainConfig(dataset="digits", steps=4, eval_every=4,
+        >>> base = TrainConfig(dataset="digits", steps=4, eval_every=4, batch_size=30,
         ...                    num_train=100, num_test=50, width=8)
         >>> with tempfile.TemporaryDirectory() as out:
         ...     res = compare(["relu", "prelu"], seeds=2, out=out, base=base,
@@ -467,7 +469,7 @@ def compare(
     }
     from leakyjax._src.train.loop import check_batch, split_sizes
 
-    check_batch(configs[acts[0]], ds)
+    check_batch(configs[acts[0]], ds, stacklevel=2)  # once, not per activation
     sizes = split_sizes(ds, base.val_fraction)
     if user_model is not None:  # does the model fit the data? before any training
         from leakyjax._src.train.loop import _check_output, _model_and_key
@@ -533,13 +535,15 @@ def _compare_locked(
     try:
         for act, missing in todo.items():
             bar.set_description(f"{act} ({len(missing)} seeds)")
-            res = train(
-                configs[act],
-                seeds=missing,
-                model=user_model,
-                dataset=ds,
-                progress=bar.update,
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", BatchWarning)  # said once above
+                res = train(
+                    configs[act],
+                    seeds=missing,
+                    model=user_model,
+                    dataset=ds,
+                    progress=bar.update,
+                )
             recs = records_of(res, fp)
             _io.append_records(path, recs)
             for r in recs:

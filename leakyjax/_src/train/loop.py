@@ -730,7 +730,7 @@ def train(
     else:
         ds = as_dataset(dataset)
     x_tr, y_tr, x_va, y_va = _split_val(ds, config.val_fraction)
-    check_batch(config, ds)
+    check_batch(config, ds, stacklevel=2)
     has_val = len(y_va) > 0
     classification = ds.task == "classification"
     num_seeds = len(seeds)
@@ -930,23 +930,34 @@ def train(
     )
 
 
-def check_batch(config: TrainConfig, ds: Dataset) -> None:
-    """Raises ValueError when ``config.batch_size`` exceeds the training split.
+class BatchWarning(UserWarning):
+    """A batch larger than the training split: every batch repeats examples."""
 
-    The training split is what is left of ``ds.x_train`` once
-    ``config.val_fraction`` is held out for validation.
+
+def check_batch(config: TrainConfig, ds: Dataset, *, stacklevel: int = 2) -> bool:
+    """Warns ([BatchWarning][]) when ``config.batch_size`` exceeds the training
+    split; returns whether it does.
+
+    The training split is what is left of the data set's training examples once
+    ``config.val_fraction`` is held out for validation. A larger batch still
+    trains (each batch draws from consecutive epochs' shuffles, so it repeats
+    examples), but is rarely what was meant.
     """
     n = len(ds.y_train)
     n_val = _val_count(n, config.val_fraction)
-    if config.batch_size > n - n_val:
-        held = f" once val_fraction {config.val_fraction} holds out {n_val}" * (
-            n_val > 0
-        )
-        raise ValueError(
-            f"train: TrainConfig.batch_size {config.batch_size} is larger than the "
-            f"training split ({n - n_val} examples of {n}{held}); give a batch "
-            f"size <= {n - n_val} (--batch-size)."
-        )
+    if config.batch_size <= n - n_val:
+        return False
+    import warnings
+
+    held = f" once val_fraction {config.val_fraction} holds out {n_val}" * (n_val > 0)
+    warnings.warn(
+        f"train: TrainConfig.batch_size {config.batch_size} is larger than the "
+        f"training split ({n - n_val} examples of {n}{held}), so every batch "
+        f"repeats examples; give a batch size <= {n - n_val} (--batch-size)",
+        BatchWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return True
 
 
 def _check_output(net: Net, x0, ds: Dataset) -> None:
