@@ -110,7 +110,9 @@ class CompareResult(NamedTuple):
     def __str__(self) -> str:
         from leakyjax._src.study import report as _report
 
-        lines = [_report.format_table(self.summaries, metric=self._metric())]
+        lines = [
+            _report.format_table(self.summaries, metric=self._metric(), costs=True)
+        ]
         if self.decision is not None:
             lines += ["", self.decision.sentence.replace("**", "")]
         lines += ["", f"report: {self.report}"]
@@ -122,7 +124,9 @@ class CompareResult(NamedTuple):
         lines = []
         if self.decision is not None:
             lines += [self.decision.sentence, ""]
-        lines += [_report.markdown_table(self.summaries, metric=self._metric())]
+        lines += [
+            _report.markdown_table(self.summaries, metric=self._metric(), costs=True)
+        ]
         lines += ["", f"Report: `{self.report}`"]
         return "\n".join(lines)
 

@@ -48,8 +48,11 @@ def _mib(b: float | None) -> str:
     return f"{b / 2**20:.2f}" if _finite(b) else "—"
 
 
-def table_rows(summaries: Sequence[Any], metric: str) -> tuple[list[str], list[list]]:
-    """Header and rows of the ranked table."""
+def table_rows(
+    summaries: Sequence[Any], metric: str, *, costs: bool = False
+) -> tuple[list[str], list[list]]:
+    """Header and rows of the ranked table (``costs``: with the *ms / step* and
+    *step MiB* columns before the last, *s / seed*)."""
     pct = metric == "accuracy"
     unit = " (%)" if pct else ""
     name = _METRIC.get(metric, metric)
@@ -61,9 +64,8 @@ def table_rows(summaries: Sequence[Any], metric: str) -> tuple[list[str], list[l
         "final test loss",
         "diverged",
         "dead units / layer",
+        *(("ms / step", "step MiB") if costs else ()),
         "s / seed",
-        "ms / step",
-        "step MiB",
     ]
     rows = []
     for i, s in enumerate(summaries, 1):
@@ -76,25 +78,35 @@ def table_rows(summaries: Sequence[Any], metric: str) -> tuple[list[str], list[l
                 _pm(s.final_loss_mean, s.final_loss_std, False),
                 f"{s.diverged}/{s.seeds}",
                 _dead(s.dead_fraction),
+                *(
+                    (
+                        _ms(getattr(s, "step_time", math.nan)),
+                        _mib(getattr(s, "step_memory", None)),
+                    )
+                    if costs
+                    else ()
+                ),
                 f"{s.seconds_per_seed:.1f}",
-                _ms(getattr(s, "step_time", math.nan)),
-                _mib(getattr(s, "step_memory", None)),
             ]
         )
     return header, rows
 
 
-def format_table(summaries: Sequence[Any], *, metric: str = "accuracy") -> str:
+def format_table(
+    summaries: Sequence[Any], *, metric: str = "accuracy", costs: bool = False
+) -> str:
     """The ranked table as aligned plain text (for the terminal)."""
-    header, rows = table_rows(summaries, metric)
+    header, rows = table_rows(summaries, metric, costs=costs)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def markdown_table(summaries: Sequence[Any], *, metric: str = "accuracy") -> str:
+def markdown_table(
+    summaries: Sequence[Any], *, metric: str = "accuracy", costs: bool = False
+) -> str:
     """The ranked table in markdown."""
-    header, rows = table_rows(summaries, metric)
+    header, rows = table_rows(summaries, metric, costs=costs)
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(out)
@@ -874,7 +886,7 @@ def write_report(
         "fraction of hidden units whose pre-activation is never positive on the "
         "training set after training (`leakyjax.diagnostics`), per layer.",
         "",
-        markdown_table(summaries, metric=metric),
+        markdown_table(summaries, metric=metric, costs=True),
         "",
     ]
     programs = {}  # one train() call per (activation, seeds trained together)
