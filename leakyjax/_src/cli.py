@@ -26,6 +26,7 @@ import shlex
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 from leakyjax._src._cli_common import cache_dir as cache_dir
 from leakyjax._src._cli_common import enable_compile_cache as enable_compile_cache
@@ -138,7 +139,7 @@ _QUICK = dict(
 #: here so that ``--help`` and ``--version`` import neither the training stack
 #: (flax, optax) nor jax beyond ``import leakyjax``; a test checks they equal
 #: the stack's own (``train_meta()``).
-HELP_META = dict(
+HELP_META: dict[str, Any] = dict(
     acts=_DEMO_ACTS,
     files=(
         "results.jsonl",

@@ -45,7 +45,7 @@ def _ms(t: float) -> str:
 
 
 def _mib(b: float | None) -> str:
-    return f"{b / 2**20:.2f}" if _finite(b) else "—"
+    return f"{b / 2**20:.2f}" if b is not None and _finite(b) else "—"
 
 
 def table_rows(
