@@ -649,6 +649,137 @@ def _model_and_key(config: TrainConfig, model: Any, ds: Dataset):
     return as_net(model, act), (model, ds.num_outputs)
 
 
+def _load(config: TrainConfig, dataset: Any) -> Dataset:
+    """Phase 1 of [train][]: the data set (``config.dataset``, or the user's)."""
+    if dataset is None:
+        return load_dataset(
+            config.dataset,
+            num_train=config.num_train,
+            num_test=config.num_test,
+            seed=config.data_seed,
+        )
+    return as_dataset(dataset)
+
+
+_CURVES = (
+    "train_loss",
+    "val_loss",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "train_eval_loss",
+    "train_acc",
+)
+
+
+class _Book:
+    """The evaluation phase of [train][]: learning curves, dead fractions, the
+    best validation evaluation and early stopping of every seed, and the
+    [RunResult][] of each at the end."""
+
+    def __init__(self, num_seeds, n_evals, classification, n_train, tr_ss, slices):
+        self.hist = {k: np.full((num_seeds, n_evals), np.nan) for k in _CURVES}
+        self.dead: np.ndarray | None = None
+        self.classification, self.n_train, self.tr_ss = classification, n_train, tr_ss
+        self.slices = slices
+        self.best_score = np.full(num_seeds, -np.inf)
+        self.best_at = np.zeros(num_seeds, np.int64)
+        self.since_best = np.zeros(num_seeds, np.int64)
+        self.stopped_early = np.zeros(num_seeds, bool)
+
+    def train_loss(self, e: int, losses: np.ndarray) -> None:
+        """Mean training loss over the finite steps of a chunk."""
+        with np.errstate(invalid="ignore"):
+            counted = np.isfinite(losses).sum(1)
+            self.hist["train_loss"][:, e] = np.where(
+                counted > 0, np.nansum(losses, 1) / np.maximum(counted, 1), np.nan
+            )
+
+    def record(self, e: int, alive: np.ndarray, outputs) -> None:
+        """Evaluation ``e`` (the evaluation program's outputs) of the seeds alive."""
+        hist = self.hist
+        loss, term, loss_tr, term_tr, dead = (
+            np.asarray(a, np.float64) for a in outputs
+        )
+        hist["train_eval_loss"][alive, e] = loss_tr[alive]
+        if self.classification:
+            score_tr = term_tr / self.n_train
+        else:
+            score_tr = 1.0 - term_tr / self.tr_ss
+        hist["train_acc"][alive, e] = score_tr[alive]
+        if self.dead is None:
+            n_evals = hist["train_loss"].shape[1]
+            self.dead = np.full((len(alive), n_evals, dead.shape[1]), np.nan)
+        self.dead[alive, e] = dead[alive]
+        for name, (sl, y) in self.slices.items():
+            hist[f"{name}_loss"][alive, e] = loss[alive, sl].mean(1)
+            if self.classification:
+                score = term[:, sl].mean(1)
+            else:
+                score = 1.0 - term[:, sl].sum(1) / np.sum((y - y.mean(0)) ** 2)
+            hist[f"{name}_acc"][alive, e] = score[alive]
+
+    def select(self, e: int, alive: np.ndarray, patience: int | None) -> np.ndarray:
+        """Tracks the best validation score; returns the seeds to stop now."""
+        score = self.hist["val_acc"][:, e]
+        improved = alive & (score > self.best_score)
+        self.best_score = np.where(improved, score, self.best_score)
+        self.best_at = np.where(improved, e, self.best_at)
+        self.since_best = np.where(improved, 0, self.since_best + 1)
+        stop = np.zeros_like(alive)
+        if patience is not None:
+            stop = alive & (self.since_best >= patience)
+            self.stopped_early |= stop
+        return stop
+
+    def runs(self, seeds, steps, *, has_val, diverged, steps_done, recycled):
+        """The [RunResult][] of every seed, curves cut at the last evaluation."""
+        out = []
+        n = len(steps)
+        assert self.dead is not None  # evaluation 0 always runs
+        for i, seed in enumerate(seeds):
+            history = History(
+                step=np.asarray(steps, np.int64),
+                **{k: v[i, :n].copy() for k, v in self.hist.items()},
+                dead_fraction=self.dead[i, :n].copy(),
+            )
+            # the final evaluation of a seed is its last finite one
+            fin = np.flatnonzero(np.isfinite(history.test_loss))
+            last = int(fin[-1]) if len(fin) else 0
+            b = (
+                int(self.best_at[i])
+                if has_val and self.best_score[i] > -np.inf
+                else last
+            )
+            nan = float("nan")
+            dead = history.dead_fraction[last]
+            out.append(
+                RunResult(
+                    seed=seed,
+                    final_test_acc=nan
+                    if diverged[i]
+                    else float(history.test_acc[last]),
+                    final_test_loss=nan
+                    if diverged[i]
+                    else float(history.test_loss[last]),
+                    best_test_acc=nan if diverged[i] else float(history.test_acc[b]),
+                    best_test_loss=nan if diverged[i] else float(history.test_loss[b]),
+                    best_step=int(history.step[b]),
+                    steps=int(steps_done[i]),
+                    diverged=bool(diverged[i]),
+                    stopped_early=bool(self.stopped_early[i]),
+                    dead_fraction=None
+                    if diverged[i] or not len(dead)
+                    else tuple(float(v) for v in dead),
+                    history=history,
+                    recycled=None
+                    if recycled is None
+                    else tuple(int(v) for v in recycled[i]),
+                )
+            )
+        return tuple(out)
+
+
 def train(
     config: TrainConfig,
     seeds: Sequence[int] = (0,),
@@ -720,15 +851,7 @@ def train(
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"train: seeds must be distinct and non-empty, got {seeds!r}.")
     t_start = time.perf_counter()
-    if dataset is None:
-        ds = load_dataset(
-            config.dataset,
-            num_train=config.num_train,
-            num_test=config.num_test,
-            seed=config.data_seed,
-        )
-    else:
-        ds = as_dataset(dataset)
+    ds = _load(config, dataset)
     x_tr, y_tr, x_va, y_va = _split_val(ds, config.val_fraction)
     check_batch(config, ds, stacklevel=2)
     has_val = len(y_va) > 0
@@ -772,54 +895,18 @@ def train(
         )
 
     bounds = [*range(0, config.steps, config.eval_every), config.steps]
-    n_evals = len(bounds)
-    hist = {
-        k: np.full((num_seeds, n_evals), np.nan)
-        for k in (
-            "train_loss",
-            "val_loss",
-            "val_acc",
-            "test_loss",
-            "test_acc",
-            "train_eval_loss",
-            "train_acc",
-        )
-    }
-    dead_hist: list = []
-    best_score = np.full(num_seeds, -np.inf)
-    best_at = np.zeros(num_seeds, np.int64)
-    since_best = np.zeros(num_seeds, np.int64)
-    stopped_early = np.zeros(num_seeds, bool)
+    book = _Book(num_seeds, len(bounds), classification, len(y_tr), tr_ss, eval_slices)
     evals: list = []
     last_eval = 0
     train_seconds, train_steps = 0.0, 0
 
     def do_eval(e: int, alive: np.ndarray):
-        loss, term, loss_tr, term_tr, dead = (
-            np.asarray(a, np.float64)
-            for a in run("evaluate", state, eval_x, eval_y, data_x, data_y)
-        )
-        hist["train_eval_loss"][alive, e] = loss_tr[alive]
-        if classification:
-            score_tr = term_tr / len(y_tr)
-        else:
-            score_tr = 1.0 - term_tr / tr_ss
-        hist["train_acc"][alive, e] = score_tr[alive]
-        if not dead_hist:
-            dead_hist.append(np.full((num_seeds, n_evals, dead.shape[1]), np.nan))
-        dead_hist[0][alive, e] = dead[alive]
-        for name, (sl, y) in eval_slices.items():
-            hist[f"{name}_loss"][alive, e] = loss[alive, sl].mean(1)
-            if classification:
-                score = term[:, sl].mean(1)
-            else:
-                score = 1.0 - term[:, sl].sum(1) / np.sum((y - y.mean(0)) ** 2)
-            hist[f"{name}_acc"][alive, e] = score[alive]
+        book.record(e, alive, run("evaluate", state, eval_x, eval_y, data_x, data_y))
         if on_eval is not None:
             evals.append(on_eval(bounds[e], state.params))
 
     do_eval(0, np.ones(num_seeds, bool))
-    for e in range(1, n_evals):
+    for e in range(1, len(bounds)):
         k = bounds[e] - bounds[e - 1]
         idx = np.stack([o.take(k, config.batch_size) for o in orders])
         was_active = np.asarray(state.active)
@@ -841,28 +928,17 @@ def train(
             losses = np.stack(jax.device_get(per_step), 1).astype(np.float64)
         train_seconds += time.perf_counter() - t0
         train_steps += k
-        with np.errstate(invalid="ignore"):
-            counted = np.isfinite(losses).sum(1)
-            hist["train_loss"][:, e] = np.where(
-                counted > 0, np.nansum(losses, 1) / np.maximum(counted, 1), np.nan
-            )
+        book.train_loss(e, losses)
         active = np.asarray(state.active)
         alive = was_active & active  # diverged seeds keep nan metrics
         do_eval(e, alive)
         last_eval = e
         if has_val:
-            score = hist["val_acc"][:, e]
-            improved = alive & (score > best_score)
-            best_score = np.where(improved, score, best_score)
-            best_at = np.where(improved, e, best_at)
-            since_best = np.where(improved, 0, since_best + 1)
-            if config.patience is not None:
-                stop = alive & (since_best >= config.patience)
-                if stop.any():
-                    stopped_early |= stop
-                    state = state._replace(
-                        active=jax.device_put(jnp.asarray(active & ~stop), rep)
-                    )
+            stop = book.select(e, alive, config.patience)
+            if stop.any():
+                state = state._replace(
+                    active=jax.device_put(jnp.asarray(active & ~stop), rep)
+                )
         if progress is not None:
             progress(k)
         if not np.asarray(state.active).any():
@@ -870,53 +946,22 @@ def train(
     if progress is not None and bounds[last_eval] < config.steps:
         progress(config.steps - bounds[last_eval])
 
-    diverged = np.asarray(state.diverged)
-    steps_done = np.asarray(state.steps)
-    recycled = np.asarray(state.recycled)
     variables = {"params": state.params}
     if net.api == "nnx":
         variables["state"] = state.extra
     else:
         variables.update(state.extra)
-    dead_all = dead_hist[0]
-
-    runs = []
-    for i, seed in enumerate(seeds):
-        n = last_eval + 1
-        history = History(
-            step=np.asarray(bounds[:n], np.int64),
-            **{k: v[i, :n].copy() for k, v in hist.items()},
-            dead_fraction=dead_all[i, :n].copy(),
-        )
-        # the final evaluation of a seed is its last finite one
-        fin = np.flatnonzero(np.isfinite(history.test_loss))
-        last = int(fin[-1]) if len(fin) else 0
-        b = int(best_at[i]) if has_val and best_score[i] > -np.inf else last
-        nan = float("nan")
-        dead = history.dead_fraction[last]
-        runs.append(
-            RunResult(
-                seed=seed,
-                final_test_acc=nan if diverged[i] else float(history.test_acc[last]),
-                final_test_loss=nan if diverged[i] else float(history.test_loss[last]),
-                best_test_acc=nan if diverged[i] else float(history.test_acc[b]),
-                best_test_loss=nan if diverged[i] else float(history.test_loss[b]),
-                best_step=int(history.step[b]),
-                steps=int(steps_done[i]),
-                diverged=bool(diverged[i]),
-                stopped_early=bool(stopped_early[i]),
-                dead_fraction=None
-                if diverged[i] or not len(dead)
-                else tuple(float(v) for v in dead),
-                history=history,
-                recycled=(
-                    tuple(int(v) for v in recycled[i]) if config.recycle_every else None
-                ),
-            )
-        )
+    runs = book.runs(
+        seeds,
+        bounds[: last_eval + 1],
+        has_val=has_val,
+        diverged=np.asarray(state.diverged),
+        steps_done=np.asarray(state.steps),
+        recycled=np.asarray(state.recycled) if config.recycle_every else None,
+    )
     return TrainResult(
         config=config,
-        runs=tuple(runs),
+        runs=runs,
         variables=variables,
         wall_time=time.perf_counter() - t_start,
         compile_time=run.seconds,
