@@ -305,3 +305,13 @@ def test_compare_result_renders_as_text_and_markdown(tmp_path):
     assert res.decision.sentence.replace("**", "") in text
     assert md.startswith(res.decision.sentence) and "| rank | activation |" in md
     assert res.report.read_text().split("\n")[2] == res.decision.sentence
+
+
+def test_data_file_holding_one_array(capsys, tmp_path):
+    np_ = pytest.importorskip("numpy")
+    path = tmp_path / "x.npy"
+    np_.save(path, np_.zeros(3))
+    code, err = _error(
+        capsys, [*TINY, "--data", str(path), "--out", str(tmp_path / "r")]
+    )
+    assert code == 2 and "holds one array (an .npy)" in err and str(path) in err

@@ -101,3 +101,10 @@ def test_a_module_that_is_not_there_says_what_to_do(tmp_path):
     err = proc.stderr
     assert "no module 'mymodelz'" in err and "folder that holds mymodelz.py" in err
     assert "PYTHONPATH" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_module_whose_own_import_fails_names_the_missing_package(tmp_path):
+    (tmp_path / "mymods.py").write_text("import not_a_package_xyz\n")
+    proc = _run(tmp_path, "compare", "--model", "mymods:f", *TINY, "--out", "run")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "importing 'mymods' failed: it imports 'not_a_package_xyz'" in proc.stderr
