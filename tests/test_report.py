@@ -280,7 +280,7 @@ def test_report_leads_with_the_decision_sizes_overfit_and_na(tmp_path):
     for field in ("depth", "width", "init", "num_train", "num_test", "data_seed"):
         assert f"| {field} | n/a |" in text, field
     assert "| steps |" in text and "n/a" not in text.split("| steps |")[1][:6]
-    assert "6 backend compile(s)" in text  # one train call per activation
+    assert "6 program(s) compiled" in text  # 3 per activation
     assert "| 2.00 | 1.00 | 1.0 |" in text  # ms / step, step MiB, s / seed
     plain = rp.markdown_table(sums)  # what the README renders: no cost columns
     assert "ms / step" not in plain and plain.split("\n")[0].endswith("s / seed |")

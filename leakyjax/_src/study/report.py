@@ -436,8 +436,12 @@ def decide(
             "margin (--margin) would decide"
         )
     say = f"Undecided at {mtext} with {seeds}: {why}."
+    if len(undecided) > 1:
+        say += f" Also undecided against {best}: {_join(undecided[1:])}."
     if len(equivalent) > 1:
         say += f" Equivalent to {best}: {_join(equivalent[1:])}."
+    if worse:
+        say += f" Worse by more than the margin: {_join(worse)}."
     return Decision(
         "undecided",
         best,
@@ -896,7 +900,7 @@ def write_report(
     wall_s = sum(r.get("wall_time") or 0.0 for r in programs.values())
     chunking = sorted({r.get("chunking") or "scan" for r in programs.values()})
     counted = [r["compiles"] for r in programs.values() if _finite(r.get("compiles"))]
-    compiles = f"{sum(counted)} backend compile(s), " if counted else ""
+    compiles = f"{sum(counted)} program(s) compiled, " if counted else ""
     lines += [
         f"Time: {compile_s:.1f} s compiling, {wall_s - compile_s:.1f} s training "
         f"and evaluating ({len(programs)} train call(s), {compiles}chunks run as "
