@@ -212,3 +212,106 @@ def test_compile_cache_rerun_compiles_nothing(tmp_path):
     argv = [*TINY, "--out", str(tmp_path / "run2"), "--no-compile-cache"]
     subprocess.run([*cmd, *argv], capture_output=True, timeout=300, env=env)
     assert json.loads(off.read_text())["cache_hits"] == 0
+
+
+def test_help_metadata_is_the_training_stacks():
+    from leakyjax._src.cli import HELP_META, train_meta
+
+    assert {k: list(v) for k, v in HELP_META.items()} == {
+        k: list(v) for k, v in train_meta().items()
+    }
+
+
+VERSION_MODULES = """
+import sys
+import leakyjax
+before = set(sys.modules)
+from leakyjax._src.cli import main
+for argv in (["--version"], ["--help"], ["compare", "--help"], ["study", "--help"]):
+    try:
+        main(argv)
+    except SystemExit:
+        pass
+heavy = ("jax", "jaxlib", "flax", "optax", "tqdm", "matplotlib", "scipy", "sklearn")
+print(sorted(m for m in set(sys.modules) - before if m.split(".")[0] in heavy))
+"""
+
+
+def test_version_and_help_load_nothing_heavy():
+    """Beyond ``import leakyjax``: no jax module, no training stack."""
+    proc = subprocess.run(
+        [sys.executable, "-c", VERSION_MODULES],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]", proc.stdout[-2000:]
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (b"", "is empty (0 bytes)"),
+        (b"x_train,y_train\n1,2\n", "is not an .npz archive"),
+    ],
+)
+def test_data_file_that_is_not_an_npz(capsys, tmp_path, content, words):
+    path = tmp_path / "data.npz"
+    path.write_bytes(content)
+    argv = [*TINY, "--data", str(path), "--out", str(tmp_path / "run")]
+    code, err = _error(capsys, argv)
+    assert code == 2 and words in err and str(path) in err and "--data" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_batch_larger_than_the_training_split_warns_once(capsys, tmp_path):
+    argv = [*TINY, "--out", str(tmp_path / "run")]
+    argv[argv.index("--batch-size") + 1] = "181"  # 200 - 20 held out = 180
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning: train: TrainConfig.batch_size 181 is larger") == 1
+    assert "(180 examples of 200 once val_fraction 0.1 holds out 20)" in err
+    assert "--batch-size" in err and len(err.strip().splitlines()) == 1, err
+    argv[argv.index("--batch-size") + 1] = "180"
+    assert main([*argv, "--fresh"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_study_is_quiet_on_a_non_terminal(capsys, tmp_path):
+    assert main(["study", "born-dead", "--quick", "--out", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err and "it/s" not in err, err[-500:]
+
+
+def test_compare_result_renders_as_text_and_markdown(tmp_path):
+    from leakyjax._src.study.compare import compare
+    from leakyjax.train import TrainConfig
+
+    base = TrainConfig(
+        dataset="digits",
+        steps=4,
+        eval_every=2,
+        num_train=100,
+        num_test=50,
+        width=8,
+        batch_size=30,
+    )
+    res = compare(
+        ["relu", "elu"], seeds=2, out=tmp_path, base=base, progress=False, plots=False
+    )
+    text, md = str(res), res._repr_markdown_()
+    assert text.splitlines()[0].startswith("rank  activation")
+    assert res.decision.sentence.replace("**", "") in text
+    assert md.startswith(res.decision.sentence) and "| rank | activation |" in md
+    assert res.report.read_text().split("\n")[2] == res.decision.sentence
+
+
+def test_data_file_holding_one_array(capsys, tmp_path):
+    np_ = pytest.importorskip("numpy")
+    path = tmp_path / "x.npy"
+    np_.save(path, np_.zeros(3))
+    code, err = _error(
+        capsys, [*TINY, "--data", str(path), "--out", str(tmp_path / "r")]
+    )
+    assert code == 2 and "holds one array (an .npy)" in err and str(path) in err

@@ -181,3 +181,106 @@ def test_every_panel_has_a_legend(tmp_path, monkeypatch):
     for name, legends in seen:
         assert legends and all(legends), name
     plt.close("all")
+
+
+# ---------------------------------------------------------------- the decision
+
+
+def _tost90(a, b):
+    """The 90% paired t interval of mean(a - b), from the formula."""
+    from scipy import stats
+
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)
+    n = len(d)
+    half = stats.t.ppf(0.95, n - 1) * d.std(ddof=1) / np.sqrt(n)
+    return d.mean() - half, d.mean() + half
+
+
+def _decide(scores, margin, costs=None):
+    recs = _records(scores)
+    return rp.decide(recs, summarize(recs, list(scores)), margin=margin, costs=costs)
+
+
+def test_decision_one_better_by_more_than_the_margin():
+    d = _decide(
+        {"elu": [0.91, 0.93, 0.92, 0.90, 0.92], "relu": [0.81, 0.84, 0.82, 0.80, 0.83]},
+        margin=0.01,
+    )
+    assert (d.outcome, d.best, d.pick, d.worse) == ("better", "elu", "elu", ("relu",))
+    assert d.sentence.startswith("**Use elu**") and "±1.00 points" in d.sentence
+    # differences 10, 9, 10, 10, 9 points: 95% interval [8.92, 10.28], 90%
+    # [9.08, 10.12]; at a 10-point margin neither better nor equivalent
+    scores = {
+        "elu": [0.91, 0.93, 0.92, 0.90, 0.92],
+        "relu": [0.81, 0.84, 0.82, 0.80, 0.83],
+    }
+    assert _decide(scores, margin=0.1).outcome == "undecided"
+    assert _decide(scores, margin=0.089).outcome == "better"
+    assert _decide(scores, margin=0.103).outcome == "equivalent"
+
+
+def test_decision_equivalent_within_the_margin_picks_on_cost():
+    rng = np.random.default_rng(0)
+    a = 0.8 + rng.normal(0, 0.01, 6)
+    b = a + rng.normal(0, 0.002, 6)
+    c = a - 0.1  # worse by far more than the margin
+    lo, hi = _tost90(a, b)
+    edge = max(abs(lo), abs(hi))  # the TOST boundary, from the formula
+    costs = {
+        "a": rp.Cost(0.003, 3 * 2**20),
+        "b": rp.Cost(0.001, 2 * 2**20),
+        "c": rp.Cost(0.0005, 2**20),
+    }
+    scores = {"a": list(a), "b": list(b), "c": list(c)}
+    d = _decide(scores, margin=edge * 1.01, costs=costs)
+    assert d.outcome == "equivalent" and set(d.equivalent) == {"a", "b"}
+    assert d.worse == ("c",) and d.pick == "b"  # c is cheaper but worse
+    assert "are equivalent within" in d.sentence
+    assert "Pick on cost: **b** (1.00 ms per step, 2.00 MiB" in d.sentence
+    d = _decide(scores, margin=edge * 0.99, costs=costs)  # just inside: undecided
+    assert d.outcome == "undecided" and d.undecided == tuple({"a", "b"} - {d.best})
+    # fastest and leanest differ: both are named
+    costs["a"] = rp.Cost(0.003, 2**19)
+    d = _decide(scores, margin=edge * 1.01, costs=costs)
+    assert (
+        "**b** is the fastest" in d.sentence and "**a** needs the least" in d.sentence
+    )
+
+
+def test_decision_undecided_says_what_would_decide():
+    d = _decide({"a": [0.80, 0.86, 0.79, 0.85], "b": [0.79, 0.80, 0.80, 0.80]}, 0.01)
+    assert d.outcome == "undecided" and d.undecided == ("b",)
+    assert d.sentence.startswith("Undecided at ±1.00 points with 4 seeds")
+    assert "--margin" in d.sentence
+    d = _decide({"a": [0.9], "b": [0.5]}, 0.01)  # one seed: no interval
+    assert d.outcome == "undecided" and "at least 2 seeds" in d.sentence
+    with pytest.raises(ValueError, match="decide: margin"):
+        _decide({"a": [0.9, 0.8], "b": [0.5, 0.4]}, 0.0)
+
+
+def test_report_leads_with_the_decision_sizes_overfit_and_na(tmp_path):
+    recs = _records({"relu": [0.80, 0.82, 0.81], "elu": [0.70, 0.71, 0.72]})
+    for r in recs:  # test loss bottoms out at step 10, ends 3x higher
+        r["history"] = dict(
+            step=[0, 10, 20],
+            train_loss=[None, 0.5, 0.1],
+            test_loss=[1.0, 0.2, 0.6],
+            test_acc=[0.1, 0.8, r["final_test_acc"]],
+        )
+        r.update(step_time=0.002, step_memory=2**20, compiles=3)
+    sums = summarize(recs, ["relu", "elu"])
+    base = TrainConfig(model="mymodels:mlp", dataset="data.npz")
+    text = rp.write_report(
+        tmp_path, recs, sums, base=base, seeds=range(3), command="x",
+        margin=0.01, sizes=(117, 13, 48),
+    ).read_text()  # fmt: skip
+    assert text.split("\n")[2].startswith("**Use relu**")
+    assert "48 test examples; one test example is 2.08 points" in text
+    assert "**Overfits**" in text and "relu (lowest at step 10, ends ×3.0)" in text
+    for field in ("depth", "width", "init", "num_train", "num_test", "data_seed"):
+        assert f"| {field} | n/a |" in text, field
+    assert "| steps |" in text and "n/a" not in text.split("| steps |")[1][:6]
+    assert "6 program(s) compiled" in text  # 3 per activation
+    assert "| 2.00 | 1.00 | 1.0 |" in text  # ms / step, step MiB, s / seed
+    plain = rp.markdown_table(sums)  # what the README renders: no cost columns
+    assert "ms / step" not in plain and plain.split("\n")[0].endswith("s / seed |")

@@ -657,3 +657,32 @@ def _diagnostics_cost(data: dict) -> str:
         "extra bytes accessed",
     ]
     return md_table(header, body)
+
+
+# --------------------------------------------------------------------------- #
+# Compile share of `leakyjax compare` (benchmarks/compile_share.py)
+# --------------------------------------------------------------------------- #
+
+COMPILE_SHARE = source(
+    Source(
+        "compile_share",
+        "benchmarks/results/compile_share_cpu.json",
+        "{python} -m benchmarks.compile_share --warm --out {out}/results.json",
+        (
+            *_TRAIN,
+            "leakyjax/_src/cli.py",
+            "leakyjax/_src/study/compare.py",
+            "leakyjax/_src/diagnostics",
+            "benchmarks/compile_share.py",
+            "benchmarks/count_compiles.py",
+        ),
+        slow=True,  # wall times
+    )
+)
+
+
+@table("compile_share", COMPILE_SHARE)
+def _compile_share(data: dict) -> str:
+    from benchmarks.compile_share import markdown
+
+    return markdown(data)

@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import os
 import shlex
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import Any
+
+from leakyjax._src._cli_common import cache_dir as cache_dir
+from leakyjax._src._cli_common import enable_compile_cache as enable_compile_cache
+from leakyjax._src._cli_common import float_arg as float_arg
+from leakyjax._src._cli_common import int_arg as int_arg
 
 DESCRIPTION = "leakyjax: the leaky rectifier family for JAX and Flax."
 EXIT_CODES = (
@@ -46,47 +51,6 @@ class _Parser(argparse.ArgumentParser):
 
 class UsageError(Exception):
     """A bad command-line value: reported as one line, exit status 2."""
-
-
-def int_arg(lo: int, hi: int | None = None):
-    """argparse type: an integer in ``[lo, hi]``."""
-
-    def conv(s: str) -> int:
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected an integer {rng}, got {s!r}"
-            ) from None
-        if v < lo or (hi is not None and v > hi):
-            raise argparse.ArgumentTypeError(f"expected an integer {rng}, got {v}")
-        return v
-
-    return conv
-
-
-def float_arg(lo: float, hi: float | None = None, *, strict: bool = False):
-    """argparse type: a finite number ``>= lo`` (``> lo`` if ``strict``), ``< hi``."""
-
-    def conv(s: str) -> float:
-        rel = ">" if strict else ">="
-        rng = f"{rel} {lo}" if hi is None else f"in {'(' if strict else '['}{lo}, {hi})"
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a number {rng}, got {s!r}"
-            ) from None
-        if not math.isfinite(v):
-            raise argparse.ArgumentTypeError(
-                f"expected a finite number {rng}, got {s!r}"
-            )
-        if v < lo or (strict and v == lo) or (hi is not None and v >= hi):
-            raise argparse.ArgumentTypeError(f"expected a number {rng}, got {v}")
-        return v
-
-    return conv
 
 
 _int, _float = int_arg, float_arg
@@ -164,35 +128,42 @@ _QUICK = dict(
     acts="relu,leaky_relu:0.2",
     seeds=(0, 1),
     steps=100,
-    warmup=10,
+    warmup_steps=10,
     eval_every=50,
     num_train=500,
     num_test=200,
 )
 
 
-def _train_meta() -> dict:
-    """Defaults and choices of the training stack, for help texts.
+#: Defaults and choices of the training stack, for the help texts. Written out
+#: here so that ``--help`` and ``--version`` import neither the training stack
+#: (flax, optax) nor jax beyond ``import leakyjax``; a test checks they equal
+#: the stack's own (``train_meta()``).
+HELP_META: dict[str, Any] = dict(
+    acts=_DEMO_ACTS,
+    files=(
+        "results.jsonl",
+        "report.md",
+        "curves.png",
+        "final_accuracy.png",
+        "dead_fraction.png",
+    ),
+    datasets=("mnist1d", "digits", "regression"),
+    models=("mlp", "cnn"),
+    optimizers=("adamw", "adam", "sgd"),
+    schedules=("warmup_cosine", "constant"),
+    md=[("mlp", 2, 100), ("cnn", 3, 25)],
+    dd=[("mnist1d", 4000, 1000), ("digits", 1437, 360), ("regression", 2000, 500)],
+)
 
-    Read from the stack itself; on an install without the ``train`` extra the
-    help says so instead (the parser must build without flax).
-    """
-    try:
-        from leakyjax._src.study.compare import DEFAULT_ACTS, OUTPUT_FILES
-        from leakyjax._src.train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES
-        from leakyjax._src.train import data as _data
-        from leakyjax._src.train.models import _DEFAULTS
-    except ImportError:
-        return dict(
-            acts=_DEMO_ACTS,
-            files=(),
-            datasets=("mnist1d", "digits", "regression"),
-            models=("mlp", "cnn"),
-            optimizers=("adamw", "adam", "sgd"),
-            schedules=("warmup_cosine", "constant"),
-            md=[],
-            dd=[],
-        )
+
+def train_meta() -> dict:
+    """[HELP_META][] as read from the training stack itself (needs flax)."""
+    from leakyjax._src.study.compare import DEFAULT_ACTS, OUTPUT_FILES
+    from leakyjax._src.train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES
+    from leakyjax._src.train import data as _data
+    from leakyjax._src.train.models import _DEFAULTS
+
     return dict(
         acts=DEFAULT_ACTS,
         files=OUTPUT_FILES,
@@ -218,45 +189,6 @@ def _add_cache_flag(p) -> None:
     )
 
 
-def cache_dir() -> str:
-    """Where the CLI keeps JAX's persistent compilation cache.
-
-    ``$LEAKYJAX_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/leakyjax/jax``,
-    else ``~/.cache/leakyjax/jax``.
-    """
-    explicit = os.environ.get("LEAKYJAX_CACHE_DIR")
-    if explicit:
-        return explicit
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".cache"
-    )
-    return os.path.join(root, "leakyjax", "jax")
-
-
-def enable_compile_cache(args) -> str | None:
-    """Turns on JAX's persistent compilation cache unless switched off.
-
-    Every program is cached, however fast it compiled, so a rerun or a resume
-    of the same command compiles nothing new. Returns the directory, or None
-    when off (``--no-compile-cache`` or ``LEAKYJAX_NO_COMPILE_CACHE`` set to a
-    non-empty value other than ``0``).
-    """
-    off = os.environ.get("LEAKYJAX_NO_COMPILE_CACHE", "")
-    if getattr(args, "no_compile_cache", False) or off not in ("", "0"):
-        return None
-    import jax
-
-    path = cache_dir()
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError:  # an unwritable home: run without the cache
-        return None
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    return path
-
-
 def _add_common(p) -> None:
     """Flags of every command that writes into ``--out``."""
     p.add_argument(
@@ -277,7 +209,7 @@ def _defaults(rows, column: int, fallback: str) -> str:
 
 
 def _add_compare(sub) -> None:
-    meta = _train_meta()
+    meta = HELP_META
     md, dd = meta["md"], meta["dd"]
     p = sub.add_parser(
         "compare",
@@ -352,7 +284,11 @@ def _add_compare(sub) -> None:
         "--optimizer", default="adamw", help=f"one of {', '.join(meta['optimizers'])}"
     )
     p.add_argument(
-        "--lr", type=_float(0.0, strict=True), default=1e-2, help="peak learning rate"
+        "--lr",
+        dest="learning_rate",
+        type=_float(0.0, strict=True),
+        default=1e-2,
+        help="peak learning rate",
     )
     p.add_argument(
         "--schedule",
@@ -360,7 +296,11 @@ def _add_compare(sub) -> None:
         help=f"one of {', '.join(meta['schedules'])}",
     )
     p.add_argument(
-        "--warmup", type=_int(0), default=100, help="linear warmup steps (< --steps)"
+        "--warmup",
+        dest="warmup_steps",
+        type=_int(0),
+        default=100,
+        help="linear warmup steps (< --steps)",
     )
     p.add_argument(
         "--weight-decay",
@@ -369,7 +309,11 @@ def _add_compare(sub) -> None:
         help="AdamW decoupled weight decay (PReLU slopes excluded)",
     )
     p.add_argument(
-        "--clip", type=_float(0.0), default=1.0, help="global-norm clip (0: off)"
+        "--clip",
+        dest="clip_norm",
+        type=_float(0.0),
+        default=1.0,
+        help="global-norm clip (0: off)",
     )
     p.add_argument(
         "--dropout", type=_float(0.0, 1.0), default=0.0, help="dropout rate in [0, 1)"
@@ -402,6 +346,7 @@ def _add_compare(sub) -> None:
     )
     p.add_argument(
         "--recycle",
+        dest="recycle_every",
         type=_int(0),
         default=0,
         metavar="F",
@@ -427,7 +372,20 @@ def _add_compare(sub) -> None:
         default=None,
         help="test examples " + _defaults(dd, 2, "per data set"),
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--margin",
+        type=_float(0.0, strict=True),
+        default=1.0,
+        help="the smallest difference of the final test score that matters, in "
+        "points (hundredths: of accuracy, or of R²): the report names a best "
+        "activation only when it wins by more, and calls activations equivalent "
+        "within it",
+    )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (also off when stderr is not a terminal)",
+    )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument(
         "--fresh",
@@ -446,10 +404,40 @@ def _add_compare(sub) -> None:
     p.set_defaults(func=_run_compare, out_files=meta["files"], parser=p)
 
 
+#: TrainConfig fields whose flag value 0 means "off" (None in the config)
+_ZERO_IS_OFF = ("clip_norm", "patience", "recycle_every")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The [TrainConfig][leakyjax.train.TrainConfig] of parsed ``compare`` flags.
+
+    Every flag whose ``dest`` is a ``TrainConfig`` field is taken as given
+    (``--lr`` is ``learning_rate``, ``--warmup`` ``warmup_steps``, ...); a 0
+    of ``--clip``, ``--patience`` or ``--recycle`` is None (off). The activation
+    is the config's default: ``compare`` replaces it per activation.
+    """
+    from leakyjax._src.train import TrainConfig
+
+    fields = {f: getattr(args, f) for f in TrainConfig._fields if hasattr(args, f)}
+    for f in _ZERO_IS_OFF:
+        fields[f] = fields[f] or None
+    if ":" in args.model:  # the user's model: compare records its reference
+        fields["model"] = TrainConfig._field_defaults["model"]
+    return TrainConfig(**fields)
+
+
+def _cwd_on_path() -> None:
+    """Puts the working directory first on ``sys.path``, as ``python -m`` does,
+    so ``--model mymodels:f`` finds ``./mymodels.py`` from the console script."""
+    cwd = os.getcwd()
+    if not any(p in ("", os.curdir, cwd) for p in sys.path):
+        sys.path.insert(0, cwd)
+
+
 def _run_compare(args, argv: Sequence[str]) -> int:
     from leakyjax._src.registry import available
     from leakyjax._src.study.compare import RESULTS, compare
-    from leakyjax._src.train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES, TrainConfig
+    from leakyjax._src.train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES
     from leakyjax._src.train.models import validate_activation as validate
 
     if args.quick:
@@ -459,6 +447,8 @@ def _run_compare(args, argv: Sequence[str]) -> int:
             ):
                 setattr(args, name, value)
     own_model = ":" in args.model
+    if own_model or (args.data is not None and ":" in args.data):
+        _cwd_on_path()
     checks = [
         ("--optimizer", args.optimizer, OPTIMIZERS),
         ("--schedule", args.schedule, SCHEDULES),
@@ -502,30 +492,7 @@ def _run_compare(args, argv: Sequence[str]) -> int:
             f"{args.val_fraction} holds out {n_val}; give a larger --num-train or "
             "--val-fraction 0"
         )
-    base = TrainConfig(
-        dataset=args.dataset,
-        model="mlp" if own_model else args.model,
-        depth=args.depth,
-        width=args.width,
-        dropout=args.dropout,
-        batch_norm=args.batch_norm,
-        steps=args.steps,
-        batch_size=args.batch_size,
-        optimizer=args.optimizer,
-        learning_rate=args.lr,
-        schedule=args.schedule,
-        warmup_steps=args.warmup,
-        weight_decay=args.weight_decay,
-        clip_norm=args.clip or None,
-        val_fraction=args.val_fraction,
-        eval_every=args.eval_every,
-        patience=args.patience or None,
-        num_train=args.num_train,
-        num_test=args.num_test,
-        init=args.init,
-        recycle_every=args.recycle or None,
-        recycle_tau=args.recycle_tau,
-    )
+    base = config_from_args(args)
     if args.fresh:  # main() holds the lock on --out already
         try:
             os.remove(os.path.join(args.out, RESULTS))
@@ -551,6 +518,7 @@ def _run_compare(args, argv: Sequence[str]) -> int:
             plots=not args.no_plots,
             echo=True,
             wait=args.wait,
+            margin=args.margin / 100,
         )
     except (ValueError, TypeError) as e:  # a bad combination, model or data
         raise UsageError(str(e)) from None
@@ -604,14 +572,28 @@ def _warning_line(prog: str):
     from leakyjax._src.io import RecordWarning
 
     default = warnings.showwarning
+    ours: tuple[type[Warning], ...] = (RecordWarning,)
+    try:
+        from leakyjax._src.train.loop import BatchWarning
+    except ImportError:  # no training extra: no training warnings either
+        pass
+    else:
+        ours += (BatchWarning,)
 
     def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, RecordWarning):
+        if issubclass(category, ours):
             print(f"{prog}: warning: {message}", file=sys.stderr)
         else:
             default(message, category, filename, lineno, file, line)
 
     return show
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
 
 
 def _run(args, argv: Sequence[str], prog: str) -> int:
@@ -620,6 +602,8 @@ def _run(args, argv: Sequence[str], prog: str) -> int:
 
     from leakyjax._src import io as _io
 
+    if hasattr(args, "no_progress") and not _is_terminal(sys.stderr):
+        args.no_progress = True  # quiet in a log: no bars, no carriage returns
     out = getattr(args, "out", None)
     lock = contextlib.nullcontext()
     if out is not None:

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -21,9 +22,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from leakyjax._src import io as _io
+from leakyjax._src.study import report as _report
 from leakyjax._src.train import TrainConfig, TrainResult, check_config, train
 from leakyjax._src.train.data import DATASETS, as_dataset, fingerprint, load_dataset
 from leakyjax._src.train.data import _load_object as load_object
+from leakyjax._src.train.loop import BatchWarning
 from leakyjax._src.train.models import MODELS
 
 DEFAULT_ACTS = (
@@ -55,6 +58,10 @@ class Summary(NamedTuple):
         final_loss_std: its standard deviation.
         dead_fraction: per layer, mean dead-unit fraction (None if unmeasured).
         seconds_per_seed: training wall time per seed (program time / seeds).
+        step_time: seconds per training step of the activation's program (all
+            its seeds together; compilation and evaluation excluded).
+        step_memory: temporary bytes of its compiled training program (None
+            where unmeasured).
     """
 
     activation: str
@@ -68,6 +75,8 @@ class Summary(NamedTuple):
     final_loss_std: float
     dead_fraction: tuple[float, ...] | None
     seconds_per_seed: float
+    step_time: float = math.nan
+    step_memory: float | None = None
 
 
 class CompareResult(NamedTuple):
@@ -81,6 +90,11 @@ class CompareResult(NamedTuple):
         trained: activations trained by this call (the others were read back).
         report: path of ``report.md``.
         plots: paths of the PNG plots.
+        decision: the answer to "which activation?" at the margin
+            (``decision.sentence`` leads ``report.md``).
+
+    In a notebook the result renders as the decision and the ranked table
+    (``_repr_markdown_``); ``str(result)`` is the same as plain text.
     """
 
     out: Path
@@ -89,6 +103,33 @@ class CompareResult(NamedTuple):
     trained: tuple[str, ...]
     report: Path
     plots: tuple[Path, ...]
+    decision: Any = None
+
+    def _metric(self) -> str:
+        return self.records[0]["metric"] if self.records else "accuracy"
+
+    def __str__(self) -> str:
+        from leakyjax._src.study import report as _report
+
+        lines = [
+            _report.format_table(self.summaries, metric=self._metric(), costs=True)
+        ]
+        if self.decision is not None:
+            lines += ["", self.decision.sentence.replace("**", "")]
+        lines += ["", f"report: {self.report}"]
+        return "\n".join(lines)
+
+    def _repr_markdown_(self) -> str:
+        from leakyjax._src.study import report as _report
+
+        lines = []
+        if self.decision is not None:
+            lines += [self.decision.sentence, ""]
+        lines += [
+            _report.markdown_table(self.summaries, metric=self._metric(), costs=True)
+        ]
+        lines += ["", f"Report: `{self.report}`"]
+        return "\n".join(lines)
 
 
 def config_key(config: TrainConfig, data: str | None = None) -> str:
@@ -137,6 +178,9 @@ def records_of(result: TrainResult, data: str | None = None) -> list[dict]:
                     "data_fingerprint": data,
                     "seeds_in_program": n,
                     "num_devices": result.num_devices,
+                    "compiles": result.compiles,
+                    "step_time": result.step_time,
+                    "step_memory": result.step_memory,
                     "history": run.history._asdict(),
                 }
             )
@@ -331,6 +375,7 @@ def summarize(records: Sequence[dict], activations: Sequence[str]) -> list[Summa
             else None
         )
         secs = [r["wall_time_per_seed"] for r in recs]
+        cost = _report.costs_of(recs).get(act, _report.Cost(math.nan, None))
         out.append(
             Summary(
                 act,
@@ -344,6 +389,8 @@ def summarize(records: Sequence[dict], activations: Sequence[str]) -> list[Summa
                 ls,
                 dead_mean,
                 float(np.mean(secs)) if secs else float("nan"),
+                cost.step_time,
+                cost.step_memory,
             )
         )
     return sorted(
@@ -416,6 +463,7 @@ def compare(
     plots: bool = True,
     echo: bool = False,
     wait: bool = False,
+    margin: float = 0.01,
 ) -> CompareResult:
     """Train ``activations`` side by side on the same task and seeds; report.
 
@@ -448,7 +496,10 @@ def compare(
         plots: write the PNG plots.
         echo: print the final table.
         wait: when another process is working in ``out``, wait for it instead
-            of raising :class:`leakyjax._src.io.Locked`.
+            of raising `leakyjax._src.io.Locked`.
+        margin: the smallest difference of the final test score that matters
+            (0.01: one point of accuracy, or 0.01 of R²): the report calls an
+            activation better only by more than this, and equivalent within it.
 
     Returns:
         A :class:`CompareResult`.
@@ -464,7 +515,7 @@ def compare(
     Example:
         >>> import tempfile
         >>> from leakyjax.train import TrainConfig, compare
-        >>> base = TrainConfig(dataset="digits", steps=4, eval_every=4,
+        >>> base = TrainConfig(dataset="digits", steps=4, eval_every=4, batch_size=30,
         ...                    num_train=100, num_test=50, width=8)
         >>> with tempfile.TemporaryDirectory() as out:
         ...     res = compare(["relu", "prelu"], seeds=2, out=out, base=base,
@@ -473,6 +524,11 @@ def compare(
         ([2, 2], 'report.md')
     """
     base = TrainConfig() if base is None else base
+    if not (isinstance(margin, (int, float)) and math.isfinite(margin) and margin > 0):
+        raise ValueError(
+            f"compare: margin must be a finite number > 0 (0.01 = one point of "
+            f"accuracy), got {margin!r}."
+        )
     if plots:
         try:
             import matplotlib  # noqa: F401
@@ -503,6 +559,10 @@ def compare(
         )
         for a in acts
     }
+    from leakyjax._src.train.loop import check_batch, split_sizes
+
+    check_batch(configs[acts[0]], ds, stacklevel=2)  # once, not per activation
+    sizes = split_sizes(ds, base.val_fraction)
     if user_model is not None:  # does the model fit the data? before any training
         from leakyjax._src.train.loop import _check_output, _model_and_key
 
@@ -516,7 +576,7 @@ def compare(
     with _io.lock(out, wait=wait):
         return _compare_locked(
             out, acts, configs, seeds, base, progress, command, plots, echo,
-            user_model=user_model, ds=ds, fp=fp,
+            user_model=user_model, ds=ds, fp=fp, margin=margin, sizes=sizes,
         )  # fmt: skip
 
 
@@ -540,7 +600,7 @@ def _unique_activations(activations: Sequence[str]) -> list[str]:
 
 def _compare_locked(
     out, acts, configs, seeds, base, progress, command, plots, echo, *,
-    user_model, ds, fp,
+    user_model, ds, fp, margin, sizes,
 ):  # fmt: skip
     path = out / RESULTS
     previous = read_results(path)
@@ -567,13 +627,15 @@ def _compare_locked(
     try:
         for act, missing in todo.items():
             bar.set_description(f"{act} ({len(missing)} seeds)")
-            res = train(
-                configs[act],
-                seeds=missing,
-                model=user_model,
-                dataset=ds,
-                progress=bar.update,
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", BatchWarning)  # said once above
+                res = train(
+                    configs[act],
+                    seeds=missing,
+                    model=user_model,
+                    dataset=ds,
+                    progress=bar.update,
+                )
             recs = records_of(res, fp)
             _io.append_records(path, recs)
             for r in recs:
@@ -587,8 +649,6 @@ def _compare_locked(
         for s in seeds
     )
     summaries = tuple(summarize(records, acts))
-    from leakyjax._src.study import report as _report
-
     plot_paths = _report.write_plots(out, records, summaries) if plots else ()
     report = _report.write_report(
         out,
@@ -598,9 +658,13 @@ def _compare_locked(
         seeds=seeds,
         command=command,
         plots=plot_paths,
+        margin=margin,
+        sizes=sizes,
+    )
+    decision = _report.decide(records, summaries, margin=margin)
+    result = CompareResult(
+        out, summaries, records, tuple(todo), report, plot_paths, decision
     )
     if echo:
-        print(_report.format_table(summaries, metric=records[0]["metric"]))
-        print("\n" + _report.verdict(records, summaries).sentence.replace("**", ""))
-        print(f"\nreport: {report}")
-    return CompareResult(out, summaries, records, tuple(todo), report, plot_paths)
+        print(result)
+    return result

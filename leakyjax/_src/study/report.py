@@ -40,8 +40,19 @@ def _dead(d) -> str:
     return " / ".join(f"{100 * x:.1f}%" for x in d)
 
 
-def table_rows(summaries: Sequence[Any], metric: str) -> tuple[list[str], list[list]]:
-    """Header and rows of the ranked table."""
+def _ms(t: float) -> str:
+    return f"{1e3 * t:.2f}" if _finite(t) else "—"
+
+
+def _mib(b: float | None) -> str:
+    return f"{b / 2**20:.2f}" if b is not None and _finite(b) else "—"
+
+
+def table_rows(
+    summaries: Sequence[Any], metric: str, *, costs: bool = False
+) -> tuple[list[str], list[list]]:
+    """Header and rows of the ranked table (``costs``: with the *ms / step* and
+    *step MiB* columns before the last, *s / seed*)."""
     pct = metric == "accuracy"
     unit = " (%)" if pct else ""
     name = _METRIC.get(metric, metric)
@@ -53,6 +64,7 @@ def table_rows(summaries: Sequence[Any], metric: str) -> tuple[list[str], list[l
         "final test loss",
         "diverged",
         "dead units / layer",
+        *(("ms / step", "step MiB") if costs else ()),
         "s / seed",
     ]
     rows = []
@@ -66,23 +78,35 @@ def table_rows(summaries: Sequence[Any], metric: str) -> tuple[list[str], list[l
                 _pm(s.final_loss_mean, s.final_loss_std, False),
                 f"{s.diverged}/{s.seeds}",
                 _dead(s.dead_fraction),
+                *(
+                    (
+                        _ms(getattr(s, "step_time", math.nan)),
+                        _mib(getattr(s, "step_memory", None)),
+                    )
+                    if costs
+                    else ()
+                ),
                 f"{s.seconds_per_seed:.1f}",
             ]
         )
     return header, rows
 
 
-def format_table(summaries: Sequence[Any], *, metric: str = "accuracy") -> str:
+def format_table(
+    summaries: Sequence[Any], *, metric: str = "accuracy", costs: bool = False
+) -> str:
     """The ranked table as aligned plain text (for the terminal)."""
-    header, rows = table_rows(summaries, metric)
+    header, rows = table_rows(summaries, metric, costs=costs)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
 
 
-def markdown_table(summaries: Sequence[Any], *, metric: str = "accuracy") -> str:
+def markdown_table(
+    summaries: Sequence[Any], *, metric: str = "accuracy", costs: bool = False
+) -> str:
     """The ranked table in markdown."""
-    header, rows = table_rows(summaries, metric)
+    header, rows = table_rows(summaries, metric, costs=costs)
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(out)
@@ -194,6 +218,247 @@ def seeds_needed(mean: float, sd: float) -> int | None:
         if power >= _POWER:
             return n
     return None
+
+
+class Decision(NamedTuple):
+    """The report's answer to "which activation?", decided at a stated margin.
+
+    Each activation is compared with the top-ranked one, ``best``, on the
+    paired differences ``d = score(best) - score(other)`` over the seeds both
+    finished: *worse by more than the margin* when the 95% t interval of the
+    mean of ``d`` lies above ``margin``; *equivalent* when the 90% t interval
+    lies inside ``(-margin, margin)`` (two one-sided t tests at 5%, TOST);
+    *undecided* otherwise.
+
+    Attributes:
+        outcome: ``"better"`` (``best`` beats every other activation by more
+            than the margin), ``"equivalent"`` (every other activation is
+            equivalent to ``best`` or worse by more than the margin, at least
+            one equivalent), ``"undecided"`` (some comparison is neither) or
+            ``"none"`` (fewer than two activations finished).
+        best: the activation ranked first, or None.
+        equivalent: ``best`` and the activations equivalent to it.
+        worse: activations worse than ``best`` by more than the margin.
+        undecided: activations neither equivalent nor worse by the margin.
+        margin: the margin, in units of the score (0.01 is 1 point of accuracy).
+        pick: for ``"equivalent"``, the cheapest of ``equivalent`` (fastest
+            step, then least train-step memory); else ``best``.
+        sentence: the decision in one or two plain sentences (markdown bold).
+    """
+
+    outcome: str
+    best: str | None
+    equivalent: tuple[str, ...]
+    worse: tuple[str, ...]
+    undecided: tuple[str, ...]
+    margin: float
+    pick: str | None
+    sentence: str
+
+
+class Cost(NamedTuple):
+    """What one activation cost in a run: seconds per training step (all
+    seeds of its program) and the compiled training program's temporary bytes
+    (None where unmeasured)."""
+
+    step_time: float
+    step_memory: float | None
+
+
+def costs_of(records: Sequence[dict]) -> dict[str, Cost]:
+    """Per activation, the mean step time and train-step memory of its records
+    (records without them, e.g. from an older leakyjax, give nan / None)."""
+    out = {}
+    for act in dict.fromkeys(r["activation"] for r in records):
+        recs = [r for r in records if r["activation"] == act]
+        t = [r["step_time"] for r in recs if _finite(r.get("step_time"))]
+        m = [r["step_memory"] for r in recs if _finite(r.get("step_memory"))]
+        out[act] = Cost(
+            float(np.mean(t)) if t else math.nan, float(np.max(m)) if m else None
+        )
+    return out
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _margin_text(margin: float, pct: bool) -> str:
+    return f"±{100 * margin:.2f} points" if pct else f"±{margin:.4f}"
+
+
+def _cost_text(c: Cost) -> str:
+    parts = []
+    if math.isfinite(c.step_time):
+        parts.append(f"{1e3 * c.step_time:.2f} ms per step")
+    if c.step_memory is not None:
+        parts.append(f"{c.step_memory / 2**20:.2f} MiB train-step memory")
+    return ", ".join(parts) or "cost not measured"
+
+
+def decide(
+    records: Sequence[dict],
+    summaries: Sequence[Any],
+    *,
+    margin: float = 0.01,
+    costs: dict[str, Cost] | None = None,
+) -> Decision:
+    """Decides "which activation?" at a margin that matters; see [Decision][].
+
+    Args:
+        records: result records (``activation``, ``seed``, ``diverged``,
+            ``final_test_acc``; ``step_time`` / ``step_memory`` for the costs).
+        summaries: per-activation summaries, ranked best first.
+        margin: the smallest difference of the final test score that matters,
+            in units of the score (0.01: one point of accuracy); > 0.
+        costs: per-activation [Cost][] for the tie-break (default: from
+            ``records``).
+
+    Returns:
+        A [Decision][].
+
+    Raises:
+        ValueError: if ``margin`` is not a finite number > 0.
+
+    Example:
+        >>> recs = [dict(activation=a, seed=s, diverged=False, final_test_acc=v)
+        ...         for a, vals in {"elu": [.91, .93, .92], "relu": [.81, .84, .82]}.items()
+        ...         for s, v in enumerate(vals)]
+        >>> S = NamedTuple("S", [("activation", str), ("final_acc_mean", float)])
+        >>> d = decide(recs, [S("elu", .92), S("relu", .823)], margin=0.01)
+        >>> d.outcome, d.best
+        ('better', 'elu')
+    """
+    from scipy import stats
+
+    if not (_finite(margin) and margin > 0):
+        raise ValueError(
+            f"decide: margin must be a finite number > 0 (0.01 = one point of "
+            f"accuracy), got {margin!r}."
+        )
+    costs = costs_of(records) if costs is None else costs
+    metric = records[0].get("metric", "accuracy") if records else "accuracy"
+    pct = metric == "accuracy"
+    name = _METRIC.get(metric, metric)
+    mtext = _margin_text(margin, pct)
+    ranked = [
+        s.activation
+        for s in summaries
+        if math.isfinite(s.final_acc_mean) and _scores(records, s.activation)
+    ]
+    if len(ranked) < 2:
+        best = ranked[0] if ranked else None
+        say = f"Only **{best}** finished." if best else "No run finished."
+        return Decision("none", best, (), (), (), margin, best, say)
+    best = ranked[0]
+    equivalent, worse, undecided = [best], [], []
+    pairs = {}
+    for b in ranked[1:]:
+        p = paired(records, best, b)
+        pairs[b] = p
+        if p.n < 2:
+            undecided.append(b)
+            continue
+        se = p.sd / math.sqrt(p.n)
+        t90 = float(stats.t.ppf(0.95, p.n - 1))
+        if p.low > margin:
+            worse.append(b)
+        elif p.mean - t90 * se > -margin and p.mean + t90 * se < margin:
+            equivalent.append(b)
+        else:
+            undecided.append(b)
+    n_seeds = max(p.n for p in pairs.values())
+    seeds = f"{n_seeds} seed{'s' * (n_seeds != 1)}"
+    if not undecided and len(equivalent) == 1:
+        closest = min(pairs.values(), key=lambda p: p.low)
+        return Decision(
+            "better",
+            best,
+            tuple(equivalent),
+            tuple(worse),
+            (),
+            margin,
+            best,
+            f"**Use {best}**: its final {name} beats every other activation's by "
+            f"more than the {mtext} margin on this model; the closest, "
+            f"{closest.b}, is {_diff(closest, pct)} behind (95% interval "
+            f"{_ci(closest, pct)}, {seeds}).",
+        )
+    if not undecided:
+        cost = {a: costs.get(a, Cost(math.nan, None)) for a in equivalent}
+        timed = [a for a in equivalent if math.isfinite(cost[a].step_time)]
+        sized = [a for a in equivalent if cost[a].step_memory is not None]
+        fastest = min(timed, key=lambda a: cost[a].step_time) if timed else None
+        leanest = (
+            min(sized, key=lambda a: (cost[a].step_memory, cost[a].step_time))
+            if sized
+            else None
+        )
+        pick = fastest or leanest or best
+        names = _join([f"**{a}**" for a in equivalent])
+        say = (
+            f"{names} are equivalent within {mtext} on this model (each 90% "
+            f"paired interval against {best} lies inside the margin, {seeds})"
+        )
+        if worse:
+            say += (
+                f"; {_join(worse)} {'is' if len(worse) == 1 else 'are'} worse by more"
+            )
+            say += " than the margin"
+        if fastest is None and leanest is None:
+            say += ". Pick on cost (not measured in this run)."
+        elif fastest == leanest or leanest is None or fastest is None:
+            say += f". Pick on cost: **{pick}** ({_cost_text(cost[pick])})."
+        else:
+            say += (
+                f". Pick on cost: **{fastest}** is the fastest "
+                f"({_cost_text(cost[fastest])}); **{leanest}** needs the least "
+                f"memory ({_cost_text(cost[leanest])})."
+            )
+        return Decision(
+            "equivalent",
+            best,
+            tuple(equivalent),
+            tuple(worse),
+            (),
+            margin,
+            pick,
+            say,
+        )
+    first = pairs[undecided[0]]
+    if first.n < 2:
+        why = "run at least 2 seeds (3 or more to get an interval)"
+    else:
+        why = (
+            f"{best} leads {first.b} by {_diff(first, pct)} (95% interval "
+            f"{_ci(first, pct)}), neither more than the margin nor shown to be "
+            "within it; more seeds (the interval narrows as 1/√seeds) or a wider "
+            "margin (--margin) would decide"
+        )
+    say = f"Undecided at {mtext} with {seeds}: {why}."
+    if len(undecided) > 1:
+        say += f" Also undecided against {best}: {_join(undecided[1:])}."
+    if len(equivalent) > 1:
+        say += f" Equivalent to {best}: {_join(equivalent[1:])}."
+    if worse:
+        say += f" Worse by more than the margin: {_join(worse)}."
+    return Decision(
+        "undecided",
+        best,
+        tuple(equivalent),
+        tuple(worse),
+        tuple(undecided),
+        margin,
+        best,
+        say,
+    )
+
+
+def _join(items: Sequence[str]) -> str:
+    items = list(items)
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def verdict(records: Sequence[dict], summaries: Sequence[Any]) -> Verdict:
@@ -473,6 +738,7 @@ def resolved_config(base: Any) -> dict[str, Any]:
     """``base`` as a dict with the defaults that ``None`` stands for filled in
     (depth and width of the model, sizes and data seed of the data set)."""
     from leakyjax._src.train import data as _data
+    from leakyjax._src.train.models import MODELS as _MODELS
     from leakyjax._src.train.models import make_model
 
     cfg = base._asdict()
@@ -490,9 +756,89 @@ def resolved_config(base: Any) -> dict[str, Any]:
             cfg["num_test"] = sizes[1]
     if cfg.get("data_seed") is None and base.dataset in _data._DEFAULT_SEED:
         cfg["data_seed"] = _data._DEFAULT_SEED[base.dataset]
+    # fields a user's model or data make meaningless: the model sets its own
+    # layers and initialisation, the data its own sizes
+    own_model = base.model not in _MODELS
+    own_data = base.dataset not in _data.DATASETS
+    na = set()
+    if own_model:
+        na |= {"depth", "width", "dropout", "batch_norm", "init"}
+    if own_data:
+        na |= {"num_train", "num_test", "data_seed"}
     # what is left as None is an optional feature switched off (clip_norm,
     # patience, recycle_every, ...)
-    return {k: "off" if v is None else v for k, v in cfg.items()}
+    return {k: "n/a" if k in na else "off" if v is None else v for k, v in cfg.items()}
+
+
+def data_line(sizes: tuple[int, int, int], metric: str) -> str:
+    """One sentence: the split sizes and, for accuracy, its granularity.
+
+    Example:
+        >>> data_line((117, 13, 48), "accuracy")  # doctest: +ELLIPSIS
+        'Data: 117 training examples, 13 held out for validation, 48 test ... 2.08 points.'
+    """
+    n_tr, n_val, n_te = sizes
+    val = f", {n_val} held out for validation" if n_val else ", no validation split"
+    text = f"Data: {n_tr} training examples{val}, {n_te} test examples"
+    if metric == "accuracy" and n_te > 0:
+        text += (
+            f"; one test example is {100 / n_te:.2f} points of accuracy, so "
+            f"accuracies move in steps of {100 / n_te:.2f} points."
+        )
+    else:
+        text += "."
+    return text
+
+
+#: the final test loss above this multiple of its minimum over the run: overfit
+OVERFIT_RATIO = 1.2
+
+
+def overfit_line(records: Sequence[dict], summaries: Sequence[Any]) -> str | None:
+    """A sentence when the mean test loss of an activation ends more than
+    [OVERFIT_RATIO][]× above its minimum during the run; else None."""
+    hits = []
+    for s in summaries:
+        recs = [
+            r
+            for r in records
+            if r["activation"] == s.activation
+            and not r["diverged"]
+            and "test_loss" in r.get("history", {})
+        ]
+        if not recs:
+            continue
+        n = min(len(r["history"]["test_loss"]) for r in recs)
+        if n < 3:
+            continue
+        vals = np.array(
+            [
+                [np.nan if v is None else v for v in r["history"]["test_loss"][:n]]
+                for r in recs
+            ],
+            np.float64,
+        )
+        with np.errstate(invalid="ignore"), _quiet():
+            mean = np.nanmean(vals, 0)
+        if not np.isfinite(mean).any() or not math.isfinite(mean[-1]):
+            continue
+        i = int(np.nanargmin(mean))
+        if i < n - 1 and mean[i] > 0 and mean[-1] > OVERFIT_RATIO * mean[i]:
+            step = recs[0]["history"]["step"][i]
+            last = recs[0]["history"]["step"][n - 1]
+            hits.append((s.activation, step, last, mean[-1] / mean[i]))
+    if not hits:
+        return None
+    last = hits[0][2]
+    items = ", ".join(
+        f"{a} (lowest at step {st}, ends ×{r:.1f})" for a, st, _, r in hits
+    )
+    return (
+        f"**Overfits**: the mean test loss ends more than {OVERFIT_RATIO}× above its "
+        f"lowest value for {items}, of {last} steps. The *best-val* column is the "
+        "score at the best validation evaluation (what early stopping would keep); "
+        "`--patience` stops there, or give fewer `--steps`."
+    )
 
 
 class _quiet:
@@ -516,14 +862,24 @@ def write_report(
     seeds: Sequence[int],
     command: str | None,
     plots: Sequence[Path] = (),
+    margin: float = 0.01,
+    sizes: tuple[int, int, int] | None = None,
 ) -> Path:
-    """Write ``report.md`` and return its path."""
+    """Write ``report.md`` and return its path.
+
+    It leads with the [decide][] sentence at ``margin``; ``sizes`` are the
+    ``(train, validation, test)`` example counts, stated with the accuracy
+    granularity they imply.
+    """
     out = Path(out)
     metric = records[0]["metric"] if records else "accuracy"
     cfg = resolved_config(base)
     v = verdict(records, summaries)
+    d = decide(records, summaries, margin=margin)
     lines = [
         "# leakyjax compare",
+        "",
+        d.sentence,
         "",
         f"Command: `{command or 'leakyjax.compare(...)'}`",
         "",
@@ -534,7 +890,7 @@ def write_report(
         "fraction of hidden units whose pre-activation is never positive on the "
         "training set after training (`leakyjax.diagnostics`), per layer.",
         "",
-        markdown_table(summaries, metric=metric),
+        markdown_table(summaries, metric=metric, costs=True),
         "",
     ]
     programs = {}  # one train() call per (activation, seeds trained together)
@@ -543,13 +899,22 @@ def write_report(
     compile_s = sum(r.get("compile_time") or 0.0 for r in programs.values())
     wall_s = sum(r.get("wall_time") or 0.0 for r in programs.values())
     chunking = sorted({r.get("chunking") or "scan" for r in programs.values()})
+    counted = [r["compiles"] for r in programs.values() if _finite(r.get("compiles"))]
+    compiles = f"{sum(counted)} program(s) compiled, " if counted else ""
     lines += [
         f"Time: {compile_s:.1f} s compiling, {wall_s - compile_s:.1f} s training "
-        f"and evaluating ({len(programs)} program(s); chunks run as "
+        f"and evaluating ({len(programs)} train call(s), {compiles}chunks run as "
         f"{'/'.join(chunking)}; runs read back keep the times of the call that "
-        "trained them).",
+        "trained them). *ms / step*: one training step of all seeds of an "
+        "activation, compilation and evaluation excluded; *step MiB*: temporary "
+        "memory of its compiled training program.",
         "",
     ]
+    if sizes is not None:
+        lines += [data_line(sizes, metric), ""]
+    over = overfit_line(records, summaries)
+    if over:
+        lines += [over, ""]
     div = [s for s in summaries if s.diverged]
     if div:
         lines += [
@@ -561,7 +926,13 @@ def write_report(
     lines += [
         "## Which activation?",
         "",
-        v.sentence,
+        d.sentence,
+        "",
+        f"Margin {_margin_text(margin, metric == 'accuracy')} (`--margin`): "
+        "*worse* when the 95% paired interval of the difference to the best lies "
+        "beyond the margin, *equivalent* when the 90% interval lies inside it "
+        "(two one-sided tests at 5%); each pair on its own. Without a margin: "
+        + v.sentence,
         "",
     ]
     if len(v.tied) > 1:
@@ -593,7 +964,7 @@ def write_report(
     for p in plots:
         lines += [f"![{Path(p).stem}]({Path(p).name})", ""]
     lines += ["## Configuration", "", "| field | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in cfg.items()]
+    lines += [f"| {k} | {val} |" for k, val in cfg.items()]
     rec = records[0] if records else {}
     lines += [
         f"| devices used | {rec.get('num_devices', '?')} |",

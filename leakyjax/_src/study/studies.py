@@ -475,7 +475,7 @@ def _print_summary(result: StudyResult) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from leakyjax._src.cli import enable_compile_cache
+    from leakyjax._src._cli_common import enable_compile_cache
 
     enable_compile_cache(args)
     result = run_study(
@@ -529,7 +529,7 @@ def add_study_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     parser.add_argument(
         "--out", required=True, type=Path, help="output directory (resumable)"
     )
-    from leakyjax._src.cli import int_arg
+    from leakyjax._src._cli_common import int_arg
 
     parser.add_argument(
         "--seed", type=int_arg(0), default=0, help="base seed, >= 0 (default 0)"

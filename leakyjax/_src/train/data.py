@@ -8,6 +8,7 @@ on disk; each process keeps the arrays it generated in memory.
 from __future__ import annotations
 
 import functools
+import os
 import random
 from typing import Any, NamedTuple
 
@@ -223,6 +224,20 @@ def _load_object(ref: str, what: str) -> Any:
         raise ValueError(f"{what}: expected package.module:function, got {ref!r}.")
     try:
         obj = importlib.import_module(mod)
+    except ModuleNotFoundError as e:
+        missing = e.name or ""
+        if missing and (mod == missing or mod.startswith(missing + ".")):
+            where = missing.replace(".", "/")
+            raise ValueError(
+                f"{what}: cannot import {mod!r}: no module {missing!r} on the Python "
+                f"path. Run leakyjax from the folder that holds {where}.py (or the "
+                f"package folder {where}/), or add that folder to PYTHONPATH; "
+                f"{ref!r} is imported as `from {mod} import {attr}` would be."
+            ) from e
+        raise ValueError(
+            f"{what}: importing {mod!r} failed: it imports {missing!r}, which is "
+            f"not installed ({e}); install it in this environment."
+        ) from e
     except ImportError as e:
         raise ValueError(f"{what}: cannot import {mod!r} ({e}).") from e
     for part in attr.split("."):
@@ -230,6 +245,45 @@ def _load_object(ref: str, what: str) -> Any:
             raise ValueError(f"{what}: {mod!r} has no attribute {attr!r}.")
         obj = getattr(obj, part)
     return obj
+
+
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file; a ValueError naming the file otherwise."""
+    import zipfile
+
+    fix = (
+        "give an .npz written by numpy.savez(path, x_train=..., y_train=..., "
+        "x_test=..., y_test=...) (compare's data= / --data)"
+    )
+    if os.path.isdir(path):
+        raise ValueError(f"data: {path!r} is a folder, not an .npz file; {fix}.")
+    try:
+        if os.path.getsize(path) == 0:
+            raise ValueError(f"data: {path!r} is empty (0 bytes); {fix}.")
+        loaded = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        if str(e).startswith("data: "):
+            raise
+        raise ValueError(
+            f"data: {path!r} is not an .npz archive (numpy cannot read it as one); "
+            f"{fix}."
+        ) from None
+    except (EOFError, OSError, zipfile.BadZipFile) as e:
+        raise ValueError(
+            f"data: cannot read {path!r} as an .npz ({e}); {fix}."
+        ) from None
+    if not isinstance(loaded, np.lib.npyio.NpzFile):  # a single .npy array
+        raise ValueError(
+            f"data: {path!r} holds one array (an .npy), not the four arrays of an "
+            f".npz; {fix}."
+        )
+    try:
+        with loaded as f:
+            return {k: f[k] for k in f.files}
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as e:
+        raise ValueError(
+            f"data: cannot read the arrays of {path!r} ({e}); {fix}."
+        ) from None
 
 
 def as_dataset(
@@ -280,8 +334,7 @@ def as_dataset(
         if ref.endswith(".npz") or os.path.exists(ref):
             if not os.path.exists(ref):
                 raise ValueError(f"data: no such file {ref!r}.")
-            with np.load(ref, allow_pickle=False) as f:
-                data = {k: f[k] for k in f.files}
+            data = _read_npz(ref)
         else:
             fn = _load_object(ref, "data")
             data = fn() if callable(fn) else fn

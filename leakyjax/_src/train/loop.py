@@ -20,7 +20,6 @@ that receives the parsed activation (:class:`ActivationFactory`).
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -187,6 +186,14 @@ class TrainResult(NamedTuple):
         chunking: how chunks ran: ``"scan"`` or ``"loop"`` (host loop over one
             jitted step).
         evals: what ``on_eval`` returned at each evaluation (empty without it).
+        compiles: programs this call compiled (init, train chunk or step,
+            evaluation); 0 when an earlier call of the same configuration had
+            compiled them. A persistent-cache load counts as a compile.
+        step_time: seconds per training step of all seeds together, measured
+            on the training chunks alone (no compilation, no evaluation).
+        step_memory: bytes of temporary memory of the compiled training
+            program (`memory_analysis().temp_size_in_bytes`), or None where the
+            backend does not report it.
     """
 
     config: TrainConfig
@@ -198,6 +205,9 @@ class TrainResult(NamedTuple):
     metric: str
     chunking: str = "scan"
     evals: tuple = ()
+    compiles: int = 0
+    step_time: float = float("nan")
+    step_memory: int | None = None
 
 
 class _State(NamedTuple):
@@ -280,10 +290,6 @@ def check_config(
     return config._replace(activation=activation_factory(config.activation).spec)
 
 
-def _layer_order(name: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
-
-
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     """The optax transformation of ``config``.
 
@@ -322,11 +328,22 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
     return optax.chain(*parts)
 
 
+def _val_count(n: int, val_fraction: float) -> int:
+    """Examples of ``n`` held out for validation."""
+    n_val = round(val_fraction * n)
+    return max(n_val, 1) if val_fraction > 0 else 0
+
+
+def split_sizes(ds: Dataset, val_fraction: float) -> tuple[int, int, int]:
+    """``(train, validation, test)`` example counts that [train][] uses."""
+    n = len(ds.y_train)
+    n_val = _val_count(n, val_fraction)
+    return n - n_val, n_val, len(ds.y_test)
+
+
 def _split_val(ds: Dataset, val_fraction: float):
     n = len(ds.y_train)
-    n_val = round(val_fraction * n)
-    if val_fraction > 0 and n_val < 1:
-        n_val = 1
+    n_val = _val_count(n, val_fraction)
     if n_val == 0:
         return ds.x_train, ds.y_train, ds.x_train[:0], ds.y_train[:0]
     # A fixed permutation: every seed and activation sees the same split.
@@ -541,7 +558,7 @@ def _program(
         loss, term = terms(out, ey)
         out_tr, acts = net.capture(state.params, state.extra, dx)
         loss_tr, term_tr = terms(out_tr, dy)
-        names = sorted(acts, key=_layer_order)
+        names = sorted(acts, key=_cure.layer_order)
         if names:
             acts = {n: acts[n] for n in names}
             stats = _dg.result(_dg.update(_dg.init(acts), acts))
@@ -589,6 +606,8 @@ class _Compiler:
         self.prog = prog
         self.platform = platform
         self.seconds = 0.0
+        self.compiles = 0
+        self.memory: dict[str, int | None] = {}
 
     def get(self, name: str, *args) -> Any:
         """The compiled function ``name`` for arguments like ``args``."""
@@ -599,7 +618,13 @@ class _Compiler:
             options = _COMPILER_OPTIONS.get((name, self.platform))
             fn = getattr(self.prog, name).lower(*args).compile(options)
             self.seconds += time.perf_counter() - t0
+            self.compiles += 1
             self.prog.compiled[sig] = fn
+        if name not in self.memory:
+            try:
+                self.memory[name] = int(fn.memory_analysis().temp_size_in_bytes)
+            except Exception:  # a backend without memory analysis
+                self.memory[name] = None
         return fn
 
     def __call__(self, name: str, *args):
@@ -622,6 +647,137 @@ def _model_and_key(config: TrainConfig, model: Any, ds: Dataset):
         )
         return as_net(m), (None, ds.num_outputs)
     return as_net(model, act), (model, ds.num_outputs)
+
+
+def _load(config: TrainConfig, dataset: Any) -> Dataset:
+    """Phase 1 of [train][]: the data set (``config.dataset``, or the user's)."""
+    if dataset is None:
+        return load_dataset(
+            config.dataset,
+            num_train=config.num_train,
+            num_test=config.num_test,
+            seed=config.data_seed,
+        )
+    return as_dataset(dataset)
+
+
+_CURVES = (
+    "train_loss",
+    "val_loss",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "train_eval_loss",
+    "train_acc",
+)
+
+
+class _Book:
+    """The evaluation phase of [train][]: learning curves, dead fractions, the
+    best validation evaluation and early stopping of every seed, and the
+    [RunResult][] of each at the end."""
+
+    def __init__(self, num_seeds, n_evals, classification, n_train, tr_ss, slices):
+        self.hist = {k: np.full((num_seeds, n_evals), np.nan) for k in _CURVES}
+        self.dead: np.ndarray | None = None
+        self.classification, self.n_train, self.tr_ss = classification, n_train, tr_ss
+        self.slices = slices
+        self.best_score = np.full(num_seeds, -np.inf)
+        self.best_at = np.zeros(num_seeds, np.int64)
+        self.since_best = np.zeros(num_seeds, np.int64)
+        self.stopped_early = np.zeros(num_seeds, bool)
+
+    def train_loss(self, e: int, losses: np.ndarray) -> None:
+        """Mean training loss over the finite steps of a chunk."""
+        with np.errstate(invalid="ignore"):
+            counted = np.isfinite(losses).sum(1)
+            self.hist["train_loss"][:, e] = np.where(
+                counted > 0, np.nansum(losses, 1) / np.maximum(counted, 1), np.nan
+            )
+
+    def record(self, e: int, alive: np.ndarray, outputs) -> None:
+        """Evaluation ``e`` (the evaluation program's outputs) of the seeds alive."""
+        hist = self.hist
+        loss, term, loss_tr, term_tr, dead = (
+            np.asarray(a, np.float64) for a in outputs
+        )
+        hist["train_eval_loss"][alive, e] = loss_tr[alive]
+        if self.classification:
+            score_tr = term_tr / self.n_train
+        else:
+            score_tr = 1.0 - term_tr / self.tr_ss
+        hist["train_acc"][alive, e] = score_tr[alive]
+        if self.dead is None:
+            n_evals = hist["train_loss"].shape[1]
+            self.dead = np.full((len(alive), n_evals, dead.shape[1]), np.nan)
+        self.dead[alive, e] = dead[alive]
+        for name, (sl, y) in self.slices.items():
+            hist[f"{name}_loss"][alive, e] = loss[alive, sl].mean(1)
+            if self.classification:
+                score = term[:, sl].mean(1)
+            else:
+                score = 1.0 - term[:, sl].sum(1) / np.sum((y - y.mean(0)) ** 2)
+            hist[f"{name}_acc"][alive, e] = score[alive]
+
+    def select(self, e: int, alive: np.ndarray, patience: int | None) -> np.ndarray:
+        """Tracks the best validation score; returns the seeds to stop now."""
+        score = self.hist["val_acc"][:, e]
+        improved = alive & (score > self.best_score)
+        self.best_score = np.where(improved, score, self.best_score)
+        self.best_at = np.where(improved, e, self.best_at)
+        self.since_best = np.where(improved, 0, self.since_best + 1)
+        stop = np.zeros_like(alive)
+        if patience is not None:
+            stop = alive & (self.since_best >= patience)
+            self.stopped_early |= stop
+        return stop
+
+    def runs(self, seeds, steps, *, has_val, diverged, steps_done, recycled):
+        """The [RunResult][] of every seed, curves cut at the last evaluation."""
+        out = []
+        n = len(steps)
+        assert self.dead is not None  # evaluation 0 always runs
+        for i, seed in enumerate(seeds):
+            history = History(
+                step=np.asarray(steps, np.int64),
+                **{k: v[i, :n].copy() for k, v in self.hist.items()},
+                dead_fraction=self.dead[i, :n].copy(),
+            )
+            # the final evaluation of a seed is its last finite one
+            fin = np.flatnonzero(np.isfinite(history.test_loss))
+            last = int(fin[-1]) if len(fin) else 0
+            b = (
+                int(self.best_at[i])
+                if has_val and self.best_score[i] > -np.inf
+                else last
+            )
+            nan = float("nan")
+            dead = history.dead_fraction[last]
+            out.append(
+                RunResult(
+                    seed=seed,
+                    final_test_acc=nan
+                    if diverged[i]
+                    else float(history.test_acc[last]),
+                    final_test_loss=nan
+                    if diverged[i]
+                    else float(history.test_loss[last]),
+                    best_test_acc=nan if diverged[i] else float(history.test_acc[b]),
+                    best_test_loss=nan if diverged[i] else float(history.test_loss[b]),
+                    best_step=int(history.step[b]),
+                    steps=int(steps_done[i]),
+                    diverged=bool(diverged[i]),
+                    stopped_early=bool(self.stopped_early[i]),
+                    dead_fraction=None
+                    if diverged[i] or not len(dead)
+                    else tuple(float(v) for v in dead),
+                    history=history,
+                    recycled=None
+                    if recycled is None
+                    else tuple(int(v) for v in recycled[i]),
+                )
+            )
+        return tuple(out)
 
 
 def train(
@@ -695,16 +851,9 @@ def train(
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"train: seeds must be distinct and non-empty, got {seeds!r}.")
     t_start = time.perf_counter()
-    if dataset is None:
-        ds = load_dataset(
-            config.dataset,
-            num_train=config.num_train,
-            num_test=config.num_test,
-            seed=config.data_seed,
-        )
-    else:
-        ds = as_dataset(dataset)
+    ds = _load(config, dataset)
     x_tr, y_tr, x_va, y_va = _split_val(ds, config.val_fraction)
+    check_batch(config, ds, stacklevel=2)
     has_val = len(y_va) > 0
     classification = ds.task == "classification"
     num_seeds = len(seeds)
@@ -746,91 +895,50 @@ def train(
         )
 
     bounds = [*range(0, config.steps, config.eval_every), config.steps]
-    n_evals = len(bounds)
-    hist = {
-        k: np.full((num_seeds, n_evals), np.nan)
-        for k in (
-            "train_loss",
-            "val_loss",
-            "val_acc",
-            "test_loss",
-            "test_acc",
-            "train_eval_loss",
-            "train_acc",
-        )
-    }
-    dead_hist: list = []
-    best_score = np.full(num_seeds, -np.inf)
-    best_at = np.zeros(num_seeds, np.int64)
-    since_best = np.zeros(num_seeds, np.int64)
-    stopped_early = np.zeros(num_seeds, bool)
+    book = _Book(num_seeds, len(bounds), classification, len(y_tr), tr_ss, eval_slices)
     evals: list = []
     last_eval = 0
+    train_seconds, train_steps = 0.0, 0
 
     def do_eval(e: int, alive: np.ndarray):
-        loss, term, loss_tr, term_tr, dead = (
-            np.asarray(a, np.float64)
-            for a in run("evaluate", state, eval_x, eval_y, data_x, data_y)
-        )
-        hist["train_eval_loss"][alive, e] = loss_tr[alive]
-        if classification:
-            score_tr = term_tr / len(y_tr)
-        else:
-            score_tr = 1.0 - term_tr / tr_ss
-        hist["train_acc"][alive, e] = score_tr[alive]
-        if not dead_hist:
-            dead_hist.append(np.full((num_seeds, n_evals, dead.shape[1]), np.nan))
-        dead_hist[0][alive, e] = dead[alive]
-        for name, (sl, y) in eval_slices.items():
-            hist[f"{name}_loss"][alive, e] = loss[alive, sl].mean(1)
-            if classification:
-                score = term[:, sl].mean(1)
-            else:
-                score = 1.0 - term[:, sl].sum(1) / np.sum((y - y.mean(0)) ** 2)
-            hist[f"{name}_acc"][alive, e] = score[alive]
+        book.record(e, alive, run("evaluate", state, eval_x, eval_y, data_x, data_y))
         if on_eval is not None:
             evals.append(on_eval(bounds[e], state.params))
 
     do_eval(0, np.ones(num_seeds, bool))
-    for e in range(1, n_evals):
+    for e in range(1, len(bounds)):
         k = bounds[e] - bounds[e - 1]
         idx = np.stack([o.take(k, config.batch_size) for o in orders])
         was_active = np.asarray(state.active)
         idx = jax.device_put(idx, idx_sharding)
         if chunking == "scan":
             steps = put(np.arange(bounds[e - 1], bounds[e], dtype=np.int32))
-            state, losses = run("chunk", state, idx, steps, data_x, data_y)
+            chunk = run.get("chunk", state, idx, steps, data_x, data_y)
+            t0 = time.perf_counter()
+            state, losses = chunk(state, idx, steps, data_x, data_y)
             losses = np.asarray(losses, np.float64)
         else:  # a host loop over one compiled, donated step
             step0 = np.int32(bounds[e - 1])
             step = run.get("step", state, idx, np.int32(0), step0, data_x, data_y)
+            t0 = time.perf_counter()
             per_step = []
             for i in range(k):
                 state, loss_i = step(state, idx, np.int32(i), step0, data_x, data_y)
                 per_step.append(loss_i)
             losses = np.stack(jax.device_get(per_step), 1).astype(np.float64)
-        with np.errstate(invalid="ignore"):
-            counted = np.isfinite(losses).sum(1)
-            hist["train_loss"][:, e] = np.where(
-                counted > 0, np.nansum(losses, 1) / np.maximum(counted, 1), np.nan
-            )
+        train_seconds += time.perf_counter() - t0
+        train_steps += k
+        book.train_loss(e, losses)
         active = np.asarray(state.active)
         alive = was_active & active  # diverged seeds keep nan metrics
         do_eval(e, alive)
         last_eval = e
         if has_val:
-            score = hist["val_acc"][:, e]
-            improved = alive & (score > best_score)
-            best_score = np.where(improved, score, best_score)
-            best_at = np.where(improved, e, best_at)
-            since_best = np.where(improved, 0, since_best + 1)
-            if config.patience is not None:
-                stop = alive & (since_best >= config.patience)
-                if stop.any():
-                    stopped_early |= stop
-                    state = state._replace(
-                        active=jax.device_put(jnp.asarray(active & ~stop), rep)
-                    )
+            stop = book.select(e, alive, config.patience)
+            if stop.any():
+                state = state._replace(
+                    active=jax.device_put(jnp.asarray(active & ~stop), rep)
+                )
         if progress is not None:
             progress(k)
         if not np.asarray(state.active).any():
@@ -838,53 +946,22 @@ def train(
     if progress is not None and bounds[last_eval] < config.steps:
         progress(config.steps - bounds[last_eval])
 
-    diverged = np.asarray(state.diverged)
-    steps_done = np.asarray(state.steps)
-    recycled = np.asarray(state.recycled)
     variables = {"params": state.params}
     if net.api == "nnx":
         variables["state"] = state.extra
     else:
         variables.update(state.extra)
-    dead_all = dead_hist[0]
-
-    runs = []
-    for i, seed in enumerate(seeds):
-        n = last_eval + 1
-        history = History(
-            step=np.asarray(bounds[:n], np.int64),
-            **{k: v[i, :n].copy() for k, v in hist.items()},
-            dead_fraction=dead_all[i, :n].copy(),
-        )
-        # the final evaluation of a seed is its last finite one
-        fin = np.flatnonzero(np.isfinite(history.test_loss))
-        last = int(fin[-1]) if len(fin) else 0
-        b = int(best_at[i]) if has_val and best_score[i] > -np.inf else last
-        nan = float("nan")
-        dead = history.dead_fraction[last]
-        runs.append(
-            RunResult(
-                seed=seed,
-                final_test_acc=nan if diverged[i] else float(history.test_acc[last]),
-                final_test_loss=nan if diverged[i] else float(history.test_loss[last]),
-                best_test_acc=nan if diverged[i] else float(history.test_acc[b]),
-                best_test_loss=nan if diverged[i] else float(history.test_loss[b]),
-                best_step=int(history.step[b]),
-                steps=int(steps_done[i]),
-                diverged=bool(diverged[i]),
-                stopped_early=bool(stopped_early[i]),
-                dead_fraction=None
-                if diverged[i] or not len(dead)
-                else tuple(float(v) for v in dead),
-                history=history,
-                recycled=(
-                    tuple(int(v) for v in recycled[i]) if config.recycle_every else None
-                ),
-            )
-        )
+    runs = book.runs(
+        seeds,
+        bounds[: last_eval + 1],
+        has_val=has_val,
+        diverged=np.asarray(state.diverged),
+        steps_done=np.asarray(state.steps),
+        recycled=np.asarray(state.recycled) if config.recycle_every else None,
+    )
     return TrainResult(
         config=config,
-        runs=tuple(runs),
+        runs=runs,
         variables=variables,
         wall_time=time.perf_counter() - t_start,
         compile_time=run.seconds,
@@ -892,7 +969,40 @@ def train(
         metric=ds.metric,
         chunking=chunking,
         evals=tuple(evals),
+        compiles=run.compiles,
+        step_time=train_seconds / train_steps if train_steps else float("nan"),
+        step_memory=run.memory.get("chunk" if chunking == "scan" else "step"),
     )
+
+
+class BatchWarning(UserWarning):
+    """A batch larger than the training split: every batch repeats examples."""
+
+
+def check_batch(config: TrainConfig, ds: Dataset, *, stacklevel: int = 2) -> bool:
+    """Warns ([BatchWarning][]) when ``config.batch_size`` exceeds the training
+    split; returns whether it does.
+
+    The training split is what is left of the data set's training examples once
+    ``config.val_fraction`` is held out for validation. A larger batch still
+    trains (each batch draws from consecutive epochs' shuffles, so it repeats
+    examples), but is rarely what was meant.
+    """
+    n = len(ds.y_train)
+    n_val = _val_count(n, config.val_fraction)
+    if config.batch_size <= n - n_val:
+        return False
+    import warnings
+
+    held = f" once val_fraction {config.val_fraction} holds out {n_val}" * (n_val > 0)
+    warnings.warn(
+        f"train: TrainConfig.batch_size {config.batch_size} is larger than the "
+        f"training split ({n - n_val} examples of {n}{held}), so every batch "
+        f"repeats examples; give a batch size <= {n - n_val} (--batch-size)",
+        BatchWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return True
 
 
 def _check_output(net: Net, x0, ds: Dataset) -> None:

@@ -15,6 +15,7 @@ module:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,14 @@ import jax.numpy as jnp
 from leakyjax._src import initializers as _init
 from leakyjax._src import recycle as _rc
 from leakyjax._src import registry as _registry
+
+
+def layer_order(name: str) -> tuple:
+    """Sort key of activation-layer names: digits compare as numbers, so
+    ``layer_10`` comes after ``layer_9`` (the order of the loop's dead fractions
+    and recycled counts)."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
+
 
 INITS = ("he", "rai")
 
@@ -68,14 +77,12 @@ def make_recycler(
     initialiser (``init``). jit/vmap-safe; ``net`` is the loop's linen
     :class:`~leakyjax._src.train.net.Net`.
     """
-    from leakyjax._src.train.loop import _layer_order  # the loop's layer order
-
     fn = _registry.get(activation)  # prelu: its initial slope; rrelu: mean slope
     kernel_init = _init.rai() if init == "rai" else _init.for_activation(activation)
 
     def f(step, params, extra, opt_state, x, key):
         _, pre = net.capture(params, extra, x)
-        names = sorted(pre, key=_layer_order)
+        names = sorted(pre, key=layer_order)
         pre = {n: pre[n] for n in names}
         pairs = _rc.layer_pairs(params, pre)
         bias_init = None  # zeros, as the He models
