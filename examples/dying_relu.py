@@ -3,12 +3,12 @@
 A deep MLP (8 hidden layers) on scikit-learn's digits (embedded, no download) is
 trained with Adam at a too-high learning rate (0.005), with ReLU and with
 LeakyReLU (slopes 0.01 and 0.2) -- same initialisation, same batches, on
-leakyjax's training loop (:func:`leakyjax.train.train` with this model, the
+leakyjax's training loop ([`leakyjax.train.train`][] with this model, the
 optimiser and the data given). Every few steps
-:func:`leakyjax.diagnostics.dead_units` runs the model over the whole training
+[`leakyjax.diagnostics.dead_units`][] runs the model over the whole training
 set and counts, per layer, the units whose pre-activation is ``<= 0`` on every
 example ("dead"; for leaky units the same "never positive" statistic), and
-:func:`leakyjax.diagnostics.gradient_stats` the fraction of exactly-zero
+[`leakyjax.diagnostics.gradient_stats`][] the fraction of exactly-zero
 full-batch gradients per layer (a dead ReLU unit gets none; a never-positive
 leaky unit still gets ``slope * upstream``). The script prints tables per run
 and plots the dead fraction per layer over training.

@@ -1,7 +1,7 @@
 """Recycling dormant units (ReDo, Sokar et al. 2023) found by the diagnostics.
 
 jax only (flax is imported when an nnx model is passed). See
-:func:`recycle_dormant`.
+[`recycle_dormant`][leakyjax.recycle.recycle_dormant].
 """
 
 from leakyjax._src.recycle import RecycleResult as RecycleResult

@@ -108,7 +108,7 @@ TABLES: dict[str, Table] = {}
 
 
 def source(src: Source) -> Source:
-    """Register a :class:`Source`; returns it."""
+    """Register a `Source`; returns it."""
     if src.name in SOURCES:
         raise ValueError(f"source {src.name!r} registered twice")
     SOURCES[src.name] = src

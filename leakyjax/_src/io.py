@@ -4,32 +4,32 @@ Everything that ``leakyjax compare``, the studies and the benchmarks write goes
 through this module, so that a killed process, a full disk, a second process on
 the same directory or a damaged results file never costs a finished result:
 
-* :func:`output_dir` checks (and creates) an output directory and says in one
+* `output_dir` checks (and creates) an output directory and says in one
   line what is wrong with it (a file, a path under a file, not writable, an
   expected file that is a directory): a ``ValueError`` (a usage error).
-* :func:`lock` holds an exclusive ``fcntl.flock`` on ``DIR/.leakyjax.lock``; a
-  second process fails at once with :class:`Locked` (or waits with
+* `lock` holds an exclusive ``fcntl.flock`` on ``DIR/.leakyjax.lock``; a
+  second process fails at once with `Locked` (or waits with
   ``wait=True``). The kernel drops the lock when its process dies, SIGKILL
   included; re-entering it in the same process is allowed. Taking it removes
   the temporary files of atomic writes that a killed holder left behind.
-* :func:`write_text`, :func:`write_json`, :func:`write_bytes` and
-  :func:`save_figure` write a temporary file in the same directory, fsync it
+* `write_text`, `write_json`, `write_bytes` and
+  `save_figure` write a temporary file in the same directory, fsync it
   and ``os.replace`` it over the target: readers see the old file or the new
   one, never half of one.
-* :func:`append_records` appends JSON lines with one ``os.write`` on an
+* `append_records` appends JSON lines with one ``os.write`` on an
   ``O_APPEND`` descriptor (so lines of two writers cannot interleave), then
   fsyncs; if the write fails (a full disk) the partial tail is cut off again,
   so every line already in the file stays whole.
-* :func:`read_records` reads them back, validating each line against a
+* `read_records` reads them back, validating each line against a
   schema: a line that is not UTF-8, not JSON, not an object, misses a field,
   has a field of the wrong type, or repeats an earlier record's identity is
-  skipped with a :class:`RecordWarning` naming ``file:line`` (its run is then
+  skipped with a `RecordWarning` naming ``file:line`` (its run is then
   simply missing, so the caller recomputes it); the file is never rewritten.
-* :func:`progress` is a tqdm bar, or a silent stand-in when disabled;
-  :func:`pyplot` is matplotlib's pyplot, headless for scripts.
+* `progress` is a tqdm bar, or a silent stand-in when disabled;
+  `pyplot` is matplotlib's pyplot, headless for scripts.
 
 Errors from the operating system stay ``OSError`` with the path as
-``filename``; :func:`describe` turns any of them into the one-line message the
+``filename``; `describe` turns any of them into the one-line message the
 CLI prints.
 """
 
@@ -90,7 +90,7 @@ def describe(err: OSError) -> str:
 
 
 def _oserror(err: OSError, path: os.PathLike | str, action: str = "write") -> OSError:
-    """``err`` with ``path`` as its filename and what failed (for :func:`describe`)."""
+    """``err`` with ``path`` as its filename and what failed (for `describe`)."""
     new = err
     if err.filename is None:
         new = OSError(err.errno, err.strerror or str(err), os.fspath(path))
@@ -111,7 +111,7 @@ def output_dir(path: str | os.PathLike, *, files: Sequence[str] = ()) -> Path:
             a directory.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `Path`.
 
     Raises:
         ValueError: one line naming the path and the fix, when ``path`` is a
@@ -177,7 +177,7 @@ def lock(
     """Holds an exclusive lock on ``directory`` (``directory/.leakyjax.lock``).
 
     Args:
-        directory: an existing directory (see :func:`output_dir`).
+        directory: an existing directory (see `output_dir`).
         wait: block until the other process finishes instead of failing.
         poll: seconds between attempts while waiting.
 
@@ -286,14 +286,14 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename).
 
     Raises:
-        OSError: with ``path`` as its filename (see :func:`describe`); the old
+        OSError: with ``path`` as its filename (see `describe`); the old
             file, if any, is unchanged.
     """
     return _atomic(path, lambda f: f.write(data))
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Writes ``text`` (UTF-8) to ``path`` atomically; see :func:`write_bytes`.
+    """Writes ``text`` (UTF-8) to ``path`` atomically; see `write_bytes`.
 
     Example:
         >>> import tempfile, os
@@ -453,9 +453,9 @@ def read_records(
     """The valid records of a JSON-lines file, in file order.
 
     Each non-blank line must be UTF-8 JSON, an object matching ``schema``
-    (:func:`check_record`) and pass ``check``; when ``identity`` is given, a
+    (`check_record`) and pass ``check``; when ``identity`` is given, a
     record whose identity was already read is a duplicate. Every other line is
-    skipped with a :class:`RecordWarning` ``"FILE:LINE: skipped (reason)"``.
+    skipped with a `RecordWarning` ``"FILE:LINE: skipped (reason)"``.
     The file is never modified.
 
     Args:
@@ -552,7 +552,7 @@ def append_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
         records: JSON-serialisable dicts (no nan/inf: store them as None).
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        ``path`` as a `Path`.
     """
     path = Path(path)
     blob = b"".join(
