@@ -130,7 +130,9 @@ def test_every_public_module_has_a_page_in_the_nav():
     assert directives[:3] == ["leakyjax", "leakyjax.relu", "leakyjax.leaky_relu"]
     import leakyjax
 
-    functions = [n for n in leakyjax.__all__ if inspect.isfunction(getattr(leakyjax, n))]
+    functions = [
+        n for n in leakyjax.__all__ if inspect.isfunction(getattr(leakyjax, n))
+    ]
     directives += re.findall(r"^::: (\S+)", pages["registry"], re.M)
     documented = set(directives) | {"leakyjax.recycle_dormant"}  # on the recycle page
     for name in functions:

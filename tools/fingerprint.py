@@ -167,13 +167,13 @@ def _probes() -> Iterator[tuple[str, Callable[[], Any]]]:
 
             @jax.jit
             def traced(x, slopes, e=e, p=p):
-                def f(a):
+                def at(a):
                     return e.function(x, **{**e.defaults(), p.name: a})
 
                 def dslope(a):
-                    return jax.grad(lambda a: jnp.sum(f(a) * jnp.arange(x.size)))(a)
+                    return jax.grad(lambda a: jnp.sum(at(a) * jnp.arange(x.size)))(a)
 
-                return jax.vmap(f)(slopes), jax.vmap(dslope)(slopes)
+                return jax.vmap(at)(slopes), jax.vmap(dslope)(slopes)
 
             yield f"{e.name} traced {p.name}", functools.partial(traced, x, slopes)
 

@@ -306,7 +306,9 @@ def _changed_since(commit: str | None, paths: Sequence[str]) -> str | None:
         return f"commit {commit[:8]} is not in this history"
     changed = _git("log", "-1", "--format=%h", f"{commit}..HEAD", "--", *paths)
     dirty = _git("status", "--porcelain", "--", *paths)
-    return f"the code it measures changed since {commit[:8]}" if changed or dirty else None
+    return (
+        f"the code it measures changed since {commit[:8]}" if changed or dirty else None
+    )
 
 
 def provenance_line(src: Source, data: dict, *, mark_stale: bool = True) -> str:
@@ -428,9 +430,7 @@ def run_source(
         else json.loads((out / "results.json").read_text())
     )
     data = {
-        "provenance": provenance(
-            src.command.format(out="OUT", python="python"), src
-        ),
+        "provenance": provenance(src.command.format(out="OUT", python="python"), src),
         **data,
     }
     dest = ROOT / src.results
