@@ -42,7 +42,8 @@ def test_rendered_blocks_match_their_results_files():
 
 def test_committed_results_carry_the_freshness_digests():
     # Every results file records what tools.results.staleness compares (run_source
-    # writes them; python -c "...R.stamp(src)" adds them to a file made from this code).
+    # writes them; python -m tools.render_results --stamp adds them to a file made by an
+    # older tools/results.py from this code).
     for src in R.SOURCES.values():
         if (R.ROOT / src.results).is_file():
             prov = R.prov_of(R.load(src))
