@@ -12,7 +12,7 @@ from `TABLE`:
   [`he_normal`][leakyjax.initializers.he_normal]);
 * the module factories ``leakyjax.linen.get``, ``leakyjax.nnx.get`` and
   ``leakyjax.equinox.get`` and the attributes of the named modules;
-* the README's registry table (`markdown_table`, checked by a test);
+* the guide's registry table (docs/GUIDE.md) (`markdown_table`, checked by a test);
 * the tests, which loop over the table.
 
 Adding an activation means writing its function in ``activations.py``, its
@@ -410,7 +410,7 @@ def _kink_cell(e: Entry) -> str:
 
 
 def markdown_table() -> str:
-    """The README's registry table, rendered from `TABLE`.
+    """The guide's registry table (docs/GUIDE.md), rendered from `TABLE`.
 
     Returns:
         A markdown table, one row per entry: name (and aliases), parameters in
@@ -437,5 +437,5 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":  # python -m leakyjax._src.table  -> the README table
+if __name__ == "__main__":  # python -m leakyjax._src.table  -> the guide's table
     print(markdown_table())
