@@ -46,7 +46,7 @@ def absolute(target: str) -> str:
         page = path[: -len(".md")] + "/"
     else:
         return f"{u['Source']}/blob/main/{path}{sep}{anchor}"
-    return u["Documentation"].rstrip("/") + "/" + page + sep + anchor
+    return u["Documentation"].rstrip("/") + "/en/latest/" + page + sep + anchor
 
 
 def _section(text: str, heading: str) -> str:
