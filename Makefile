@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed-dev
 PYTEST_WORKERS ?= 2
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: test demo lint format typecheck docs docs-check docs-serve results results-slow \
-	bench bench-quick sdist clean
+.PHONY: test test-fast demo lint format typecheck docs docs-check docs-serve results \
+	results-slow bench bench-quick sdist clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -16,11 +16,19 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# ruff, pyright (basic), the docs site in strict mode, then the tests, doctests, README and
-# docs code blocks and the results freshness check (tests/test_results.py).
-test: $(STAMP) lint typecheck docs-check
+# Everything, what CI runs: ruff, pyright (basic), the package page, then every test,
+# doctest, README and docs code block, the docs site in strict mode (any warning fails:
+# tests/test_docs_site.py) and the results freshness check (tests/test_results.py).
+test: $(STAMP) lint typecheck
 	$(PY) -m tools.pypi_readme --check
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
+
+# The quick tier (about 2 minutes on 2 cores): the table-driven exactness tests of every
+# activation, the registry, the initialisers and the packaging, without the slow marker.
+FAST_TESTS := tests/test_table.py tests/test_activations.py tests/test_registry.py \
+	tests/test_initializers.py tests/test_packaging.py
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -p no:randomly -m "not slow" $(FAST_TESTS)
 
 demo: $(STAMP)
 	$(PY) -m leakyjax compare
@@ -39,8 +47,9 @@ typecheck: $(STAMP)
 docs: $(STAMP)
 	$(VENV)/bin/mkdocs build --strict
 
+# The strict build alone, warnings shown (`make test` runs it as a test).
 docs-check: $(STAMP)
-	$(VENV)/bin/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
+	$(PY) -m pytest -q -p no:randomly tests/test_docs_site.py
 
 docs-serve: $(STAMP)
 	$(VENV)/bin/mkdocs serve

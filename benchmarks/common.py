@@ -93,7 +93,7 @@ def mlp_train_step(
 
 
 def train_step_memory(act: Callable, dtype=jnp.float32, **kw) -> StepMemory:
-    """Compiles :func:`mlp_train_step` and reads ``memory_analysis()``."""
+    """Compiles `mlp_train_step` and reads ``memory_analysis()``."""
     step, params, x, y = mlp_train_step(act, dtype, **kw)
     compiled = step.lower(params, x, y).compile()
     m = compiled.memory_analysis()
@@ -157,12 +157,12 @@ def prelu_mlp_train_step(
     alpha_init: float = 0.25,
     prelu: Callable | None = None,
 ):
-    """:func:`mlp_train_step` with a learnable per-channel PReLU slope per layer.
+    """`mlp_train_step` with a learnable per-channel PReLU slope per layer.
 
     Each hidden layer gets a float32 slope vector of shape ``(width,)`` (He et
     al.'s 0.25 init), trained with the weights, so the slope is traced and its
     gradient is computed -- the PReLU of a real model, not a frozen slope.
-    ``prelu(x, alpha)`` defaults to :func:`leakyjax.prelu`. Params are donated.
+    ``prelu(x, alpha)`` defaults to [`leakyjax.prelu`][]. Params are donated.
     Returns ``(step, params, x, y)`` with ``step`` jitted.
     """
     if prelu is None:

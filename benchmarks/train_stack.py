@@ -11,7 +11,7 @@ Needs the ``train`` extra (``pip install "leakyjax[train]"``). Used by
   mnist1d examples, params and optimiser state donated; one compiled step per
   activation (registry spec), timed interleaved; compiled memory as for the MLP.
 * Loop overhead (``--parts loop``): per-step time of a model inside
-  :func:`leakyjax.train.train` (the one loop, ``chunking="auto"`` and
+  [`leakyjax.train.train`][] (the one loop, ``chunking="auto"`` and
   ``"scan"``) against the same vmapped train step jitted alone, as a ratio in
   one run. In-loop time per step is ``(T(n2) - T(n1)) / (n2 - n1)`` of two warm
   ``train`` calls (compile time excluded, one evaluation at each end), so it

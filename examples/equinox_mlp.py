@@ -2,12 +2,12 @@
 
 The equinox twin of ``flax_nnx_mlp.py``: activation from the registry
 (``--activation prelu``, ``leaky_relu:0.2``, ``rrelu``, ``elu``, ...) through
-:func:`leakyjax.equinox.get`, weights from the matching He initialiser,
+[`leakyjax.equinox.get`][], weights from the matching He initialiser,
 ``optax.adamw`` with the PReLU slopes excluded from weight decay
-(:func:`leakyjax.decay_mask`), an ``eqx.filter_jit`` train step with a key per
+([`leakyjax.decay_mask`][]), an ``eqx.filter_jit`` train step with a key per
 example (RReLU's random slopes), ``eqx.nn.inference_mode`` for testing (RReLU's
 evaluation slope), and the dying-unit report of
-:func:`leakyjax.diagnostics.dead_units`::
+[`leakyjax.diagnostics.dead_units`][]::
 
     python examples/equinox_mlp.py                    # 300 steps
     python examples/equinox_mlp.py --activation rrelu

@@ -2,9 +2,9 @@
 
 The model takes its activation from the registry (``--activation prelu``,
 ``leaky_relu:0.2``, ``rrelu``, ``elu``, ...), its kernels from the matching He
-initialiser (:func:`leakyjax.initializers.for_activation`), and trains with
+initialiser ([`leakyjax.initializers.for_activation`][]), and trains with
 ``optax.adamw`` whose weight decay skips the PReLU slopes
-(:func:`leakyjax.linen.decay_mask`). Runs in a few seconds on a CPU::
+([`leakyjax.linen.decay_mask`][]). Runs in a few seconds on a CPU::
 
     python examples/flax_linen_mlp.py                 # 300 steps
     python examples/flax_linen_mlp.py --activation leaky_relu:0.2

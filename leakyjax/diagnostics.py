@@ -2,9 +2,12 @@
 
 A unit (one channel on the feature axis) is *dead* on a data set if its
 pre-activation is ``<= 0`` for every example; for leaky units the same "never
-positive" statistic is reported. See `leakyjax._src.diagnostics` for the
-definitions and the layout of the package. Needs only jax; the Flax capture functions import flax and the
-plots import matplotlib when called.
+positive" statistic is reported (such a unit still gets a gradient). Counts
+accumulate batch by batch ([`init`][leakyjax.diagnostics.init],
+[`update`][leakyjax.diagnostics.update], [`result`][leakyjax.diagnostics.result]) or
+over a whole model and data set at once
+([`dead_units`][leakyjax.diagnostics.dead_units]). Needs only jax; the Flax capture
+functions import flax and the plots import matplotlib when called.
 """
 
 from leakyjax._src.diagnostics import GradientStats as GradientStats

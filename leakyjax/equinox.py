@@ -3,9 +3,9 @@
 ``LeakyReLU``, ``PReLU``, ``RReLU``, ``ELU``, ``CELU``, ``SELU``, ``ReLU``,
 ``ReLU6``, ``HardTanh``, ``HardSigmoid`` and
 ``Activation`` (any registry spec or function), the registry factory
-:func:`get`, :func:`capture` (every activation's input, for diagnostics) and
-:func:`decay_mask` (optax weight-decay mask without the PReLU slopes). Same
-names, arguments and numbers as :mod:`leakyjax.linen` and :mod:`leakyjax.nnx`.
+[`get`][leakyjax.equinox.get], [`capture`][leakyjax.equinox.capture] (every activation's input, for diagnostics) and
+[`decay_mask`][leakyjax.equinox.decay_mask] (optax weight-decay mask without the PReLU slopes). Same
+names, arguments and numbers as [`leakyjax.linen`][] and [`leakyjax.nnx`][].
 """
 
 from leakyjax._src.equinox import CELU as CELU

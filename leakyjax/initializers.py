@@ -1,7 +1,7 @@
 """He (Kaiming) initialisers with the leaky gain, PyTorch's ``calculate_gain``, and
-the randomized asymmetric initialisation (RAI) of Lu et al. 2020 (:func:`rai`).
+the randomized asymmetric initialisation (RAI) of Lu et al. 2020 ([`rai`][leakyjax.initializers.rai]).
 
-jax only. Each initialiser returns a :class:`jax.nn.initializers.Initializer`,
+jax only. Each initialiser returns a `jax.nn.initializers.Initializer`,
 usable as ``kernel_init`` in flax linen and nnx.
 """
 

@@ -2,9 +2,9 @@
 
 ``LeakyReLU``, ``PReLU``, ``RReLU``, ``ELU``, ``CELU``, ``SELU``, ``ReLU``,
 ``ReLU6``, ``HardTanh``, ``HardSigmoid`` and
-``Activation`` (any function), the registry factory :func:`get`, and
-:func:`decay_mask` (optax weight-decay mask without the PReLU slopes). Same
-names, arguments and numbers as :mod:`leakyjax.nnx`.
+``Activation`` (any function), the registry factory [`get`][leakyjax.linen.get], and
+[`decay_mask`][leakyjax.linen.decay_mask] (optax weight-decay mask without the PReLU slopes). Same
+names, arguments and numbers as [`leakyjax.nnx`][].
 """
 
 from leakyjax._src.linen import CELU as CELU

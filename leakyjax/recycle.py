@@ -1,9 +1,9 @@
 """Recycling units: ReDo (Sokar et al. 2023) and continual backprop (Dohare et al. 2024).
 
 jax only (flax is imported when an nnx model is passed). Both choose units by a
-score and act through one reset, [reset_units][leakyjax.recycle.reset_units];
-see [recycle_dormant][leakyjax.recycle.recycle_dormant] and
-[continual_backprop][leakyjax.recycle.continual_backprop].
+score and act through one reset, [`reset_units`][leakyjax.recycle.reset_units];
+see [`recycle_dormant`][leakyjax.recycle.recycle_dormant] and
+[`continual_backprop`][leakyjax.recycle.continual_backprop].
 """
 
 from leakyjax._src.recycle import ContinualBackpropResult as ContinualBackpropResult

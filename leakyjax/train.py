@@ -2,7 +2,7 @@
 
 Data sets that need no download, MLP/CNN models built from leakyjax modules and
 initialisers, an optax loop that trains all seeds of a configuration in one
-compiled program (data parallel over local devices), and :func:`compare`, the
+compiled program (data parallel over local devices), and [`compare`][leakyjax.train.compare], the
 function behind ``leakyjax compare``.
 
 Example:

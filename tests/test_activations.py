@@ -19,84 +19,17 @@ from tests.helpers import (
     FLOAT_DTYPES,
     SELU_ALPHA,
     SELU_SCALE,
-    cast_param,
-    ref_celu,
-    ref_elu,
-    ref_hard_sigmoid,
     ref_hard_tanh,
-    ref_leaky,
-    ref_relu,
-    ref_relu6,
     ref_rrelu_slopes,
-    ref_selu,
     run_on_host_devices,
     special_values,
     tol,
     x64,
 )
 
-# name -> (leakyjax fn of x, float64 reference of x in the dtype) for one parameter
-# setting; the parameter is rounded to the dtype exactly as the library does.
-CASES = {
-    "relu": (lj.relu, lambda x, dt: ref_relu(x)),
-    "leaky_relu": (
-        lambda x: lj.leaky_relu(x, 0.01),
-        lambda x, dt: ref_leaky(x, cast_param(0.01, dt)),
-    ),
-    "leaky_relu_0.2": (
-        lambda x: lj.leaky_relu(x, 0.2),
-        lambda x, dt: ref_leaky(x, cast_param(0.2, dt)),
-    ),
-    "leaky_relu_neg": (
-        lambda x: lj.leaky_relu(x, -0.5),
-        lambda x, dt: ref_leaky(x, -0.5),
-    ),
-    "leaky_relu_zero": (
-        lambda x: lj.leaky_relu(x, 0.0),
-        lambda x, dt: ref_leaky(x, 0.0),
-    ),
-    "prelu": (
-        lambda x: lj.prelu(x, 0.25),
-        lambda x, dt: ref_leaky(x, 0.25),
-    ),
-    "rrelu_eval": (
-        lambda x: lj.rrelu(x),
-        lambda x, dt: ref_leaky(x, cast_param((1 / 8 + 1 / 3) / 2, dt)),
-    ),
-    "rrelu_eval_xu": (
-        lambda x: lj.rrelu(x, convention="xu"),
-        lambda x, dt: ref_leaky(x, cast_param(1 / 5.5, dt)),
-    ),
-    "elu": (lj.elu, lambda x, dt: ref_elu(x, 1.0)),
-    "elu_0.5": (
-        lambda x: lj.elu(x, 0.5),
-        lambda x, dt: ref_elu(x, 0.5),
-    ),
-    "elu_neg": (
-        lambda x: lj.elu(x, -0.5),
-        lambda x, dt: ref_elu(x, -0.5),
-    ),
-    "celu": (
-        lambda x: lj.celu(x, 0.5),
-        lambda x, dt: ref_celu(x, 0.5),
-    ),
-    "selu": (lj.selu, lambda x, dt: ref_selu(x)),
-    "relu6": (lj.relu6, lambda x, dt: ref_relu6(x)),
-    "hard_tanh": (lj.hard_tanh, lambda x, dt: ref_hard_tanh(x)),
-    "hard_sigmoid": (lj.hard_sigmoid, lambda x, dt: ref_hard_sigmoid(x, dt)),
-    "leaky_relu_steep": (
-        lambda x: lj.leaky_relu(x, 3.0),
-        lambda x, dt: ref_leaky(x, 3.0),
-    ),
-}
-
-# The same functions with the parameter traced (the x-based derivative path).
-TRACED = {
-    "leaky_relu": (lambda x, a: lj.leaky_relu(x, a), ref_leaky, 0.2),
-    "prelu": (lambda x, a: lj.prelu(x, a), ref_leaky, 0.25),
-    "elu": (lambda x, a: lj.elu(x, a), ref_elu, 0.7),
-    "celu": (lambda x, a: lj.celu(x, a), ref_celu, 0.5),
-}
+# Values, derivatives (also with traced parameters) and the exact derivative at every
+# kink of every table entry, for many parameter values and every dtype, are checked
+# against float64 references in tests/test_table.py; this file has the rest.
 
 
 def _check_close(actual, expected, dtype, *, derivative=False):
@@ -114,114 +47,8 @@ def _grad_elementwise(f):
 
 
 # --------------------------------------------------------------------------- #
-# Values and first derivatives against float64 numpy references
+# The kink: jax.nn's conventions, signed zeros
 # --------------------------------------------------------------------------- #
-class TestJitVariants(chex.TestCase):
-    """Jitted and unjitted variants give identical values and gradients."""
-
-    @chex.variants(with_jit=True, without_jit=True)
-    def test_variants_agree(self):
-        x = jnp.asarray(np.random.default_rng(7).normal(0, 2, 64), jnp.float32)
-        for name, (f, ref) in CASES.items():
-            y = self.variant(f)(x)
-            g = self.variant(_grad_elementwise(f))(x)
-            val, der = ref(np.asarray(x, np.float64), jnp.float32)
-            np.testing.assert_allclose(y, val, rtol=3e-6, err_msg=name)
-            np.testing.assert_allclose(g, der, rtol=3e-6, atol=5e-7, err_msg=name)
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
-@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
-def test_values_random_and_special(name, dtype, jit):
-    f, ref = CASES[name]
-    rng = np.random.default_rng(0)
-    xs = np.concatenate([rng.normal(0, 3, 512), special_values(dtype)])
-    x = jnp.asarray(xs, dtype)
-    x64v = np.asarray(x.astype(jnp.float32), np.float64)
-    fn = jax.jit(f) if jit else f
-    y = fn(x)
-    assert y.dtype == jnp.dtype(dtype)
-    assert y.shape == x.shape
-    expected, _ = ref(x64v, dtype)
-    with np.errstate(all="ignore"):
-        expected = np.asarray(expected.astype(np.float32).astype(dtype), np.float64)
-    _check_close(y, expected, dtype)
-
-
-@pytest.mark.parametrize("name", sorted(CASES))
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
-def test_derivatives_random(name, dtype):
-    f, ref = CASES[name]
-    rng = np.random.default_rng(1)
-    xs = rng.normal(0, 3, 512)
-    xs = xs[np.abs(xs) > 1e-2]
-    x = jnp.asarray(xs, dtype)
-    x64v = np.asarray(x.astype(jnp.float32), np.float64)
-    g = _grad_elementwise(f)(x)
-    assert g.dtype == jnp.dtype(dtype)
-    _, expected = ref(x64v, dtype)
-    _check_close(g, expected, dtype, derivative=True)
-
-
-@pytest.mark.parametrize("name", sorted(TRACED))
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
-def test_traced_parameter_matches_reference(name, dtype):
-    f, ref, a = TRACED[name]
-    rng = np.random.default_rng(2)
-    x = jnp.asarray(
-        np.concatenate([rng.normal(0, 3, 256), special_values(dtype)]), dtype
-    )
-    x64v = np.asarray(x.astype(jnp.float32), np.float64)
-    ac = cast_param(a, dtype)
-    y = jax.jit(f)(x, jnp.float32(a))  # a traced f32 array: cast to dtype
-    assert y.dtype == jnp.dtype(dtype)
-    val, der = ref(x64v, ac)
-    with np.errstate(all="ignore"):
-        val = np.asarray(val.astype(np.float32).astype(dtype), np.float64)
-    _check_close(y, val, dtype)
-    finite = np.isfinite(x64v) & (np.abs(x64v) > 1e-2)
-    g = jax.jit(jax.vmap(jax.grad(f), in_axes=(0, None)))(x[finite], jnp.float32(a))
-    _check_close(g, der[finite], dtype, derivative=True)
-
-
-# --------------------------------------------------------------------------- #
-# The kink: exact values and exact derivatives at +0.0 and -0.0
-# --------------------------------------------------------------------------- #
-KINK = {
-    # name: (fn, derivative at +-0, value sign of y at -0.0 is negative?)
-    "relu": (lj.relu, 0.0),
-    "leaky_relu": (lambda x: lj.leaky_relu(x, 0.01), 1.0),
-    "leaky_relu_traced": (lambda x: lj.leaky_relu(x, jnp.float32(0.01)), 1.0),
-    "prelu": (lambda x: lj.prelu(x, jnp.float32(0.25)), 1.0),
-    "rrelu_eval": (lj.rrelu, 1.0),
-    "rrelu_key": (lambda x: lj.rrelu(x, jax.random.key(3)), 1.0),
-    "elu": (lj.elu, 1.0),
-    "elu_0.5": (lambda x: lj.elu(x, 0.5), 0.5),
-    "elu_traced_0.5": (lambda x: lj.elu(x, jnp.float32(0.5)), 0.5),
-    "celu": (lambda x: lj.celu(x, 0.5), 1.0),
-    "selu": (lj.selu, SELU_SCALE * SELU_ALPHA),
-    "relu6": (lj.relu6, 0.0),
-    "hard_tanh": (lj.hard_tanh, 1.0),
-}
-
-
-@pytest.mark.parametrize("name", sorted(KINK))
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=lambda d: jnp.dtype(d).name)
-def test_derivative_at_kink_exact(name, dtype):
-    f, d0 = KINK[name]
-    for zero in (0.0, -0.0):
-        x = jnp.asarray(zero, dtype)
-        y = f(x)
-        assert float(y) == 0.0
-        g = jax.grad(f)(x)
-        assert g.dtype == jnp.dtype(dtype)
-        assert float(g) == float(jnp.asarray(d0, dtype)), (name, zero, float(g))
-        # forward mode agrees with reverse mode at the kink
-        _, t = jax.jvp(f, (x,), (jnp.ones_like(x),))
-        assert float(t) == float(g)
-
-
 def test_kink_conventions_match_jax_nn():
     for zero in (0.0, -0.0):
         x = jnp.float32(zero)
@@ -364,6 +191,7 @@ def _off_kink(n=64, seed=0):
     return x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SMOOTH))
 def test_check_grads_order2_float64(name):
     f = SMOOTH[name]
@@ -372,6 +200,7 @@ def test_check_grads_order2_float64(name):
         check_grads(f, (x,), order=2, modes=["fwd", "rev"], atol=1e-6, rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "f,a",
     [
@@ -399,6 +228,7 @@ def test_jvp_equals_vjp(name):
     np.testing.assert_allclose(jvp_out, vjp_out, rtol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SMOOTH))
 def test_hessian_and_jacfwd(name):
     f = SMOOTH[name]
@@ -718,6 +548,7 @@ finite_f32 = hnp.arrays(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 # Subnormal slopes are flushed to 0 by XLA on CPU (as for jax.nn.leaky_relu).
 @given(x=finite_f32, a=st.floats(0.0, 1.0, width=32, allow_subnormal=False))
@@ -734,6 +565,7 @@ def test_property_leaky_decomposition(x, a):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(x=finite_f32, a=st.floats(0.0625, 3.0, width=32))
 def test_property_output_rule_equals_input_rule(x, a):
@@ -745,6 +577,7 @@ def test_property_output_rule_equals_input_rule(x, a):
         np.testing.assert_allclose(g_y, g_x, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(x=finite_f32)
 def test_property_elu_bounds(x):
@@ -829,6 +662,7 @@ ROW_FNS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16], ids=str)
 @pytest.mark.parametrize("n", LONG)
 @pytest.mark.parametrize("name", list(ROW_FNS))
@@ -930,6 +764,7 @@ print("ok")
 """
 
 
+@pytest.mark.slow
 def test_long_1d_input_sharded_over_two_devices():
     """A long 1-D input sharded in its type (explicit mesh axes) keeps its 1-D
     layout; with automatic sharding the row view works too. Same gradients."""

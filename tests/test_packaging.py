@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 BLOCK_EXTRAS = textwrap.dedent(
     """
     import importlib.abc, sys
@@ -79,8 +81,30 @@ def test_package_description_is_generated_and_has_no_relative_links():
     assert text == pypi_readme.render(), "run: python -m tools.pypi_readme"
     assert "![" not in text
     assert not re.findall(r"\]\((?!https?://)", text)
+    # a pip user has no clone: no repository command, no repository file
+    for needs_a_clone in (
+        "make ",
+        ".ci/run",
+        "source distribution",
+        "examples/",
+        "tools.",
+    ):
+        assert needs_a_clone not in text.split("-->", 1)[1], needs_a_clone
+    assert "pip install leakyjax" in text and "```python" in text
 
 
+def test_project_urls_name_the_docs_source_changelog_and_issues():
+    import tomllib
+
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        project = tomllib.load(f)["project"]
+    urls = project["urls"]
+    assert set(urls) == {"Documentation", "Source", "Changelog", "Issues"}
+    assert all(u.startswith("https://") for u in urls.values())
+    assert urls["Issues"].startswith(urls["Source"])
+
+
+@pytest.mark.slow  # builds the sdist and the wheel
 def test_sdist_and_wheel_hold_license_and_what_the_tests_need(tmp_path):
     import tarfile
     import zipfile

@@ -29,12 +29,21 @@ NAMES = sorted(ENTRIES)
 DTYPES = [jnp.float32, jnp.bfloat16, jnp.float16]
 
 
+#: Further values of a float parameter, by its domain: the one-bit residual is exact for
+#: every slope (negative, zero, steeper than 1), the exponential family for every alpha.
+MORE_VALUES = {"finite": (-0.5, 0.0, 3.0), "> 0": (0.5, 3.0)}
+
+
 def _samples(e: T.Entry) -> list[dict]:
-    """The defaults, and one other value of each float parameter."""
+    """The defaults; other values of each float parameter; each other choice of a
+    string parameter (rrelu's convention)."""
     out = [e.defaults()]
     for p in e.params:
         if p.kind is float and p.default is not None:
-            out.append({**e.defaults(), p.name: 0.5 * p.default + 0.05})
+            values = (0.5 * p.default + 0.05, *MORE_VALUES.get(p.domain, ()))
+            out += [{**e.defaults(), p.name: v} for v in values if v != p.default]
+        if p.kind is str:
+            out += [{**e.defaults(), p.name: c} for c in p.choices if c != p.default]
     return out
 
 
@@ -51,7 +60,18 @@ def _kink_points(e: T.Entry, kw: dict) -> list[float]:
 
 def _grid(e: T.Entry, kw: dict) -> np.ndarray:
     """Ordinary points, away from the kinks (derivatives are checked there)."""
-    x = np.concatenate([np.linspace(-7.9, 7.9, 41), [1e-3, -1e-3, 0.37, -0.37]])
+    return _away_from_kinks(
+        e, kw, np.concatenate([np.linspace(-7.9, 7.9, 41), [1e-3, -1e-3, 0.37, -0.37]])
+    )
+
+
+def _points(e: T.Entry, kw: dict) -> np.ndarray:
+    """The grid and random normal points (sd 3), away from the kinks."""
+    rand = np.random.default_rng(0).normal(0, 3, 256)
+    return np.concatenate([_grid(e, kw), _away_from_kinks(e, kw, rand)])
+
+
+def _away_from_kinks(e: T.Entry, kw: dict, x: np.ndarray) -> np.ndarray:
     kinks = np.array([k for k, _ in e.kinks(**kw)], np.float64)
     if kinks.size:
         x = x[np.min(np.abs(x[:, None] - kinks[None, :]), axis=1) > 1e-2]
@@ -73,7 +93,7 @@ def test_every_entry_has_a_reference_and_the_registry_lists_it():
 def test_values_against_float64_reference(name, kw, dtype):
     e = ENTRIES[name]
     f = e.bind(**kw)
-    x = np.concatenate([H.special_values(dtype), _grid(e, kw)])
+    x = np.concatenate([H.special_values(dtype), _points(e, kw)])
     xd = jnp.asarray(x, dtype)
     y = f(xd)
     assert y.dtype == jnp.dtype(dtype) and y.shape == xd.shape
@@ -93,11 +113,11 @@ def test_values_against_float64_reference(name, kw, dtype):
     np.testing.assert_array_equal(lj.get(spec)(xd), y)
 
 
-@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
 @pytest.mark.parametrize("name, kw", CASES, ids=CASE_IDS)
 def test_derivative_against_float64_reference(name, kw, dtype):
     e = ENTRIES[name]
-    x = jnp.asarray(_grid(e, kw), dtype)
+    x = jnp.asarray(_points(e, kw), dtype)
     d = jax.vmap(jax.grad(e.bind(**kw)))(x)
     assert d.dtype == jnp.dtype(dtype)
     _, ref = H.REFERENCES[name](np.asarray(x, np.float64), **kw)
@@ -112,14 +132,85 @@ def test_derivative_against_float64_reference(name, kw, dtype):
 def test_exact_derivative_at_the_kinks(name, kw, dtype):
     e = ENTRIES[name]
     f = e.bind(**kw)
+    fns = {"": f}
+    if e.residual == T.KEY:  # with a key: random slopes, the same derivative at 0
+        fns["key"] = lambda v: e.function(v, jax.random.key(3), **kw)
     for x0, expected in e.kinks(**kw):
         for x in [0.0, -0.0] if x0 == 0 else [x0]:
-            g = jax.grad(f)(jnp.asarray(x, dtype))
-            assert g.dtype == jnp.dtype(dtype)
+            xd = jnp.asarray(x, dtype)
             want = np.asarray(expected, np.float64).astype(dtype)
-            assert np.asarray(g) == want, (name, x, float(g), float(want))
-            jg = jax.jit(jax.grad(f))(jnp.asarray(x, dtype))
-            assert np.asarray(jg) == want, (name, "jit", x)
+            for how, fn in fns.items():
+                g = jax.grad(fn)(xd)
+                assert g.dtype == jnp.dtype(dtype)
+                assert np.asarray(g) == want, (name, how, x, float(g), float(want))
+                jg = jax.jit(jax.grad(fn))(xd)
+                assert np.asarray(jg) == want, (name, how, "jit", x)
+                _, t = jax.jvp(fn, (xd,), (jnp.ones_like(xd),))  # forward mode too
+                assert np.asarray(t) == want, (name, how, "jvp", x)
+            # the value at the kink, exactly
+            ref, _ = H.REFERENCES[name](np.float64(x), **kw)
+            assert np.asarray(f(xd), np.float64) == np.asarray(ref).astype(dtype), (
+                name,
+                x,
+            )
+
+
+def _float_params(e: T.Entry, kw: dict) -> list[str]:
+    return [p.name for p in e.params if p.kind is float and kw.get(p.name) is not None]
+
+
+TRACED_CASES = [(n, kw) for n, kw in CASES if _float_params(ENTRIES[n], kw)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: jnp.dtype(d).name)
+@pytest.mark.parametrize(
+    "name, kw", TRACED_CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(TRACED_CASES)]
+)
+def test_traced_parameters_match_the_reference(name, kw, dtype):
+    """Parameters as traced float32 arrays (a slope sweep, a learnable slope): cast to
+    the input dtype, the same values, derivatives and kinks as with Python floats."""
+    e = ENTRIES[name]
+    names = _float_params(e, kw)
+
+    def f(x, *values):
+        return e.function(x, **{**kw, **dict(zip(names, values))})
+
+    args = [jnp.float32(kw[n]) for n in names]
+    xd = jnp.asarray(np.concatenate([H.special_values(dtype), _points(e, kw)]), dtype)
+    y = jax.jit(f)(xd, *args)
+    assert y.dtype == jnp.dtype(dtype)
+    cast = {**kw, **{n: float(H.cast_param(kw[n], dtype)) for n in names}}
+    x64v = np.asarray(xd, np.float64)
+    ref, dref = H.REFERENCES[name](x64v, **cast)
+    with np.errstate(all="ignore"):
+        ref = np.asarray(ref.astype(dtype), np.float64)
+    got = np.asarray(y, np.float64)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref), err_msg=name)
+    ok = ~np.isnan(ref)
+    t = {**H.tol(dtype), "atol": 16 * float(jnp.finfo(dtype).tiny)}
+    np.testing.assert_allclose(got[ok], ref[ok], **t, err_msg=name)
+    away = np.isfinite(x64v) & (np.abs(x64v) < 1e4)
+    kinks = [k for k, _ in e.kinks(**cast)]
+    if kinks:
+        away &= np.min(np.abs(x64v[:, None] - np.array(kinks)), axis=1) > 1e-2
+    g = jax.jit(jax.vmap(jax.grad(f), in_axes=(0, *[None] * len(args))))(
+        xd[away], *args
+    )
+    # the exponential family reads its derivative from the output (y + alpha):
+    # exact to a few ulps of the constant, absolute
+    tol = H.tol(dtype)
+    np.testing.assert_allclose(
+        np.asarray(g, np.float64),
+        dref[away],
+        rtol=4 * tol["rtol"],
+        atol=8 * float(jnp.finfo(dtype).eps),
+        err_msg=name,
+    )
+    for x0, expected in e.kinks(**cast):
+        for x in [0.0, -0.0] if x0 == 0 else [x0]:
+            gk = jax.jit(jax.grad(f))(jnp.asarray(x, dtype), *args)
+            want = np.asarray(expected, np.float64).astype(dtype)
+            assert np.asarray(gk) == want, (name, "traced", x, float(gk))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -135,6 +226,7 @@ def test_dtype_rule_float64(name):
         f(jnp.arange(3))
 
 
+@pytest.mark.slow  # second derivatives by finite differences, in float64
 @pytest.mark.parametrize("name", NAMES)
 def test_jit_vmap_grad_hessian(name):
     e = ENTRIES[name]
@@ -169,7 +261,7 @@ def test_registry_round_trips(name):
     for kw in _samples(e)[1:]:
         (p,) = [p for p in e.params if kw[p.name] != p.default]
         i = e.params.index(p)
-        value = repr(kw[p.name])
+        value = repr(kw[p.name]) if p.kind is float else str(kw[p.name])
         positional = ",".join(
             [repr(q.default) for q in e.params[:i] if q.default is not None] + [value]
         )
@@ -216,26 +308,29 @@ def test_torch_gains_come_from_the_table():
     assert li.calculate_gain("conv2d") == lj.gain("identity")
 
 
-def test_readme_registry_table_is_rendered_from_the_table():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "GUIDE.md"
+
+
+def test_guide_registry_table_is_rendered_from_the_table():
+    readme = GUIDE.read_text()
     m = re.search(
         r"<!-- registry-table:begin.*?-->\n(.*?)\n<!-- registry-table:end -->",
         readme,
         re.S,
     )
-    assert m, "README.md lost its registry-table markers"
+    assert m, "docs/GUIDE.md lost its registry-table markers"
     assert m.group(1).strip() == T.markdown_table().strip(), (
-        "README registry table is stale: paste `python -m leakyjax._src.table`"
+        "docs/GUIDE.md's registry table is stale: paste `python -m leakyjax._src.table`"
     )
 
 
-def test_readme_api_tables_list_every_function_and_module():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    functions = readme.split("### Functions", 1)[1].split("###", 1)[0]
+def test_guide_api_tables_list_every_function_and_module():
+    readme = GUIDE.read_text()
+    functions = readme.split("## Functions", 1)[1].split("\n## ", 1)[0]
     for e in T.TABLE:
         if e.name in lj.__all__:  # every function of the table has a row
             assert f"`{e.name}" in functions, e.name
-    modules = readme.split("### Modules", 1)[1].split("###", 1)[0]
+    modules = readme.split("## Modules", 1)[1].split("\n## ", 1)[0]
     for api in APIS:
         for cls in _named(api).values():
             assert f"`{cls.__name__}`" in modules, cls.__name__

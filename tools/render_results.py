@@ -15,6 +15,7 @@ from tools.results import (
     render_all,
     run_source,
     staleness,
+    stamp,
 )
 
 
@@ -46,6 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="with --run and no names: only sources that are missing or stale",
     )
     p.add_argument("--list", action="store_true", help="list sources and tables")
+    p.add_argument(
+        "--stamp",
+        action="store_true",
+        help="record the freshness digests in results files made before they existed "
+        "(only those fresh by their recorded code digest or commit)",
+    )
     args = p.parse_args(argv)
     if args.list:
         for s in SOURCES.values():
@@ -55,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if t.source is s:
                     print(f"    table {t.name}")
         return 0
+    if args.stamp:
+        for s in SOURCES.values():
+            if (ROOT / s.results).exists() and stamp(s):
+                print(f"stamped {s.results}")
     if args.run is not None:
         names = args.run or [
             s.name

@@ -14,11 +14,22 @@ the git commit, the package versions and the machine (its ``provenance``). Comma
     python -m tools.render_results --run [NAME ...]   # rerun sources (= make results), render
     python -m tools.render_results --list       # sources, tables, freshness
 
-A results file is *stale* when the code it measures (``Source.code``) changed after it was
-made: its recorded code digest differs from the working tree's, or, for files made before
-digests were recorded, a commit after the recorded one touched that code (or no commit was
-recorded). A stale table is still rendered, with a line saying so; ``--check`` therefore fails
-when the code changes until the docs say so (re-render) or the results are rerun.
+A results file is *stale* when the code that produced its numbers changed in behaviour
+(tools/fingerprint.py). Each file records, when it is made:
+
+- ``code_ast``: a digest of the code it depends on (``Source.code``) with docstrings and
+  comments left out, so a docstring or comment edit never makes results stale;
+- for results made by training (``Source.behaviour``): ``behaviour``, the numeric
+  fingerprint of what the activations, modules and initialisers compute (outputs and
+  gradients on fixed inputs). The core files (``fingerprint.BEHAVIOUR_CODE``) are then
+  judged by that fingerprint alone: a refactor that computes the same numbers leaves
+  the results fresh.
+
+Files made before these were recorded are judged by their raw code digest or commit.
+A stale table is still rendered, with a line saying so. ``--check`` fails on a stale
+block, except a timing block (``Source.slow``): timings are redone on a quiet machine,
+so a stale timing block is reported as a warning (tests/test_results.py) and rendered
+without the line until it is rerun.
 
 Adding a table is one small function (see CONTRIBUTING.md)::
 
@@ -44,6 +55,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from tools import fingerprint
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("README.md", "docs/*.md", "benchmarks/README.md")
 SCRATCH = Path("runs") / "results"
@@ -65,7 +78,10 @@ class Source(NamedTuple):
         collect: ``collect(out) -> dict``: the data to commit, read from the scratch
             folder; default: ``out/results.json``.
         figures: ``((file in out, path in the repository), ...)`` copied after a run.
-        slow: not rerun by a plain ``make results`` (timings for a quiet machine).
+        slow: timings: not rerun by a plain ``make results`` (use a quiet machine);
+            stale, they warn rather than fail the check.
+        behaviour: made by training: the core files (``fingerprint.BEHAVIOUR_CODE``)
+            are judged by the numeric fingerprint of what they compute, not their text.
     """
 
     name: str
@@ -75,6 +91,7 @@ class Source(NamedTuple):
     collect: Callable[[Path], dict] | None = None
     figures: tuple[tuple[str, str], ...] = ()
     slow: bool = False
+    behaviour: bool = False
 
 
 class Table(NamedTuple):
@@ -91,7 +108,7 @@ TABLES: dict[str, Table] = {}
 
 
 def source(src: Source) -> Source:
-    """Register a :class:`Source`; returns it."""
+    """Register a `Source`; returns it."""
     if src.name in SOURCES:
         raise ValueError(f"source {src.name!r} registered twice")
     SOURCES[src.name] = src
@@ -167,14 +184,34 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def provenance(command: str, code: Sequence[str]) -> dict:
+def text_code(src: Source) -> tuple[str, ...]:
+    """The code paths of ``src`` judged by their text (without docstrings)."""
+    if not src.behaviour:
+        return src.code
+    return tuple(p for p in src.code if p not in fingerprint.BEHAVIOUR_CODE)
+
+
+def freshness_stamp(src: Source) -> dict:
+    """The digests `staleness` compares, for the code as it is now."""
+    out: dict[str, Any] = {
+        "code": list(src.code),
+        "code_ast": fingerprint.code_digest_ast(text_code(src)),
+    }
+    if src.behaviour:
+        out["behaviour"] = fingerprint.behaviour()
+        out["probe_version"] = fingerprint.PROBE_VERSION
+    return out
+
+
+def provenance(command: str, src: Source) -> dict:
     """What a results file records about how it was made."""
+    code = src.code
     return {
         "command": command,
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": bool(_git("status", "--porcelain", "--", *code)),
-        "code": list(code),
         "code_digest": code_digest(code),
+        **freshness_stamp(src),
         "versions": _versions(),
         "machine": {
             "cpu": _cpu_model(),
@@ -211,6 +248,45 @@ def staleness(src: Source, data: dict) -> str | None:
     before a commit stays right after it.
     """
     prov = prov_of(data)
+    if "code_ast" in prov:
+        return _staleness_by_behaviour(src, prov)
+    return _staleness_by_text(src, prov)
+
+
+def _staleness_by_behaviour(src: Source, prov: dict) -> str | None:
+    commit = prov.get("git_commit")
+    since = f" since {commit[:8]}" if commit else ""
+    recorded = tuple(prov.get("code") or src.code)
+    now = src._replace(code=recorded)
+    if prov["code_ast"] != fingerprint.code_digest_ast(text_code(now)):
+        return f"the code it depends on changed{since}"
+    if src.behaviour:
+        if prov.get("probe_version") != fingerprint.PROBE_VERSION:
+            return "recorded with another version of the behaviour probe"
+        if prov.get("behaviour") != fingerprint.behaviour():
+            return (
+                f"what the activations, modules or initialisers compute changed{since}"
+            )
+    later = [p for p in text_code(src) if p not in recorded]
+    return _changed_since(commit, later) if later else None
+
+
+def stamp(src: Source) -> bool:
+    """Record the freshness digests in a results file made before they existed.
+
+    Only a file that is fresh by its recorded code digest or commit (made from the
+    code as it is) is stamped; returns whether it was.
+    """
+    data = load(src)
+    prov = data.get("provenance")
+    if prov is None or "code_ast" in prov or _staleness_by_text(src, prov):
+        return False
+    prov.update(freshness_stamp(src))
+    (ROOT / src.results).write_text(json.dumps(data, indent=1) + "\n")
+    return True
+
+
+def _staleness_by_text(src: Source, prov: dict) -> str | None:
     digest, commit = prov.get("code_digest"), prov.get("git_commit")
     since = f"the code it measures changed since {commit[:8]}" if commit else None
     # The digest covers the code paths recorded with the results; a path added to
@@ -219,18 +295,23 @@ def staleness(src: Source, data: dict) -> str | None:
     if digest is not None and digest != code_digest(recorded):
         return since or "the code changed"
     later = [p for p in src.code if p not in recorded]
-    if not later:
-        return None
+    return _changed_since(commit, later) if later else None
+
+
+def _changed_since(commit: str | None, paths: Sequence[str]) -> str | None:
+    """Whether a commit after ``commit`` (or the working tree) touched ``paths``."""
     if not commit:
         return "no git commit recorded"
     if _git("cat-file", "-e", f"{commit}^{{commit}}") is None:
         return f"commit {commit[:8]} is not in this history"
-    changed = _git("log", "-1", "--format=%h", f"{commit}..HEAD", "--", *later)
-    dirty = _git("status", "--porcelain", "--", *later)
-    return since if changed or dirty else None
+    changed = _git("log", "-1", "--format=%h", f"{commit}..HEAD", "--", *paths)
+    dirty = _git("status", "--porcelain", "--", *paths)
+    return (
+        f"the code it measures changed since {commit[:8]}" if changed or dirty else None
+    )
 
 
-def provenance_line(src: Source, data: dict) -> str:
+def provenance_line(src: Source, data: dict, *, mark_stale: bool = True) -> str:
     prov = prov_of(data)
     v = prov.get("versions", {})
     m = prov.get("machine", {})
@@ -245,7 +326,7 @@ def provenance_line(src: Source, data: dict) -> str:
     if prov.get("date"):
         parts.append(str(prov["date"]))
     line = "<sub>Source: " + "; ".join(p for p in parts if p) + ".</sub>"
-    stale = staleness(src, data)
+    stale = staleness(src, data) if mark_stale and not src.slow else None
     if stale:
         line += (
             f"\n\n> **Stale:** measured before the code changed ({stale}); "
@@ -349,9 +430,7 @@ def run_source(
         else json.loads((out / "results.json").read_text())
     )
     data = {
-        "provenance": provenance(
-            src.command.format(out="OUT", python="python"), src.code
-        ),
+        "provenance": provenance(src.command.format(out="OUT", python="python"), src),
         **data,
     }
     dest = ROOT / src.results

@@ -14,6 +14,7 @@ from tools.results import Source, md_table, source, table
 # Code that every training-based result depends on (git pathspecs; globs allowed).
 _CORE = (
     "leakyjax/_src/activations.py",
+    "leakyjax/_src/_*.py",  # the activations' helpers (inputs, rules, bits, platform)
     "leakyjax/_src/initializers.py",
     "leakyjax/_src/registry.py",
     "leakyjax/_src/table.py",  # the registry's entries
@@ -110,6 +111,7 @@ TRAIN_STACK = source(
             "benchmarks/count_compiles.py",
         ),
         slow=True,
+        behaviour=True,
     )
 )
 
@@ -265,6 +267,7 @@ DYING_RELU = source(
             "examples/dying_relu.py",
         ),
         figures=(("dying_relu.png", "docs/dying_relu.png"),),
+        behaviour=True,
     )
 )
 
@@ -314,6 +317,7 @@ def _compare_source(name: str, command: str, figures: tuple = ()):
             (*_TRAIN, "leakyjax/_src/study/compare.py", "leakyjax/_src/diagnostics"),
             collect=_collect_compare,
             figures=figures,
+            behaviour=True,
         )
     )
 
@@ -564,6 +568,7 @@ def _study_source(study: str) -> Source:
             (*_STUDY_CODE[study], f"leakyjax/_src/study/{stem}.py", *_RUNNER),
             collect=lambda out: json.loads((out / f"{stem}.json").read_text()),
             figures=((f"{stem}.png", f"docs/study_{stem}.png"),),
+            behaviour=True,
         )
     )
 

@@ -1,17 +1,17 @@
 """equinox modules of the leaky rectifier family.
 
-Same names, arguments and numbers as :mod:`leakyjax.linen` and
-:mod:`leakyjax.nnx`, in equinox's idiom: modules are immutable pytrees, every
-``__call__`` takes ``key=`` (so they work in :class:`equinox.nn.Sequential`),
+Same names, arguments and numbers as [`leakyjax.linen`][] and
+[`leakyjax.nnx`][], in equinox's idiom: modules are immutable pytrees, every
+``__call__`` takes ``key=`` (so they work in `equinox.nn.Sequential`),
 the hyperparameters are static fields (a concrete slope keeps the small
-residuals under :func:`equinox.filter_jit` and :func:`jax.jit` alike), and the
+residuals under `equinox.filter_jit` and `jax.jit` alike), and the
 only array leaf is PReLU's ``negative_slope``. RReLU switches like
-:class:`equinox.nn.Dropout`: ``inference=True`` (or
-:func:`equinox.nn.inference_mode`) for the evaluation slope, a ``key`` in the
+`equinox.nn.Dropout`: ``inference=True`` (or
+`equinox.nn.inference_mode`) for the evaluation slope, a ``key`` in the
 call for random slopes.
 
-Diagnostics: :func:`capture` returns every activation module's input by path;
-:func:`leakyjax.diagnostics.dead_units` uses it for equinox models.
+Diagnostics: [`capture`][leakyjax.equinox.capture] returns every activation module's input by path;
+[`leakyjax.diagnostics.dead_units`][] uses it for equinox models.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class _Stateless(eqx.Module):
         Args:
             x: floating-point input.
             key: ignored (accepted so that the module works in
-                :class:`equinox.nn.Sequential`).
+                `equinox.nn.Sequential`).
 
         Returns:
             The activation of ``x``, with the dtype and shape of ``x``.
@@ -76,7 +76,7 @@ class Activation(_Stateless):
     """Any activation as an equinox module: a registry spec or a function.
 
     ``Activation("leaky_relu:0.2")`` applies ``leakyjax.get("leaky_relu:0.2")``;
-    ``Activation(fn)`` applies ``fn``. This is what :func:`get` makes for the
+    ``Activation(fn)`` applies ``fn``. This is what [`get`][leakyjax.equinox.get] makes for the
     names without a named module (sigmoid, gelu, ...). Stateless, and the
     function is a static field: the module has no array leaves.
 
@@ -103,7 +103,7 @@ class Activation(_Stateless):
 
 
 class ReLU(_Stateless):
-    """:func:`leakyjax.relu` as an equinox module: ``max(x, 0)``, ``relu'(0) = 0``.
+    """[`leakyjax.relu`][] as an equinox module: ``max(x, 0)``, ``relu'(0) = 0``.
 
     Example:
         >>> import jax.numpy as jnp
@@ -116,7 +116,7 @@ class ReLU(_Stateless):
 
 
 class LeakyReLU(_Stateless):
-    """:func:`leakyjax.leaky_relu` as an equinox module.
+    """[`leakyjax.leaky_relu`][] as an equinox module.
 
     ``y = x`` for ``x >= 0``, ``negative_slope * x`` otherwise; derivative 1 at
     ``x = 0`` (the jax.nn convention). Output dtype = input dtype.
@@ -136,10 +136,10 @@ class LeakyReLU(_Stateless):
 
 
 class ELU(_Stateless):
-    """:func:`leakyjax.elu` as an equinox module.
+    """[`leakyjax.elu`][] as an equinox module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise; derivative
-    ``alpha`` at ``x = 0`` (as :func:`jax.nn.elu`). Output dtype = input dtype.
+    ``alpha`` at ``x = 0`` (as `jax.nn.elu`). Output dtype = input dtype.
 
     Attributes:
         alpha: the negative saturation value (default 1.0); static.
@@ -156,7 +156,7 @@ class ELU(_Stateless):
 
 
 class CELU(_Stateless):
-    """:func:`leakyjax.celu` as an equinox module.
+    """[`leakyjax.celu`][] as an equinox module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha > 0.
     Derivative 1 at ``x = 0``. Output dtype = input dtype.
@@ -176,9 +176,9 @@ class CELU(_Stateless):
 
 
 class SELU(_Stateless):
-    """:func:`leakyjax.selu` as an equinox module (Klambauer et al. 2017).
+    """[`leakyjax.selu`][] as an equinox module (Klambauer et al. 2017).
 
-    ``y = scale * elu(x, alpha)`` with the constants of :func:`jax.nn.selu`;
+    ``y = scale * elu(x, alpha)`` with the constants of `jax.nn.selu`;
     derivative ``scale * alpha`` at ``x = 0``. Output dtype = input dtype.
 
     Example:
@@ -192,10 +192,10 @@ class SELU(_Stateless):
 
 
 class ReLU6(_Stateless):
-    """:func:`leakyjax.relu6` as an equinox module.
+    """[`leakyjax.relu6`][] as an equinox module.
 
     ``min(max(x, 0), 6)``; derivative 0 at both kinks (0 and 6), as
-    :func:`jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype.
+    `jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype.
 
     Example:
         >>> import jax.numpy as jnp
@@ -208,10 +208,10 @@ class ReLU6(_Stateless):
 
 
 class HardTanh(_Stateless):
-    """:func:`leakyjax.hard_tanh` as an equinox module.
+    """[`leakyjax.hard_tanh`][] as an equinox module.
 
     ``max(-1, min(x, 1))``; derivative 1 at the kinks ±1 (the
-    :func:`jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
+    `jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
     dtype = input dtype.
 
     Example:
@@ -225,9 +225,9 @@ class HardTanh(_Stateless):
 
 
 class HardSigmoid(_Stateless):
-    """:func:`leakyjax.hard_sigmoid` as an equinox module.
+    """[`leakyjax.hard_sigmoid`][] as an equinox module.
 
-    ``relu6(x + 3) / 6``, as :func:`jax.nn.hard_sigmoid`; derivative 0 at
+    ``relu6(x + 3) / 6``, as `jax.nn.hard_sigmoid`; derivative 0 at
     the kinks ±3. Output dtype = input dtype.
 
     Example:
@@ -246,17 +246,17 @@ class PReLU(eqx.Module):
     ``y = x`` for ``x >= 0``, ``a * x`` otherwise, where ``a`` is the array field
     ``negative_slope``: shape ``()`` for one slope shared by all units
     (``num_parameters=1``) or ``(C,)`` for one per channel on ``axis``. Computed
-    by :func:`leakyjax.prelu`: the slope is cast to the input dtype and its
+    by [`leakyjax.prelu`][]: the slope is cast to the input dtype and its
     gradient has the slope's dtype, so a bfloat16 slope with bfloat16 input stays
     bfloat16 through optax updates, and a float32 slope with bfloat16 input gives
     bfloat16 output. Derivative in ``x`` at 0: 1. Same arguments and numbers as
-    :class:`leakyjax.linen.PReLU` and :class:`leakyjax.nnx.PReLU`.
+    [`leakyjax.linen.PReLU`][] and [`leakyjax.nnx.PReLU`][].
 
-    Differences from :class:`equinox.nn.PReLU`: per-channel slopes on any axis,
+    Differences from `equinox.nn.PReLU`: per-channel slopes on any axis,
     the output keeps the input dtype (equinox's PReLU drifts to float32 after
     one optax update of a bfloat16 model), the initial slope is
     ``negative_slope_init`` (flax's name; 0.25 in both). He et al. train the
-    slopes without weight decay: see :func:`leakyjax.decay_mask`.
+    slopes without weight decay: see [`leakyjax.decay_mask`][].
 
     Args:
         num_parameters: 1 (one shared slope, default) or the number of channels
@@ -308,7 +308,7 @@ class PReLU(eqx.Module):
         Args:
             x: floating-point input; for per-channel slopes, ``x.shape[axis]``
                 must be ``num_parameters``.
-            key: ignored (for :class:`equinox.nn.Sequential`).
+            key: ignored (for `equinox.nn.Sequential`).
 
         Returns:
             ``prelu(x, negative_slope)``, with the dtype and shape of ``x``.
@@ -323,13 +323,13 @@ class PReLU(eqx.Module):
 class RReLU(eqx.Module):
     """Randomized leaky ReLU (Xu et al. 2015), as an equinox module.
 
-    Training (``inference=False``, the default, as :class:`equinox.nn.Dropout`):
+    Training (``inference=False``, the default, as `equinox.nn.Dropout`):
     every element gets its own slope, drawn with the ``key`` given in the call
     from ``U(lower, upper)`` (``convention="pytorch"``, default: 1/8, 1/3) or as
     ``1/U(lower, upper)`` (``convention="xu"``: 3, 8). Inference
-    (``inference=True``, or :func:`equinox.nn.inference_mode` on the model): the
+    (``inference=True``, or `equinox.nn.inference_mode` on the model): the
     fixed evaluation slope (``(lower+upper)/2``, or ``2/(lower+upper)`` for
-    ``"xu"``), no key needed. See :func:`leakyjax.rrelu`.
+    ``"xu"``), no key needed. See [`leakyjax.rrelu`][].
 
     Args:
         lower: lower bound of the slope (or divisor for ``"xu"``); None for the
@@ -416,24 +416,24 @@ _NAMED = _m.named_modules(
 
 
 def get(spec: str | Callable | type) -> Callable[..., eqx.Module]:
-    """A factory of equinox modules for a registry spec (see :func:`leakyjax.get`).
+    """A factory of equinox modules for a registry spec (see [`leakyjax.get`][]).
 
     Each call of the factory makes a fresh module. ``"prelu"`` gives
-    :class:`PReLU` (``"prelu:0.1"`` sets ``negative_slope_init``), ``"rrelu"``
-    :class:`RReLU`, ``"leaky_relu:0.2"`` ``LeakyReLU(0.2)``, and names without a
-    named module (sigmoid, gelu, ...) an :class:`Activation` of the spec. The
-    factory is a :func:`functools.partial`, so keyword arguments override the
+    [`PReLU`][leakyjax.equinox.PReLU] (``"prelu:0.1"`` sets ``negative_slope_init``), ``"rrelu"``
+    [`RReLU`][leakyjax.equinox.RReLU], ``"leaky_relu:0.2"`` ``LeakyReLU(0.2)``, and names without a
+    named module (sigmoid, gelu, ...) an [`Activation`][leakyjax.equinox.Activation] of the spec. The
+    factory is a `functools.partial`, so keyword arguments override the
     spec's, e.g. ``get("prelu")(num_parameters=64)``.
 
     Args:
-        spec: a registry spec, a function (wrapped in :class:`Activation`) or an
+        spec: a registry spec, a function (wrapped in [`Activation`][leakyjax.equinox.Activation]) or an
             equinox Module class (returned as the factory).
 
     Returns:
         A callable returning a new module on each call.
 
     Raises:
-        ValueError: as :func:`leakyjax.get` for invalid specs.
+        ValueError: as [`leakyjax.get`][] for invalid specs.
 
     Example:
         >>> import jax, jax.numpy as jnp, equinox as eqx
@@ -480,7 +480,7 @@ def _path_name(path: tuple) -> str:
 
 
 class _Recorder(eqx.Module):
-    """Wraps an activation module while :func:`capture` runs: records its input."""
+    """Wraps an activation module while [`capture`][leakyjax.equinox.capture] runs: records its input."""
 
     inner: Callable[..., Array]  # an activation module
     name: str = eqx.field(static=True)
@@ -495,7 +495,7 @@ def capture(model: Any, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Array
 
     Every leakyjax equinox activation module in ``model`` (found by pytree path)
     records its input while the model runs; the model itself is not changed.
-    Works under :func:`equinox.filter_jit` and :func:`jax.jit`. A module called
+    Works under `equinox.filter_jit` and `jax.jit`. A module called
     several times gives ``path[0]``, ``path[1]``, ...; modules called inside a
     transformation of their own (``jax.lax.scan`` or ``jax.vmap`` over layers
     inside the model) cannot be recorded.
@@ -550,12 +550,12 @@ def capture(model: Any, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Array
 
 
 def _dead_units_pure(model: Any, kwargs: dict) -> tuple[Callable, Any, Any]:
-    """For :func:`leakyjax.diagnostics.dead_units`: ``(pure, carry, cache_key)``.
+    """For [`leakyjax.diagnostics.dead_units`][]: ``(pure, carry, cache_key)``.
 
     ``pure(params, batch) -> (acts, params)`` over the model's array leaves, so
     the jitted step takes the weights as an argument (one compile per model
     structure and batch shape). As everywhere in equinox the model takes one
-    example: it is mapped with :func:`jax.vmap` over the batch's leading axis.
+    example: it is mapped with `jax.vmap` over the batch's leading axis.
     """
     params, static = eqx.partition(model, eqx.is_array)
 

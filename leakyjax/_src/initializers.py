@@ -1,17 +1,18 @@
 """He (Kaiming) initialisers with the leaky gain, and PyTorch's ``calculate_gain``.
 
-For an activation with negative slope :math:`a`, He et al. (2015, eq. 15) keep
+For an activation with negative slope $a$, He et al. (2015, eq. 15) keep
 the variance of the pre-activations constant through depth with weights of
 variance
 
-.. math::
-    \\operatorname{Var}[W] = \\frac{2}{(1 + a^2)\\,\\mathrm{fan}},
+$$
+\\operatorname{Var}[W] = \\frac{2}{(1 + a^2)\\,\\mathrm{fan}},
+$$
 
 ``fan`` being the number of inputs (``mode="fan_in"``, the forward pass) or of
 outputs (``mode="fan_out"``, the backward pass) of a unit, times the receptive
-field for convolutions. :func:`jax.nn.initializers.he_normal` is the case
-:math:`a = 0` and has no slope argument; these initialisers add it and are built
-on :func:`jax.nn.initializers.variance_scaling` (which computes conv fans and
+field for convolutions. `jax.nn.initializers.he_normal` is the case
+$a = 0$ and has no slope argument; these initialisers add it and are built
+on `jax.nn.initializers.variance_scaling` (which computes conv fans and
 corrects the truncated normal's std). jax only.
 """
 
@@ -68,25 +69,22 @@ _TORCH_NAMES = {
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    r"""The recommended gain for a nonlinearity, as :func:`torch.nn.init.calculate_gain`.
+    r"""The recommended gain for a nonlinearity, as `torch.nn.init.calculate_gain`.
 
     Same names and values as PyTorch:
 
-    ================================================ =========================
-    nonlinearity                                      gain
-    ================================================ =========================
-    linear, conv1d/2d/3d, conv_transpose1d/2d/3d      1
-    sigmoid                                           1
-    tanh                                              5/3
-    relu                                              :math:`\sqrt{2}`
-    leaky_relu                                        :math:`\sqrt{2/(1+a^2)}`,
-                                                      ``a = param`` (0.01)
-    selu                                              3/4
-    ================================================ =========================
+    | nonlinearity | gain |
+    |---|---|
+    | linear, conv1d/2d/3d, conv_transpose1d/2d/3d | 1 |
+    | sigmoid | 1 |
+    | tanh | 5/3 |
+    | relu | $\sqrt{2}$ |
+    | leaky_relu | $\sqrt{2/(1+a^2)}$, `a = param` (0.01) |
+    | selu | 3/4 |
 
-    The values are those of :func:`leakyjax.gain` (one activation table holds
+    The values are those of [`leakyjax.gain`][] (one activation table holds
     them). For the other activations of leakyjax (prelu, rrelu, elu, gelu, ...)
-    use :func:`leakyjax.gain`, which takes registry specs.
+    use [`leakyjax.gain`][], which takes registry specs.
 
     Args:
         nonlinearity: one of the names above.
@@ -220,22 +218,22 @@ def he_normal(
 ) -> Initializer:
     r"""He (Kaiming) normal initialiser with the leaky gain.
 
-    Weights with variance :math:`2 / ((1 + a^2)\,\mathrm{fan})` (He et al.
-    2015), i.e. std :math:`\mathrm{gain} / \sqrt{\mathrm{fan}}` with the
-    leaky gain :math:`\sqrt{2/(1+a^2)}`. Drawn from the (untruncated) normal
+    Weights with variance $2 / ((1 + a^2)\,\mathrm{fan})$ (He et al.
+    2015), i.e. std $\mathrm{gain} / \sqrt{\mathrm{fan}}$ with the
+    leaky gain $\sqrt{2/(1+a^2)}$. Drawn from the (untruncated) normal
     distribution, as PyTorch's ``kaiming_normal_``; note that
-    :func:`jax.nn.initializers.he_normal` draws from a truncated normal -- that
-    is :func:`he_truncated_normal` here. For a convolution kernel of
+    `jax.nn.initializers.he_normal` draws from a truncated normal -- that
+    is [`he_truncated_normal`][leakyjax.initializers.he_truncated_normal] here. For a convolution kernel of
     shape ``(kh, kw, C_in, C_out)`` the fan is ``kh*kw*C_in`` (``fan_in``) or
     ``kh*kw*C_out`` (``fan_out``).
 
     Args:
-        negative_slope: the slope :math:`a` of the activation for negative
+        negative_slope: the slope $a$ of the activation for negative
             inputs (0 for relu, 0.01 for the default leaky_relu, the initial
             slope 0.25 for PReLU). Keyword-only.
         mode: ``"fan_in"`` (default; preserves the forward variance),
             ``"fan_out"`` (preserves the backward variance), ``"fan_avg"`` or
-            ``"fan_geo_avg"`` (as :func:`jax.nn.initializers.variance_scaling`).
+            ``"fan_geo_avg"`` (as `jax.nn.initializers.variance_scaling`).
         in_axis: axis or axes of the input dimension in the weight shape
             (default -2: linen/nnx Dense and Conv kernels; -1 for equinox's
             ``Linear``, whose weight is ``(out, in)``).
@@ -244,10 +242,10 @@ def he_normal(
         batch_axis: axes to ignore when computing the fans.
         dtype: default dtype of the weights (overridable in the call); None
             (default) for jax's default float dtype (float32 unless x64 is
-            enabled), as :func:`jax.nn.initializers.variance_scaling`.
+            enabled), as `jax.nn.initializers.variance_scaling`.
 
     Returns:
-        A :class:`jax.nn.initializers.Initializer` ``init(key, shape,
+        A `jax.nn.initializers.Initializer` ``init(key, shape,
         dtype=dtype)``, usable as ``kernel_init`` in flax linen and nnx.
 
     Raises:
@@ -286,21 +284,21 @@ def he_uniform(
 ) -> Initializer:
     r"""He (Kaiming) uniform initialiser with the leaky gain.
 
-    Weights with variance :math:`2 / ((1 + a^2)\,\mathrm{fan})` (He et al.
-    2015), i.e. std :math:`\mathrm{gain} / \sqrt{\mathrm{fan}}` with the
-    leaky gain :math:`\sqrt{2/(1+a^2)}`. Drawn from :math:`U(-b, b)` with
-    :math:`b = \mathrm{gain}\sqrt{3/\mathrm{fan}}`, as PyTorch's
+    Weights with variance $2 / ((1 + a^2)\,\mathrm{fan})$ (He et al.
+    2015), i.e. std $\mathrm{gain} / \sqrt{\mathrm{fan}}$ with the
+    leaky gain $\sqrt{2/(1+a^2)}$. Drawn from $U(-b, b)$ with
+    $b = \mathrm{gain}\sqrt{3/\mathrm{fan}}$, as PyTorch's
     ``kaiming_uniform_``. For a convolution kernel of
     shape ``(kh, kw, C_in, C_out)`` the fan is ``kh*kw*C_in`` (``fan_in``) or
     ``kh*kw*C_out`` (``fan_out``).
 
     Args:
-        negative_slope: the slope :math:`a` of the activation for negative
+        negative_slope: the slope $a$ of the activation for negative
             inputs (0 for relu, 0.01 for the default leaky_relu, the initial
             slope 0.25 for PReLU). Keyword-only.
         mode: ``"fan_in"`` (default; preserves the forward variance),
             ``"fan_out"`` (preserves the backward variance), ``"fan_avg"`` or
-            ``"fan_geo_avg"`` (as :func:`jax.nn.initializers.variance_scaling`).
+            ``"fan_geo_avg"`` (as `jax.nn.initializers.variance_scaling`).
         in_axis: axis or axes of the input dimension in the weight shape
             (default -2: linen/nnx Dense and Conv kernels; -1 for equinox's
             ``Linear``, whose weight is ``(out, in)``).
@@ -309,10 +307,10 @@ def he_uniform(
         batch_axis: axes to ignore when computing the fans.
         dtype: default dtype of the weights (overridable in the call); None
             (default) for jax's default float dtype (float32 unless x64 is
-            enabled), as :func:`jax.nn.initializers.variance_scaling`.
+            enabled), as `jax.nn.initializers.variance_scaling`.
 
     Returns:
-        A :class:`jax.nn.initializers.Initializer` ``init(key, shape,
+        A `jax.nn.initializers.Initializer` ``init(key, shape,
         dtype=dtype)``, usable as ``kernel_init`` in flax linen and nnx.
 
     Raises:
@@ -351,22 +349,22 @@ def he_truncated_normal(
 ) -> Initializer:
     r"""He (Kaiming) truncated-normal initialiser with the leaky gain.
 
-    Weights with variance :math:`2 / ((1 + a^2)\,\mathrm{fan})` (He et al.
-    2015), i.e. std :math:`\mathrm{gain} / \sqrt{\mathrm{fan}}` with the
-    leaky gain :math:`\sqrt{2/(1+a^2)}`. Drawn from a normal truncated at two
+    Weights with variance $2 / ((1 + a^2)\,\mathrm{fan})$ (He et al.
+    2015), i.e. std $\mathrm{gain} / \sqrt{\mathrm{fan}}$ with the
+    leaky gain $\sqrt{2/(1+a^2)}$. Drawn from a normal truncated at two
     standard deviations and rescaled so that the variance is exact (the
-    :func:`jax.nn.initializers.he_normal` distribution; equal to it for
+    `jax.nn.initializers.he_normal` distribution; equal to it for
     ``negative_slope=0``). For a convolution kernel of
     shape ``(kh, kw, C_in, C_out)`` the fan is ``kh*kw*C_in`` (``fan_in``) or
     ``kh*kw*C_out`` (``fan_out``).
 
     Args:
-        negative_slope: the slope :math:`a` of the activation for negative
+        negative_slope: the slope $a$ of the activation for negative
             inputs (0 for relu, 0.01 for the default leaky_relu, the initial
             slope 0.25 for PReLU). Keyword-only.
         mode: ``"fan_in"`` (default; preserves the forward variance),
             ``"fan_out"`` (preserves the backward variance), ``"fan_avg"`` or
-            ``"fan_geo_avg"`` (as :func:`jax.nn.initializers.variance_scaling`).
+            ``"fan_geo_avg"`` (as `jax.nn.initializers.variance_scaling`).
         in_axis: axis or axes of the input dimension in the weight shape
             (default -2: linen/nnx Dense and Conv kernels; -1 for equinox's
             ``Linear``, whose weight is ``(out, in)``).
@@ -375,10 +373,10 @@ def he_truncated_normal(
         batch_axis: axes to ignore when computing the fans.
         dtype: default dtype of the weights (overridable in the call); None
             (default) for jax's default float dtype (float32 unless x64 is
-            enabled), as :func:`jax.nn.initializers.variance_scaling`.
+            enabled), as `jax.nn.initializers.variance_scaling`.
 
     Returns:
-        A :class:`jax.nn.initializers.Initializer` ``init(key, shape,
+        A `jax.nn.initializers.Initializer` ``init(key, shape,
         dtype=dtype)``, usable as ``kernel_init`` in flax linen and nnx.
 
     Raises:
@@ -406,11 +404,11 @@ def he_truncated_normal(
     )
 
 
-#: Alias of :func:`he_normal` (PyTorch's name).
+#: Alias of [`he_normal`][leakyjax.initializers.he_normal] (PyTorch's name).
 kaiming_normal = he_normal
-#: Alias of :func:`he_uniform` (PyTorch's name).
+#: Alias of [`he_uniform`][leakyjax.initializers.he_uniform] (PyTorch's name).
 kaiming_uniform = he_uniform
-#: Alias of :func:`he_truncated_normal`.
+#: Alias of [`he_truncated_normal`][leakyjax.initializers.he_truncated_normal].
 kaiming_truncated_normal = he_truncated_normal
 
 _DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
@@ -428,15 +426,15 @@ def for_activation(
 ) -> Initializer:
     r"""The He initialiser matched to an activation of the registry.
 
-    Weights with std :math:`\mathrm{gain}/\sqrt{\mathrm{fan}}`, the gain being
-    :func:`leakyjax.gain` of ``spec`` (so ``"leaky_relu:0.2"`` gives
+    Weights with std $\mathrm{gain}/\sqrt{\mathrm{fan}}$, the gain being
+    [`leakyjax.gain`][] of ``spec`` (so ``"leaky_relu:0.2"`` gives
     ``he_normal(negative_slope=0.2)``, ``"prelu"`` the gain at the initial slope
     0.25, ``"tanh"`` 5/3, ``"selu"`` 3/4).
 
     Args:
         spec: a registry spec such as ``"leaky_relu:0.2"`` (see
-            :func:`leakyjax.get`), or a function returned by :func:`leakyjax.get`.
-        distribution: ``"normal"`` (default, as :func:`he_normal`),
+            [`leakyjax.get`][]), or a function returned by [`leakyjax.get`][].
+        distribution: ``"normal"`` (default, as [`he_normal`][leakyjax.initializers.he_normal]),
             ``"truncated_normal"`` or ``"uniform"``.
         mode: ``"fan_in"``, ``"fan_out"``, ``"fan_avg"`` or ``"fan_geo_avg"``.
         in_axis: input axis or axes of the weight shape.
@@ -445,7 +443,7 @@ def for_activation(
         dtype: default dtype of the weights (None: jax's default float dtype).
 
     Returns:
-        A :class:`jax.nn.initializers.Initializer`.
+        A `jax.nn.initializers.Initializer`.
 
     Raises:
         ValueError: for an invalid spec, distribution or mode.
@@ -528,36 +526,36 @@ def rai(
 
     Lu, Shin, Su and Karniadakis prove that a deep ReLU network with weights
     and biases from symmetric distributions is *born dead* (constant) with
-    probability :math:`\to 1` as the depth grows, and propose to make one
-    incoming weight of every unit positive. For each unit :math:`j` (an output
+    probability $\to 1$ as the depth grows, and propose to make one
+    incoming weight of every unit positive. For each unit $j$ (an output
     of the kernel):
 
     1. draw every incoming weight from the symmetric
-       :math:`N(0, \sigma_\text{out}^2 / \mathrm{fan\_in})`,
-       :math:`\sigma_\text{out} = 0.6007`;
-    2. pick one index :math:`k_j` uniformly among the :math:`\mathrm{fan\_in}`
-       inputs and replace :math:`w_{k_j j}` by :math:`\xi_j \sim
-       \mathrm{Beta}(2, 1)` (positive, mean 2/3, :math:`E\xi^2 = 1/2`).
+       $N(0, \sigma_\text{out}^2 / \mathrm{fan\_in})$,
+       $\sigma_\text{out} = 0.6007$;
+    2. pick one index $k_j$ uniformly among the $\mathrm{fan\_in}$
+       inputs and replace $w_{k_j j}$ by $\xi_j \sim
+       \mathrm{Beta}(2, 1)$ (positive, mean 2/3, $E\xi^2 = 1/2$).
 
     The constants are those of the paper's Python listing of RAI (``0.6007``,
     ``np.random.beta(2, 1)``); the paper derives them from a second-moment
     analysis of the pre-activations, which we could not read in full, so the
     derivation is not repeated here. One difference: the paper draws
-    :math:`k_j` among the :math:`\mathrm{fan\_in} + 1` entries of
-    :math:`[W, b]` (the positive entry may be the bias). A ``kernel_init`` and a
+    $k_j$ among the $\mathrm{fan\_in} + 1$ entries of
+    $[W, b]$ (the positive entry may be the bias). A ``kernel_init`` and a
     ``bias_init`` are called with independent keys by flax and equinox, so
-    here the positive entry is always a weight and :func:`rai_bias` draws
+    here the positive entry is always a weight and [`rai_bias`][leakyjax.initializers.rai_bias] draws
     biases from the symmetric part; ``leakyjax study rai`` measures both
     variants.
 
     Args:
-        scale: :math:`\sigma_\text{out}` (default 0.6007). Keyword-only.
+        scale: $\sigma_\text{out}$ (default 0.6007). Keyword-only.
         beta: ``(a, b)`` of the positive entry's Beta distribution (2, 1).
         in_axis: input axis or axes of the kernel (-2: linen/nnx Dense,
             ``(kh, kw, C_in, C_out)`` convolutions; use ``-1`` for equinox's
             ``(out, in)`` weights). All axes but ``out_axis`` count in the fan-in
             (the receptive field of a convolution, as
-            :func:`jax.nn.initializers.variance_scaling`), so ``in_axis`` only
+            `jax.nn.initializers.variance_scaling`), so ``in_axis`` only
             serves to check the layout.
         out_axis: the unit axis (-1; ``-2`` for equinox).
         dtype: default dtype (None: jax's default float). float16/bfloat16 are
@@ -625,16 +623,16 @@ def rai(
 def rai_bias(
     fan_in: int, *, scale: float = RAI_SCALE, dtype: Any = None
 ) -> Initializer:
-    r"""RAI's symmetric part for biases: :math:`N(0, \sigma_\text{out}^2/\mathrm{fan\_in})`.
+    r"""RAI's symmetric part for biases: $N(0, \sigma_\text{out}^2/\mathrm{fan\_in})$.
 
-    The companion ``bias_init`` of :func:`rai` (a bias initialiser sees only
+    The companion ``bias_init`` of [`rai`][leakyjax.initializers.rai] (a bias initialiser sees only
     the bias shape, so the layer's fan-in is an argument). Zero biases, flax's
     default, are the other common choice; the paper draws biases with the
-    weights (see :func:`rai`).
+    weights (see [`rai`][leakyjax.initializers.rai]).
 
     Args:
         fan_in: the layer's number of inputs (times the receptive field).
-        scale: :math:`\sigma_\text{out}` (0.6007).
+        scale: $\sigma_\text{out}$ (0.6007).
         dtype: default dtype.
 
     Returns:

@@ -1,40 +1,40 @@
 """The one I/O helper of leakyjax: output directories, atomic files, a record store.
 
-Everything that ``leakyjax compare``, the studies and the benchmarks write goes
+Everything that `leakyjax compare`, the studies and the benchmarks write goes
 through this module, so that a killed process, a full disk, a second process on
 the same directory or a damaged results file never costs a finished result:
 
 * `output_dir` checks (and creates) an output directory and says in one
   line what is wrong with it (a file, a path under a file, not writable, an
-  expected file that is a directory): a ``ValueError`` (a usage error).
-* `lock` holds an exclusive ``fcntl.flock`` on ``DIR/.leakyjax.lock``; a
+  expected file that is a directory): a `ValueError` (a usage error).
+* `lock` holds an exclusive `fcntl.flock` on `DIR/.leakyjax.lock`; a
   second process, or a second thread of this one, fails at once with `Locked`
-  (or waits with ``wait=True``). The kernel drops the lock when its process
+  (or waits with `wait=True`). The kernel drops the lock when its process
   dies, SIGKILL included; re-entering it in the thread that holds it is
   allowed. Taking it removes the temporary files of atomic writes that a
-  killed holder left behind, in ``DIR`` and its subdirectories.
+  killed holder left behind, in `DIR` and its subdirectories.
 * `write_text`, `write_json`, `write_bytes` and
   `save_figure` write a temporary file in the same directory (mode 0666 less
-  the umask, as ``open()`` creates files), fsync it and ``os.replace`` it over
+  the umask, as `open()` creates files), fsync it and `os.replace` it over
   the target: readers see the old file or the new one, never half of one.
-* `append_records` appends JSON lines with one ``os.write`` on an
-  ``O_APPEND`` descriptor (so lines of two writers cannot interleave), then
+* `append_records` appends JSON lines with one `os.write` on an
+  `O_APPEND` descriptor (so lines of two writers cannot interleave), then
   fsyncs; if the write fails (a full disk) the partial tail is cut off again,
   so every line already in the file stays whole.
 * `read_records` reads them back, validating each line against a
   schema: a line that is not UTF-8, not JSON, not an object, misses a field,
   has a field of the wrong type, or repeats an earlier record's identity is
-  skipped with a `RecordWarning` naming ``file:line`` (its run is then
+  skipped with a `RecordWarning` naming `file:line` (its run is then
   simply missing, so the caller recomputes it); a bad line already superseded
   is not reported again, and the warnings are capped with a summary; the file
   is never rewritten.
 * `terminate_as_interrupt` turns SIGTERM (a job scheduler's stop) into
-  ``KeyboardInterrupt``, so it unwinds like Ctrl-C.
+  `KeyboardInterrupt`, so it unwinds like Ctrl-C.
 * `progress` is a tqdm bar, or a silent stand-in when disabled;
   `pyplot` is matplotlib's pyplot, headless for scripts.
 
-Errors from the operating system stay ``OSError`` with the path as
-``filename``; `describe` turns any of them into the one-line message the
+Errors from the operating system stay `OSError` with the path as
+`filename`; `describe` turns any of them into the one-line message the
 CLI prints.
 """
 
@@ -59,13 +59,13 @@ from typing import Any
 
 LOCK_NAME = ".leakyjax.lock"
 
-#: JSON types a schema may name: ``int`` excludes ``bool``; ``float`` accepts ints.
+#: JSON types a schema may name: `int` excludes `bool`; `float` accepts ints.
 Schema = Mapping[str, Any]
 
 
 class RecordWarning(UserWarning):
     """A stored result was skipped: a line of a record file (the message names
-    ``file:line``) or a study part (the message names its file)."""
+    `file:line`) or a study part (the message names its file)."""
 
 
 class Locked(RuntimeError):
@@ -76,7 +76,7 @@ class Locked(RuntimeError):
 
 
 def describe(err: OSError) -> str:
-    """One line for an ``OSError``: what failed, on which path, and why.
+    """One line for an `OSError`: what failed, on which path, and why.
 
     Example:
         >>> import errno
@@ -106,9 +106,9 @@ def _oserror(
     *,
     replace: bool = False,
 ) -> OSError:
-    """``err`` with ``path`` as its filename and what failed (for `describe`).
+    """`err` with `path` as its filename and what failed (for `describe`).
 
-    ``replace``: name ``path`` even when ``err`` names another file (the
+    `replace`: name `path` even when `err` names another file (the
     temporary of an atomic write, which the user never asked for).
     """
     new = err
@@ -123,7 +123,7 @@ def _oserror(
 
 
 def output_dir(path: str | os.PathLike, *, files: Sequence[str] = ()) -> Path:
-    """Creates ``path`` if needed and checks that results can be written there.
+    """Creates `path` if needed and checks that results can be written there.
 
     Args:
         path: the output directory.
@@ -131,12 +131,12 @@ def output_dir(path: str | os.PathLike, *, files: Sequence[str] = ()) -> Path:
             a directory.
 
     Returns:
-        ``path`` as a `pathlib.Path`.
+        `path` as a `pathlib.Path`.
 
     Raises:
-        ValueError: one line naming the path and the fix, when ``path`` is a
+        ValueError: one line naming the path and the fix, when `path` is a
             file, lies under a file, cannot be created, is not writable, or one
-            of ``files`` is a directory.
+            of `files` is a directory.
 
     Example:
         >>> import tempfile, os
@@ -198,7 +198,7 @@ _GUARD = threading.Lock()
 def lock(
     directory: str | os.PathLike, *, wait: bool = False, poll: float = 0.2
 ) -> Iterator[Path]:
-    """Holds an exclusive lock on ``directory`` (``directory/.leakyjax.lock``).
+    """Holds an exclusive lock on `directory` (`directory/.leakyjax.lock`).
 
     The lock belongs to the thread that took it: that thread may take it again
     (re-entrant); another thread of the same process is refused or waits, as
@@ -214,7 +214,7 @@ def lock(
         The lock file's path.
 
     Raises:
-        Locked: when another process or thread holds the lock and ``wait`` is
+        Locked: when another process or thread holds the lock and `wait` is
             False; the message names the directory and the holder.
 
     Example:
@@ -277,7 +277,7 @@ _SWEEP_DEPTH = 4  # out/parts/<study>/ is two levels down
 
 def _remove_stale_temporaries(directory: Path, depth: int = _SWEEP_DEPTH) -> None:
     """Removes the temporary files of atomic writes killed half-way, in
-    ``directory`` and its subdirectories (``parts/<study>/``), ``depth``
+    `directory` and its subdirectories (`parts/<study>/`), `depth`
     levels down. Only the lock holder writes here, so none of them is in use;
     a subdirectory with a lock file of its own is another store (another
     process may be writing there) and is left alone, as are symbolic links.
@@ -297,7 +297,7 @@ def _remove_stale_temporaries(directory: Path, depth: int = _SWEEP_DEPTH) -> Non
 
 
 def _holder(fd: int, real: str) -> str:
-    """Who holds the lock of ``fd`` (the file ``real``), as `Locked` says."""
+    """Who holds the lock of `fd` (the file `real`), as `Locked` says."""
     try:
         pid = os.pread(fd, 32, 0).decode().strip()
     except (OSError, UnicodeDecodeError):
@@ -313,13 +313,13 @@ def _holder(fd: int, real: str) -> str:
 
 @contextlib.contextmanager
 def terminate_as_interrupt() -> Iterator[None]:
-    """Inside, SIGTERM raises ``KeyboardInterrupt``, as SIGINT (Ctrl-C) does.
+    """Inside, SIGTERM raises `KeyboardInterrupt`, as SIGINT (Ctrl-C) does.
 
     Job schedulers (SLURM, Kubernetes, systemd) stop a job with SIGTERM, whose
     default action ends the process at once, without a word and without
-    running ``finally`` blocks. Inside this context it unwinds like Ctrl-C
+    running `finally` blocks. Inside this context it unwinds like Ctrl-C
     instead: the runs already written stay, the lock is released and the CLI
-    says ``interrupted; finished runs are kept.``. The previous handler is
+    says `interrupted; finished runs are kept.`. The previous handler is
     restored on exit. Outside the main thread (where Python cannot install
     signal handlers) it does nothing.
 
@@ -350,11 +350,11 @@ def terminate_as_interrupt() -> Iterator[None]:
 
 
 def _temporary(path: Path) -> tuple[int, str]:
-    """A new file ``.NAME.XXXXXXXX.tmp`` beside ``path``, opened for writing.
+    """A new file `.NAME.XXXXXXXX.tmp` beside `path`, opened for writing.
 
-    Unlike `tempfile.mkstemp` (mode 0600, which ``os.replace`` would
-    keep), it is created with mode 0666 less the umask, as ``open()`` creates
-    files, so a report is as readable as ``results.jsonl`` beside it.
+    Unlike `tempfile.mkstemp` (mode 0600, which `os.replace` would
+    keep), it is created with mode 0666 less the umask, as `open()` creates
+    files, so a report is as readable as `results.jsonl` beside it.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
@@ -390,17 +390,17 @@ def _atomic(path: str | os.PathLike, write: Callable[[Any], None]) -> Path:
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Writes ``data`` to ``path`` atomically (temporary file, fsync, rename).
+    """Writes `data` to `path` atomically (temporary file, fsync, rename).
 
     Raises:
-        OSError: with ``path`` as its filename (see `describe`); the old
+        OSError: with `path` as its filename (see `describe`); the old
             file, if any, is unchanged.
     """
     return _atomic(path, lambda f: f.write(data))
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Writes ``text`` (UTF-8) to ``path`` atomically; see `write_bytes`.
+    """Writes `text` (UTF-8) to `path` atomically; see `write_bytes`.
 
     Example:
         >>> import tempfile, os
@@ -444,7 +444,7 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 1) -> Path:
-    """Writes ``to_jsonable(obj)`` as JSON to ``path`` atomically.
+    """Writes `to_jsonable(obj)` as JSON to `path` atomically.
 
     Example:
         >>> import tempfile, os, json
@@ -457,7 +457,7 @@ def write_json(path: str | os.PathLike, obj: Any, *, indent: int | None = 1) -> 
 
 
 def pyplot() -> Any:
-    """``matplotlib.pyplot``, headless unless an interactive session is in use.
+    """`matplotlib.pyplot`, headless unless an interactive session is in use.
 
     Switches to the Agg backend when the current backend is interactive and no
     figure is open (a script, a test, a server), so figures are only written;
@@ -522,11 +522,11 @@ def _type_name(types: Any) -> str:
 
 
 def check_record(record: Any, schema: Schema) -> str | None:
-    """Why ``record`` does not match ``schema``, or None when it does.
+    """Why `record` does not match `schema`, or None when it does.
 
-    ``schema`` maps each required field to a type or a tuple of types among
-    ``str``, ``int`` (not ``bool``), ``float`` (ints accepted), ``bool``,
-    ``list``, ``dict`` and ``None`` (JSON null).
+    `schema` maps each required field to a type or a tuple of types among
+    `str`, `int` (not `bool`), `float` (ints accepted), `bool`,
+    `list`, `dict` and `None` (JSON null).
 
     Example:
         >>> check_record({"seed": 0, "acc": "high"}, {"seed": int, "acc": (float, None)})
@@ -565,23 +565,23 @@ def read_records(
 ) -> list[dict]:
     """The valid records of a JSON-lines file, in file order.
 
-    Each non-blank line must be UTF-8 JSON, an object matching ``schema``
-    ([check_record][leakyjax._src.io.check_record]) and pass ``check``; when
-    ``identity`` is given, a record whose identity was already read is a
+    Each non-blank line must be UTF-8 JSON, an object matching `schema`
+    (`check_record`) and pass `check`; when
+    `identity` is given, a record whose identity was already read is a
     duplicate. Every other line is skipped with a
-    [RecordWarning][leakyjax._src.io.RecordWarning]
-    ``"FILE:LINE: skipped (reason)"``, except a line that is already
+    `RecordWarning`
+    `"FILE:LINE: skipped (reason)"`, except a line that is already
     superseded: a bad record whose identity a later valid line holds (its run
     was redone), or a torn write of a killed process followed by later valid
     lines (the damage is old: the run after the kill wrote after it). At most
-    ``max_warnings`` lines are reported one by one; one more warning counts
+    `max_warnings` lines are reported one by one; one more warning counts
     the rest. The file is never modified.
 
     Args:
         path: the file; a missing file has no records.
         schema: required fields and their types.
-        identity: ``record -> hashable`` (e.g. ``(r["key"], r["seed"])``).
-        check: extra validation, ``record -> reason or None``.
+        identity: `record -> hashable` (e.g. `(r["key"], r["seed"])`).
+        check: extra validation, `record -> reason or None`.
         max_warnings: how many skipped lines to report one by one.
 
     Returns:
@@ -589,7 +589,7 @@ def read_records(
 
     Raises:
         OSError: when the file exists but cannot be read (a directory, no
-            permission), with ``path`` as its filename.
+            permission), with `path` as its filename.
 
     Example:
         >>> import tempfile, os, warnings
@@ -644,7 +644,7 @@ def read_records(
             reason = check_record(rec, schema)
         ident = None
         if reason is None and identity is not None:  # typed right: its identity
-            ident = identity(rec)  # is the run's, even if ``check`` rejects it
+            ident = identity(rec)  # is the run's, even if `check` rejects it
         if reason is None and check is not None:
             reason = check(rec)
         if reason is None and ident is not None:
@@ -684,9 +684,9 @@ def read_records(
 
 
 def _torn(text: str, err: json.JSONDecodeError) -> bool:
-    """Whether ``text`` looks like the start of a JSON object cut off: the
+    """Whether `text` looks like the start of a JSON object cut off: the
     decoder ran out of text (or stopped in a cut number or literal, such as
-    ``0.`` or ``tru``), not into a wrong character."""
+    `0.` or `tru`), not into a wrong character."""
     if not text.startswith("{"):
         return False
     return len(text.rstrip()) - err.pos <= 4 or err.msg.startswith(
@@ -695,21 +695,21 @@ def _torn(text: str, err: json.JSONDecodeError) -> bool:
 
 
 def append_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
-    """Appends ``records`` as JSON lines, in one write, and fsyncs.
+    """Appends `records` as JSON lines, in one write, and fsyncs.
 
     If the file ends in a torn line (a killed earlier write), a newline is
     written first so the torn line stays a line of its own. The bytes go out
-    with one ``os.write`` on an ``O_APPEND`` descriptor, so lines of concurrent
+    with one `os.write` on an `O_APPEND` descriptor, so lines of concurrent
     writers cannot interleave. If the write fails (e.g. a full disk) the file
     is cut back to its previous length, so the records before stay whole, and
-    the ``OSError`` is raised with ``path`` as its filename.
+    the `OSError` is raised with `path` as its filename.
 
     Args:
         path: the JSON-lines file (created if missing).
         records: JSON-serialisable dicts (no nan/inf: store them as None).
 
     Returns:
-        ``path`` as a `pathlib.Path`.
+        `path` as a `pathlib.Path`.
     """
     path = Path(path)
     blob = b"".join(
@@ -797,11 +797,11 @@ def progress(
     enable: bool = True,
     leave: bool = True,
 ) -> Any:
-    """A tqdm progress bar on stderr, or a silent stand-in when ``enable`` is False.
+    """A tqdm progress bar on stderr, or a silent stand-in when `enable` is False.
 
-    The stand-in (also used when tqdm is not installed) iterates ``iterable``
-    and accepts ``update``, ``set_description``, ``set_postfix_str``, ``write``
-    (to stderr) and ``close``, so callers need no ``if``.
+    The stand-in (also used when tqdm is not installed) iterates `iterable`
+    and accepts `update`, `set_description`, `set_postfix_str`, `write`
+    (to stderr) and `close`, so callers need no `if`.
 
     Example:
         >>> sum(progress(range(3), desc="x", enable=False))

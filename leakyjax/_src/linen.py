@@ -1,9 +1,9 @@
 """flax.linen modules of the leaky rectifier family.
 
-One generic stateless module, :class:`Activation` (any registry spec or
-function), thin named modules for the table's entries (:class:`LeakyReLU`,
-:class:`ELU`, ...: attributes named as the function's parameters), and the two
-modules with state: :class:`PReLU` (a learnable slope) and :class:`RReLU`
+One generic stateless module, [`Activation`][leakyjax.linen.Activation] (any registry spec or
+function), thin named modules for the table's entries ([`LeakyReLU`][leakyjax.linen.LeakyReLU],
+[`ELU`][leakyjax.linen.ELU], ...: attributes named as the function's parameters), and the two
+modules with state: [`PReLU`][leakyjax.linen.PReLU] (a learnable slope) and [`RReLU`][leakyjax.linen.RReLU]
 (random slopes). Every module calls the leakyjax function, so values,
 derivatives at the kink, the dtype rule (output dtype = input dtype; f32
 parameters are cast to a bf16 input's dtype) and the small residuals are those
@@ -78,10 +78,10 @@ class Activation(_Stateless):
     """Any activation as a linen module: a registry spec or a function.
 
     ``Activation("leaky_relu:0.2")`` applies ``leakyjax.get("leaky_relu:0.2")``;
-    ``Activation(fn)`` applies ``fn``. This is what :func:`get` makes for the
+    ``Activation(fn)`` applies ``fn``. This is what [`get`][leakyjax.linen.get] makes for the
     names without a named module (sigmoid, gelu, ...). Stateless: PReLU and
-    RReLU, as modules, are :class:`PReLU` and :class:`RReLU` (as a spec here they
-    are the fixed initial / evaluation slope, like :func:`leakyjax.get`).
+    RReLU, as modules, are [`PReLU`][leakyjax.linen.PReLU] and [`RReLU`][leakyjax.linen.RReLU] (as a spec here they
+    are the fixed initial / evaluation slope, like [`leakyjax.get`][]).
 
     Diagnostics: calls ``self.sow("intermediates", "pre_activation", x)`` before
     the function (free unless ``"intermediates"`` is mutable).
@@ -106,10 +106,10 @@ class Activation(_Stateless):
 
 
 class ReLU(_Stateless):
-    """:func:`leakyjax.relu` as a linen module: ``max(x, 0)``, ``relu'(0) = 0``.
+    """[`leakyjax.relu`][] as a linen module: ``max(x, 0)``, ``relu'(0) = 0``.
 
     Diagnostics: sows its input as ``"pre_activation"`` (see
-    :class:`Activation`).
+    [`Activation`][leakyjax.linen.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -122,15 +122,15 @@ class ReLU(_Stateless):
 
 
 class LeakyReLU(_Stateless):
-    """:func:`leakyjax.leaky_relu` as a linen module.
+    """[`leakyjax.leaky_relu`][] as a linen module.
 
     ``y = x`` for ``x >= 0``, ``negative_slope * x`` otherwise; derivative 1 at
     ``x = 0`` (the jax.nn convention). Output dtype = input dtype. Diagnostics:
-    sows its input as ``"pre_activation"`` (see :class:`Activation`).
+    sows its input as ``"pre_activation"`` (see [`Activation`][leakyjax.linen.Activation]).
 
     Attributes:
         negative_slope: the slope for negative inputs (default 0.01, as
-            :func:`jax.nn.leaky_relu` and PyTorch).
+            `jax.nn.leaky_relu` and PyTorch).
 
     Example:
         >>> import jax.numpy as jnp
@@ -144,12 +144,12 @@ class LeakyReLU(_Stateless):
 
 
 class ELU(_Stateless):
-    """:func:`leakyjax.elu` as a linen module.
+    """[`leakyjax.elu`][] as a linen module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise; derivative
-    ``alpha`` at ``x = 0`` (as :func:`jax.nn.elu`). Output dtype = input dtype.
+    ``alpha`` at ``x = 0`` (as `jax.nn.elu`). Output dtype = input dtype.
     Diagnostics: sows its input as ``"pre_activation"`` (see
-    :class:`Activation`).
+    [`Activation`][leakyjax.linen.Activation]).
 
     Attributes:
         alpha: the negative saturation value (default 1.0).
@@ -166,11 +166,11 @@ class ELU(_Stateless):
 
 
 class CELU(_Stateless):
-    """:func:`leakyjax.celu` as a linen module.
+    """[`leakyjax.celu`][] as a linen module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha > 0.
     Derivative 1 at ``x = 0``. Output dtype = input dtype. Diagnostics: sows its
-    input as ``"pre_activation"`` (see :class:`Activation`).
+    input as ``"pre_activation"`` (see [`Activation`][leakyjax.linen.Activation]).
 
     Attributes:
         alpha: positive scale (default 1.0).
@@ -187,12 +187,12 @@ class CELU(_Stateless):
 
 
 class SELU(_Stateless):
-    """:func:`leakyjax.selu` as a linen module (Klambauer et al. 2017).
+    """[`leakyjax.selu`][] as a linen module (Klambauer et al. 2017).
 
-    ``y = scale * elu(x, alpha)`` with the constants of :func:`jax.nn.selu`;
+    ``y = scale * elu(x, alpha)`` with the constants of `jax.nn.selu`;
     derivative ``scale * alpha`` at ``x = 0``. Output dtype = input dtype.
     Diagnostics: sows its input as ``"pre_activation"`` (see
-    :class:`Activation`).
+    [`Activation`][leakyjax.linen.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -205,11 +205,11 @@ class SELU(_Stateless):
 
 
 class ReLU6(_Stateless):
-    """:func:`leakyjax.relu6` as a linen module.
+    """[`leakyjax.relu6`][] as a linen module.
 
     ``min(max(x, 0), 6)``; derivative 0 at both kinks (0 and 6), as
-    :func:`jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype. Diagnostics: sows its input as ``"pre_activation"`` (see
-    :class:`Activation`).
+    `jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype. Diagnostics: sows its input as ``"pre_activation"`` (see
+    [`Activation`][leakyjax.linen.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -222,12 +222,12 @@ class ReLU6(_Stateless):
 
 
 class HardTanh(_Stateless):
-    """:func:`leakyjax.hard_tanh` as a linen module.
+    """[`leakyjax.hard_tanh`][] as a linen module.
 
     ``max(-1, min(x, 1))``; derivative 1 at the kinks ±1 (the
-    :func:`jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
+    `jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
     dtype = input dtype. Diagnostics: sows its input as ``"pre_activation"`` (see
-    :class:`Activation`).
+    [`Activation`][leakyjax.linen.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -240,11 +240,11 @@ class HardTanh(_Stateless):
 
 
 class HardSigmoid(_Stateless):
-    """:func:`leakyjax.hard_sigmoid` as a linen module.
+    """[`leakyjax.hard_sigmoid`][] as a linen module.
 
-    ``relu6(x + 3) / 6``, as :func:`jax.nn.hard_sigmoid`; derivative 0 at
+    ``relu6(x + 3) / 6``, as `jax.nn.hard_sigmoid`; derivative 0 at
     the kinks ±3. Output dtype = input dtype. Diagnostics: sows its input as ``"pre_activation"`` (see
-    :class:`Activation`).
+    [`Activation`][leakyjax.linen.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -260,15 +260,15 @@ class PReLU(nn.Module):
     """Parametric ReLU with a learnable slope (He et al. 2015), as a linen module.
 
     ``y = x`` for ``x >= 0``, ``a * x`` otherwise, where ``a`` is the parameter
-    ``"negative_slope"`` (the name :class:`flax.linen.PReLU` uses): shape ``()``
+    ``"negative_slope"`` (the name `flax.linen.PReLU` uses): shape ``()``
     for one slope shared by all units (``num_parameters=1``) or ``(C,)`` for one
-    per channel on ``axis``. Computed by :func:`leakyjax.prelu`: the slope is cast
+    per channel on ``axis``. Computed by [`leakyjax.prelu`][]: the slope is cast
     to the input dtype (bf16 in, bf16 out with f32 parameters) and gets gradient
     ``sum(min(x, 0))``. Derivative in ``x`` at 0: 1.
 
-    Differences from :class:`flax.linen.PReLU`: the slope starts at 0.25 (He et
+    Differences from `flax.linen.PReLU`: the slope starts at 0.25 (He et
     al., PyTorch) instead of 0.01, and per-channel slopes are supported. He et al.
-    train the slopes without weight decay: see :func:`leakyjax.decay_mask`.
+    train the slopes without weight decay: see [`leakyjax.decay_mask`][].
 
     Diagnostics: calls ``self.sow("intermediates", "pre_activation", x)`` before
     the activation (free unless ``"intermediates"`` is mutable).
@@ -335,9 +335,9 @@ class RReLU(nn.Module):
     from ``U(lower, upper)`` (``convention="pytorch"``, default: 1/8, 1/3) or as
     ``1/U(lower, upper)`` (``convention="xu"``: 3, 8). Evaluation
     (``deterministic=True``): the fixed evaluation slope (``(lower+upper)/2``, or
-    ``2/(lower+upper)`` for ``"xu"``). See :func:`leakyjax.rrelu`.
+    ``2/(lower+upper)`` for ``"xu"``). See [`leakyjax.rrelu`][].
 
-    Switched like :class:`flax.linen.Dropout`: ``deterministic`` is an attribute
+    Switched like `flax.linen.Dropout`: ``deterministic`` is an attribute
     and a call argument (the call argument wins; one of them must be set), and
     the random key comes from ``self.make_rng(rng_collection)``, with the
     collection ``"rrelu"`` by default -- pass ``rngs={"rrelu": key}`` to
@@ -415,25 +415,25 @@ _NAMED = _m.named_modules(
 
 
 def get(spec: str | Callable | type) -> Callable[..., nn.Module]:
-    """A factory of linen modules for a registry spec (see :func:`leakyjax.get`).
+    """A factory of linen modules for a registry spec (see [`leakyjax.get`][]).
 
     Each call of the factory makes a fresh module, so every layer gets its own
-    parameters (PReLU). ``"prelu"`` gives :class:`PReLU` (``"prelu:0.1"`` sets
-    ``negative_slope_init``), ``"rrelu"`` :class:`RReLU` (``deterministic`` is
+    parameters (PReLU). ``"prelu"`` gives [`PReLU`][leakyjax.linen.PReLU] (``"prelu:0.1"`` sets
+    ``negative_slope_init``), ``"rrelu"`` [`RReLU`][leakyjax.linen.RReLU] (``deterministic`` is
     then given in the call), ``"leaky_relu:0.2"`` ``LeakyReLU(0.2)``, and names
-    without a named module (sigmoid, gelu, ...) an :class:`Activation` of the
-    spec. The factory is a :func:`functools.partial`, so keyword arguments
+    without a named module (sigmoid, gelu, ...) an [`Activation`][leakyjax.linen.Activation] of the
+    spec. The factory is a `functools.partial`, so keyword arguments
     override the spec's, e.g. ``get("prelu")(num_parameters=64)``.
 
     Args:
-        spec: a registry spec, a function (wrapped in :class:`Activation`) or a
+        spec: a registry spec, a function (wrapped in [`Activation`][leakyjax.linen.Activation]) or a
             linen Module class (returned as the factory).
 
     Returns:
         A callable returning a new module on each call.
 
     Raises:
-        ValueError: as :func:`leakyjax.get` for invalid specs.
+        ValueError: as [`leakyjax.get`][] for invalid specs.
 
     Example:
         >>> import jax, jax.numpy as jnp

@@ -1,11 +1,11 @@
 """What the linen, nnx and equinox modules share (jax only, no framework import).
 
-* :func:`apply_entry`: a named stateless module (``LeakyReLU``, ``ELU``, ...) is
+* `apply_entry`: a named stateless module (``LeakyReLU``, ``ELU``, ...) is
   its table entry (the class attribute ``_entry``) plus attributes named as the entry's parameters; this calls
   the entry's function with them.
-* :func:`resolve`: the function of a generic ``Activation`` (a registry spec
+* `resolve`: the function of a generic ``Activation`` (a registry spec
   or a callable).
-* :func:`factory_args`: what ``get(spec)`` builds in each API -- the named
+* `factory_args`: what ``get(spec)`` builds in each API -- the named
   module of the entry with the spec's parameters as attributes, or the generic
   ``Activation`` of the spec.
 * the PReLU parameter checks (count, dtype, initial value, shape).
@@ -174,7 +174,7 @@ def slope_for(
 
 
 def check_rrelu(lower: Any, upper: Any, convention: str) -> None:
-    """Lets :func:`leakyjax.rrelu` check its bounds at construction (no compile)."""
+    """Lets [`leakyjax.rrelu`][] check its bounds at construction (no compile)."""
     e = _table.entry("rrelu")
     jax.eval_shape(
         e.bind(lower=lower, upper=upper, convention=convention),

@@ -1,6 +1,6 @@
 """Names shared by the activation modules and the diagnostics that read them.
 
-No imports: :mod:`leakyjax._src.nnx` and the diagnostics use these without
+No imports: `leakyjax._src.nnx` and the diagnostics use these without
 importing flax.linen (or flax at all).
 """
 

@@ -1,14 +1,14 @@
 """flax.nnx modules of the leaky rectifier family.
 
-Same names, arguments and numbers as :mod:`leakyjax.linen`; every module calls
-the leakyjax function (:func:`leakyjax.leaky_relu`, :func:`leakyjax.prelu`, ...),
+Same names, arguments and numbers as [`leakyjax.linen`][]; every module calls
+the leakyjax function ([`leakyjax.leaky_relu`][], [`leakyjax.prelu`][], ...),
 so values, derivatives and the dtype rule (output dtype = input dtype; f32
 parameters are cast to a bf16 input's dtype) are those of the functions.
 
 Diagnostics hook: every module has a bool attribute ``record_pre_activation``
 (default False). When True, the module calls ``self.sow(nnx.Intermediate,
 "pre_activation", x)`` before applying its function: inside
-:func:`flax.nnx.capture` the inputs are collected there, otherwise they are
+`flax.nnx.capture` the inputs are collected there, otherwise they are
 stored on the module as the ``nnx.Intermediate`` attribute ``pre_activation``
 (a tuple, one entry per call). Switch it on for a whole model with
 ``model.set_attributes(record_pre_activation=True, raise_if_not_found=False)``.
@@ -76,10 +76,10 @@ class Activation(_Stateless):
     """Any activation as an nnx module: a registry spec or a function.
 
     ``Activation("leaky_relu:0.2")`` applies ``leakyjax.get("leaky_relu:0.2")``;
-    ``Activation(fn)`` applies ``fn``. This is what :func:`get` makes for the
+    ``Activation(fn)`` applies ``fn``. This is what [`get`][leakyjax.nnx.get] makes for the
     names without a named module (sigmoid, gelu, ...). Stateless: PReLU and
-    RReLU, as modules, are :class:`PReLU` and :class:`RReLU` (as a spec here they
-    are the fixed initial / evaluation slope, like :func:`leakyjax.get`).
+    RReLU, as modules, are [`PReLU`][leakyjax.nnx.PReLU] and [`RReLU`][leakyjax.nnx.RReLU] (as a spec here they
+    are the fixed initial / evaluation slope, like [`leakyjax.get`][]).
 
     Diagnostics: with ``record_pre_activation=True`` the module calls
     ``self.sow(nnx.Intermediate, "pre_activation", x)`` before the function.
@@ -113,10 +113,10 @@ class Activation(_Stateless):
 
 
 class ReLU(_Stateless):
-    """:func:`leakyjax.relu` as an nnx module: ``max(x, 0)``, ``relu'(0) = 0``.
+    """[`leakyjax.relu`][] as an nnx module: ``max(x, 0)``, ``relu'(0) = 0``.
 
     Args:
-        record_pre_activation: sow the input (see :class:`Activation`).
+        record_pre_activation: sow the input (see [`Activation`][leakyjax.nnx.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -132,14 +132,14 @@ class ReLU(_Stateless):
 
 
 class LeakyReLU(_Stateless):
-    """:func:`leakyjax.leaky_relu` as an nnx module.
+    """[`leakyjax.leaky_relu`][] as an nnx module.
 
     ``y = x`` for ``x >= 0``, ``negative_slope * x`` otherwise; derivative 1 at
     ``x = 0`` (the jax.nn convention). Output dtype = input dtype.
 
     Args:
         negative_slope: the slope for negative inputs (default 0.01).
-        record_pre_activation: sow the input (see :class:`Activation`).
+        record_pre_activation: sow the input (see [`Activation`][leakyjax.nnx.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -158,14 +158,14 @@ class LeakyReLU(_Stateless):
 
 
 class ELU(_Stateless):
-    """:func:`leakyjax.elu` as an nnx module.
+    """[`leakyjax.elu`][] as an nnx module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise; derivative
-    ``alpha`` at ``x = 0`` (as :func:`jax.nn.elu`). Output dtype = input dtype.
+    ``alpha`` at ``x = 0`` (as `jax.nn.elu`). Output dtype = input dtype.
 
     Args:
         alpha: the negative saturation value (default 1.0).
-        record_pre_activation: sow the input (see :class:`Activation`).
+        record_pre_activation: sow the input (see [`Activation`][leakyjax.nnx.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -182,14 +182,14 @@ class ELU(_Stateless):
 
 
 class CELU(_Stateless):
-    """:func:`leakyjax.celu` as an nnx module.
+    """[`leakyjax.celu`][] as an nnx module.
 
     ``y = x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha > 0.
     Derivative 1 at ``x = 0``. Output dtype = input dtype.
 
     Args:
         alpha: positive scale (default 1.0).
-        record_pre_activation: sow the input (see :class:`Activation`).
+        record_pre_activation: sow the input (see [`Activation`][leakyjax.nnx.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -206,13 +206,13 @@ class CELU(_Stateless):
 
 
 class SELU(_Stateless):
-    """:func:`leakyjax.selu` as an nnx module (Klambauer et al. 2017).
+    """[`leakyjax.selu`][] as an nnx module (Klambauer et al. 2017).
 
-    ``y = scale * elu(x, alpha)`` with the constants of :func:`jax.nn.selu`;
+    ``y = scale * elu(x, alpha)`` with the constants of `jax.nn.selu`;
     derivative ``scale * alpha`` at ``x = 0``. Output dtype = input dtype.
 
     Args:
-        record_pre_activation: sow the input (see :class:`Activation`).
+        record_pre_activation: sow the input (see [`Activation`][leakyjax.nnx.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -228,13 +228,13 @@ class SELU(_Stateless):
 
 
 class ReLU6(_Stateless):
-    """:func:`leakyjax.relu6` as an nnx module.
+    """[`leakyjax.relu6`][] as an nnx module.
 
     ``min(max(x, 0), 6)``; derivative 0 at both kinks (0 and 6), as
-    :func:`jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype.
+    `jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype.
 
     Args:
-        record_pre_activation: sow the input (see :class:`Activation`).
+        record_pre_activation: sow the input (see [`Activation`][leakyjax.nnx.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -250,14 +250,14 @@ class ReLU6(_Stateless):
 
 
 class HardTanh(_Stateless):
-    """:func:`leakyjax.hard_tanh` as an nnx module.
+    """[`leakyjax.hard_tanh`][] as an nnx module.
 
     ``max(-1, min(x, 1))``; derivative 1 at the kinks ±1 (the
-    :func:`jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
+    `jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
     dtype = input dtype.
 
     Args:
-        record_pre_activation: sow the input (see :class:`Activation`).
+        record_pre_activation: sow the input (see [`Activation`][leakyjax.nnx.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -273,13 +273,13 @@ class HardTanh(_Stateless):
 
 
 class HardSigmoid(_Stateless):
-    """:func:`leakyjax.hard_sigmoid` as an nnx module.
+    """[`leakyjax.hard_sigmoid`][] as an nnx module.
 
-    ``relu6(x + 3) / 6``, as :func:`jax.nn.hard_sigmoid`; derivative 0 at
+    ``relu6(x + 3) / 6``, as `jax.nn.hard_sigmoid`; derivative 0 at
     the kinks ±3. Output dtype = input dtype.
 
     Args:
-        record_pre_activation: sow the input (see :class:`Activation`).
+        record_pre_activation: sow the input (see [`Activation`][leakyjax.nnx.Activation]).
 
     Example:
         >>> import jax.numpy as jnp
@@ -300,15 +300,15 @@ class PReLU(nnx.Module):
     ``y = x`` for ``x >= 0``, ``a * x`` otherwise, where ``a`` is the
     ``nnx.Param`` attribute ``negative_slope``: shape ``()`` for one slope shared
     by all units (``num_parameters=1``) or ``(C,)`` for one per channel on
-    ``axis``. Computed by :func:`leakyjax.prelu`: the slope is cast to the input
+    ``axis``. Computed by [`leakyjax.prelu`][]: the slope is cast to the input
     dtype (bf16 in, bf16 out with f32 parameters) and gets gradient
     ``sum(min(x, 0))``. Derivative in ``x`` at 0: 1. Same arguments and numbers
-    as :class:`leakyjax.linen.PReLU`.
+    as [`leakyjax.linen.PReLU`][].
 
-    Differences from :class:`flax.nnx.PReLU`: the slope starts at 0.25 (He et
+    Differences from `flax.nnx.PReLU`: the slope starts at 0.25 (He et
     al., PyTorch) instead of 0.01, per-channel slopes are supported, and the
     output keeps the input dtype. He et al. train the slopes without weight
-    decay: see :func:`leakyjax.decay_mask`.
+    decay: see [`leakyjax.decay_mask`][].
 
     Diagnostics: with ``record_pre_activation=True`` the module calls
     ``self.sow(nnx.Intermediate, "pre_activation", x)`` before the activation.
@@ -380,14 +380,14 @@ class PReLU(nnx.Module):
 class RReLU(nnx.Module):
     """Randomized leaky ReLU (Xu et al. 2015), as an nnx module.
 
-    Training (``deterministic=False``, the default, as :class:`flax.nnx.Dropout`):
+    Training (``deterministic=False``, the default, as `flax.nnx.Dropout`):
     every element gets its own slope, drawn from ``U(lower, upper)``
     (``convention="pytorch"``, default: 1/8, 1/3) or as ``1/U(lower, upper)``
     (``convention="xu"``: 3, 8). Evaluation (``deterministic=True``): the fixed
     evaluation slope (``(lower+upper)/2``, or ``2/(lower+upper)`` for ``"xu"``).
-    See :func:`leakyjax.rrelu`.
+    See [`leakyjax.rrelu`][].
 
-    Switched like :class:`flax.nnx.Dropout`: ``model.eval()`` /
+    Switched like `flax.nnx.Dropout`: ``model.eval()`` /
     ``model.train()`` (or ``nnx.view(model, deterministic=...)``) set
     ``deterministic``, which the call argument overrides. Keys come from the
     ``rngs`` stream ``rng_collection`` (``"rrelu"``; an ``nnx.Rngs`` without
@@ -516,17 +516,17 @@ _NAMED = _m.named_modules(
 
 
 def get(spec: str | Callable | type) -> Callable[..., nnx.Module]:
-    """A factory of nnx modules for a registry spec (see :func:`leakyjax.get`).
+    """A factory of nnx modules for a registry spec (see [`leakyjax.get`][]).
 
     The factory takes ``rngs=`` (keyword; used by ``RReLU``, ignored by the
     others) and keyword overrides, and makes a fresh module on each call, so
     every layer gets its own parameters (PReLU). ``"prelu"`` gives
-    :class:`PReLU` (``"prelu:0.1"`` sets ``negative_slope_init``), ``"rrelu"``
-    :class:`RReLU`, ``"leaky_relu:0.2"`` ``LeakyReLU(0.2)``, and names without a
-    named module (sigmoid, gelu, ...) an :class:`Activation` of the spec.
+    [`PReLU`][leakyjax.nnx.PReLU] (``"prelu:0.1"`` sets ``negative_slope_init``), ``"rrelu"``
+    [`RReLU`][leakyjax.nnx.RReLU], ``"leaky_relu:0.2"`` ``LeakyReLU(0.2)``, and names without a
+    named module (sigmoid, gelu, ...) an [`Activation`][leakyjax.nnx.Activation] of the spec.
 
     Args:
-        spec: a registry spec, a function (wrapped in :class:`Activation`) or
+        spec: a registry spec, a function (wrapped in [`Activation`][leakyjax.nnx.Activation]) or
             an nnx Module class (called with the factory's keyword arguments,
             ``rngs`` included).
 
@@ -534,7 +534,7 @@ def get(spec: str | Callable | type) -> Callable[..., nnx.Module]:
         ``factory(*, rngs=None, **overrides) -> nnx.Module``.
 
     Raises:
-        ValueError: as :func:`leakyjax.get` for invalid specs.
+        ValueError: as [`leakyjax.get`][] for invalid specs.
 
     Example:
         >>> import jax.numpy as jnp

@@ -47,8 +47,8 @@ def decay_mask(
     """A pytree of bools for optax's ``mask=``: True where weight decay applies.
 
     Parameters named ``negative_slope`` -- the PReLU slopes of
-    :class:`leakyjax.linen.PReLU`, :class:`leakyjax.nnx.PReLU` and
-    :class:`flax.linen.PReLU` -- are always False (no decay), as in He et al.
+    [`leakyjax.linen.PReLU`][], [`leakyjax.nnx.PReLU`][] and
+    `flax.linen.PReLU` -- are always False (no decay), as in He et al.
     (2015). With ``exclude_bias_and_norm=True``, parameters named ``bias`` and
     ``scale`` (the biases of Dense/Conv/Linear and the scales of
     LayerNorm/BatchNorm/RMSNorm) are excluded too, as optax users often do.

@@ -10,9 +10,9 @@ A *spec* names an activation and, optionally, its parameters::
 Names are case-insensitive and ``-`` may stand for ``_``. Float values accept a
 simple fraction (``"rrelu:1/8,1/3"``), bools accept ``true/false/1/0``. The
 registry is jax-only and derived from the activation table
-(:mod:`leakyjax._src.table`); :mod:`leakyjax.linen`, :mod:`leakyjax.nnx` and
-:mod:`leakyjax.equinox` build module factories from the same parsed specs
-(:func:`parse`).
+(`leakyjax._src.table`); [`leakyjax.linen`][], [`leakyjax.nnx`][] and
+[`leakyjax.equinox`][] build module factories from the same parsed specs
+(`parse`).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def available() -> tuple[str, ...]:
     """Every name the registry knows, in a stable order.
 
     Returns:
-        The names accepted by :func:`get`, :func:`gain`, ``leakyjax.linen.get``,
+        The names accepted by [`get`][leakyjax.get], [`gain`][leakyjax.gain], ``leakyjax.linen.get``,
         ``leakyjax.nnx.get`` and ``leakyjax.equinox.get``, in the order of the
         activation table (``"linear"`` is an alias of ``"identity"``).
 
@@ -128,7 +128,7 @@ def parse(spec: str) -> Spec:
             (see the module docstring).
 
     Returns:
-        A :class:`Spec` with the canonical name and every parameter (defaults
+        A `Spec` with the canonical name and every parameter (defaults
         filled in), e.g. ``Spec("leaky_relu", {"negative_slope": 0.2})``.
 
     Raises:
@@ -220,20 +220,20 @@ def get(spec: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
     Spec syntax: ``"name"``, ``"name:v1,v2"`` (positional, in the order of the
     activation's parameters) or ``"name:key=value,..."``; names are
     case-insensitive and ``-`` may replace ``_``. The names are
-    :func:`available`; their parameters, defaults and gains are listed in the
-    README's registry table, which is rendered from the activation table
-    (``python -m leakyjax._src.table``), as is everything this function knows.
+    [`available`][leakyjax.available]; their parameters, defaults and gains are listed in the
+    guide's registry table, rendered from the same table of activations as everything
+    this function knows.
 
     The result is a pure function of ``x`` only, with the dtype rule of the
     leakyjax functions (output dtype = input dtype). Two names are functions of
     what is otherwise stateful:
 
-    * ``"prelu"`` is :func:`leakyjax.prelu` with the slope **fixed at its init
+    * ``"prelu"`` is [`leakyjax.prelu`][] with the slope **fixed at its init
       value** (``negative_slope``, 0.25 unless given); a learnable slope needs
       the ``PReLU`` module (``leakyjax.linen.get("prelu")``,
       ``leakyjax.nnx.get("prelu")``, ``leakyjax.equinox.get("prelu")``), whose
       ``negative_slope_init`` the spec sets.
-    * ``"rrelu"`` is the **deterministic evaluation** :func:`leakyjax.rrelu` (the
+    * ``"rrelu"`` is the **deterministic evaluation** [`leakyjax.rrelu`][] (the
       mean slope, or ``2/(lower+upper)`` with ``convention=xu``); random slopes
       need a key (``leakyjax.rrelu(x, key)``) or the ``RReLU`` module.
 
@@ -276,7 +276,7 @@ def get(spec: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
 
 @functools.lru_cache(maxsize=512)
 def _get_string(spec: str) -> Callable[[Array], Array]:
-    """:func:`get` of a string, cached: modules resolve their spec per call."""
+    """[`get`][leakyjax.get] of a string, cached: modules resolve their spec per call."""
     parsed = parse(spec)
     entry = _table.entry(parsed.name)
     inner = entry.bind(**parsed.kwargs)
@@ -294,14 +294,14 @@ def _get_string(spec: str) -> Callable[[Array], Array]:
 def gain(spec: str | Callable[[Array], Array]) -> float:
     r"""The He (Kaiming) gain for an activation: weight std = gain / √fan.
 
-    Matches :func:`torch.nn.init.calculate_gain` wherever PyTorch defines a
-    value: relu √2; leaky_relu :math:`\sqrt{2/(1+a^2)}`; selu 3/4 (PyTorch's
+    Matches `torch.nn.init.calculate_gain` wherever PyTorch defines a
+    value: relu √2; leaky_relu $\sqrt{2/(1+a^2)}$; selu 3/4 (PyTorch's
     choice; Klambauer et al. use LeCun init, gain 1); tanh 5/3; sigmoid and
     identity/linear 1. For the rest:
 
     * prelu: the leaky gain at the initial slope (He et al. 2015, eq. 15);
     * rrelu: the leaky gain at the evaluation slope (the mean slope
-      :math:`(l+u)/2`, or :math:`2/(l+u)` for ``convention=xu``);
+      $(l+u)/2$, or $2/(l+u)$ for ``convention=xu``);
     * elu, celu, gelu, silu, softplus: √2, relu's gain. PyTorch defines no value
       for them. Each is the identity for large positive inputs and (nearly) flat
       for negative ones, so He et al.'s argument -- about half the
@@ -311,15 +311,15 @@ def gain(spec: str | Callable[[Array], Array]) -> float:
       the input distribution and lies between 1 and √2 for all of them.)
 
     Args:
-        spec: a registry spec (see :func:`get`), or a function returned by
-            :func:`get` (it carries its spec).
+        spec: a registry spec (see [`get`][leakyjax.get]), or a function returned by
+            [`get`][leakyjax.get] (it carries its spec).
 
     Returns:
         The gain, a Python float.
 
     Raises:
         ValueError: for an invalid spec, or a callable that did not come from
-            :func:`get` (its gain is unknown: pass the name instead).
+            [`get`][leakyjax.get] (its gain is unknown: pass the name instead).
 
     Example:
         >>> import leakyjax

@@ -1,18 +1,18 @@
 """The activation table: every activation declared once.
 
-Each :class:`Entry` names an activation and holds its function, its parameters
+Each `Entry` names an activation and holds its function, its parameters
 (defaults, domains), its He gain, its derivative at the kinks, the residual its
 backward pass keeps and the paper it comes from. Everything else is derived
-from :data:`TABLE`:
+from `TABLE`:
 
-* the registry (:func:`leakyjax.get`, :func:`leakyjax.available`,
-  :func:`leakyjax.gain`) and the spec parser;
-* the initialisers' gains (:func:`leakyjax.initializers.calculate_gain`,
-  :func:`~leakyjax.initializers.for_activation`, the leaky gain of
-  :func:`~leakyjax.initializers.he_normal`);
+* the registry ([`leakyjax.get`][], [`leakyjax.available`][],
+  [`leakyjax.gain`][]) and the spec parser;
+* the initialisers' gains ([`leakyjax.initializers.calculate_gain`][],
+  [`for_activation`][leakyjax.initializers.for_activation], the leaky gain of
+  [`he_normal`][leakyjax.initializers.he_normal]);
 * the module factories ``leakyjax.linen.get``, ``leakyjax.nnx.get`` and
   ``leakyjax.equinox.get`` and the attributes of the named modules;
-* the README's registry table (:func:`markdown_table`, checked by a test);
+* the guide's registry table (docs/GUIDE.md) (`markdown_table`, checked by a test);
 * the tests, which loop over the table.
 
 Adding an activation means writing its function in ``activations.py``, its
@@ -93,8 +93,8 @@ class Entry:
             function is not differentiable and the derivative it gives there
             (at ``x = 0`` the tests check ``+0.0`` and ``-0.0``). Empty for
             smooth functions.
-        residual: what the reverse pass keeps: :data:`BIT`, :data:`OUTPUT`,
-            :data:`KEY`, :data:`JAX_NN` or :data:`NONE`.
+        residual: what the reverse pass keeps: `BIT`, `OUTPUT`,
+            `KEY`, `JAX_NN` or `NONE`.
         formula: the function in one line of plain text.
         reference: the paper (or library) it comes from.
         stateful: for the modules: ``"learnable slope"`` (PReLU) or
@@ -129,13 +129,13 @@ _SQRT2 = math.sqrt(2.0)
 
 
 def leaky_gain(negative_slope: float) -> float:
-    r"""The He gain of a leaky rectifier, :math:`\sqrt{2 / (1 + a^2)}`.
+    r"""The He gain of a leaky rectifier, $\sqrt{2 / (1 + a^2)}$.
 
-    He et al. (2015, eq. 15); :func:`torch.nn.init.calculate_gain` for
+    He et al. (2015, eq. 15); `torch.nn.init.calculate_gain` for
     ``"leaky_relu"``. The one place this formula is written.
 
     Args:
-        negative_slope: the slope :math:`a` for negative inputs.
+        negative_slope: the slope $a$ for negative inputs.
 
     Returns:
         The gain, a Python float.
@@ -170,7 +170,7 @@ _HE = "He, Zhang, Ren, Sun. Delving Deep into Rectifiers. ICCV 2015."
 _SLOPE = Param("negative_slope", float, 0.01)
 _ALPHA = Param("alpha", float, 1.0)
 
-#: The activation table, in the order of :func:`leakyjax.available`.
+#: The activation table, in the order of [`leakyjax.available`][].
 TABLE: tuple[Entry, ...] = (
     Entry(
         name="relu",
@@ -410,7 +410,7 @@ def _kink_cell(e: Entry) -> str:
 
 
 def markdown_table() -> str:
-    """The README's registry table, rendered from :data:`TABLE`.
+    """The guide's registry table (docs/GUIDE.md), rendered from `TABLE`.
 
     Returns:
         A markdown table, one row per entry: name (and aliases), parameters in
@@ -437,5 +437,5 @@ def markdown_table() -> str:
     return "\n".join(rows)
 
 
-if __name__ == "__main__":  # python -m leakyjax._src.table  -> the README table
+if __name__ == "__main__":  # python -m leakyjax._src.table  -> the guide's table
     print(markdown_table())

@@ -1,26 +1,28 @@
 r"""``born-dead``: deep, narrow ReLU networks are constant at initialisation.
 
 Lu, Shin, Su and Karniadakis (2019/2020), "Dying ReLU and Initialization:
-Theory and Numerical Examples", prove that a ReLU network of width :math:`N`
-and depth :math:`L` initialised with symmetric weights is *born dead* (a
+Theory and Numerical Examples", prove that a ReLU network of width $N$
+and depth $L$ initialised with symmetric weights is *born dead* (a
 constant function on its input domain) with a probability that tends to 1 as
-:math:`L \to \infty`. For one input :math:`x` each hidden layer is entirely
-inactive at :math:`x` with probability :math:`2^{-N}` (every pre-activation
+$L \to \infty$. For one input $x$ each hidden layer is entirely
+inactive at $x$ with probability $2^{-N}$ (every pre-activation
 is a symmetric random variable, independent across units given the layer's
 input), so
 
-.. math:: P(\text{some hidden layer is dead at } x) = 1 - (1 - 2^{-N})^{L-1},
+$$
+P(\text{some hidden layer is dead at } x) = 1 - (1 - 2^{-N})^{L-1},
+$$
 
 which bounds the probability of being dead on the whole domain from above.
 
-This module estimates, by Monte Carlo vectorised with :func:`jax.vmap`, the
+This module estimates, by Monte Carlo vectorised with `jax.vmap`, the
 probability that the network's output takes a single value over a dense sample
-of the input domain :math:`[-1, 1]^d`, for ReLU and for leaky ReLU with the
-*same* weights. Depth :math:`L` counts the :math:`L-1` hidden layers of width
-:math:`N` plus the linear output layer. Weights are He-normal,
-:math:`w \sim N(0, 2/\text{fan\_in})`; biases are zero (the usual He
+of the input domain $[-1, 1]^d$, for ReLU and for leaky ReLU with the
+*same* weights. Depth $L$ counts the $L-1$ hidden layers of width
+$N$ plus the linear output layer. Weights are He-normal,
+$w \sim N(0, 2/\text{fan\_in})$; biases are zero (the usual He
 initialisation and flax's default) or, as a second setting, also
-:math:`N(0, 2/\text{fan\_in})` (a symmetric bias distribution, covered by the
+$N(0, 2/\text{fan\_in})$ (a symmetric bias distribution, covered by the
 same theorem). Computation is in float64 so that leaky networks, whose output
 range can shrink by the slope in each all-negative layer, are not rounded to a
 constant.

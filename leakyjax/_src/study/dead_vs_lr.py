@@ -7,7 +7,7 @@ a learning rate set too high. This study trains the training stack's mnist1d
 MLP with SGD + momentum 0.9 at a constant learning rate (no clipping, no
 warmup) over a range of learning rates and measures, after training, the
 fraction of units per hidden layer whose pre-activation is <= 0 on every
-training example (:mod:`leakyjax.diagnostics`, through the training stack's
+training example ([`leakyjax.diagnostics`][], through the training stack's
 ``RunResult.dead_fraction``). For leaky units such a unit still passes a
 gradient (slope ``a``) and can recover; for ReLU it cannot.
 """

@@ -1,16 +1,17 @@
 r"""``init-depth``: He vs Xavier initialisation of deep plain rectifier nets.
 
 He, Zhang, Ren and Sun (2015), "Delving Deep into Rectifiers", section 2.2:
-for a layer :math:`y_l = W_l x_l + b_l` with :math:`x_l = f(y_{l-1})` and a
-leaky rectifier :math:`f` of slope :math:`a`,
+for a layer $y_l = W_l x_l + b_l$ with $x_l = f(y_{l-1})$ and a
+leaky rectifier $f$ of slope $a$,
 
-.. math::
-    \operatorname{Var}[y_l] = n_l \operatorname{Var}[w_l]\,
-    \frac{1 + a^2}{2} \operatorname{Var}[y_{l-1}],
+$$
+\operatorname{Var}[y_l] = n_l \operatorname{Var}[w_l]\,
+\frac{1 + a^2}{2} \operatorname{Var}[y_{l-1}],
+$$
 
 so the signal keeps its scale through depth when
-:math:`\operatorname{Var}[w_l] = 2 / ((1 + a^2) n_l)` (He) and shrinks by
-:math:`(1+a^2)/2` per layer with Xavier/Glorot's :math:`1/n_l` (square
+$\operatorname{Var}[w_l] = 2 / ((1 + a^2) n_l)$ (He) and shrinks by
+$(1+a^2)/2$ per layer with Xavier/Glorot's $1/n_l$ (square
 layers). Their Fig. 3: a 30-layer plain ReLU network trains with their
 initialisation and does not learn at all with Xavier's.
 
@@ -20,7 +21,7 @@ with the theory line. Part 2 trains a 30-hidden-layer MLP without
 normalisation on mnist1d (SGD with momentum, constant learning rate, no
 gradient clipping) with both initialisations: the model is built here (the
 training stack's models always use the He initialiser of their activation)
-and trained on the training stack's one loop (:func:`leakyjax.train.train`).
+and trained on the training stack's one loop ([`leakyjax.train.train`][]).
 """
 
 from __future__ import annotations

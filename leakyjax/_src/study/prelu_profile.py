@@ -11,10 +11,10 @@ Here a 1-D CNN on mnist1d (three conv layers, kernel 5, stride 2, then one
 hidden dense layer, each followed by PReLU) is trained with channel-shared and
 channel-wise slopes (``leakyjax.linen.PReLU(num_parameters=C)``), with SGD +
 momentum, weight decay on the weights but not on the slopes
-(:func:`leakyjax.decay_mask`), and the learned slopes are reported per layer.
+([`leakyjax.decay_mask`][]), and the learned slopes are reported per layer.
 The training stack's CNN has channel-shared PReLU only, so this module builds
 its own small model and trains it with
-:func:`~leakyjax._src.study.studies.train_curves` (the one training loop).
+`train_curves` (the one training loop).
 """
 
 from __future__ import annotations

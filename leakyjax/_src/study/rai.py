@@ -2,10 +2,10 @@ r"""``rai``: randomized asymmetric initialisation against being born dead.
 
 Lu, Shin, Su and Karniadakis (CiCP 2020, arXiv:1903.06733) prove that deep,
 narrow ReLU networks initialised from symmetric distributions are born dead
-(constant on the input domain) with probability :math:`\to 1` as the depth
+(constant on the input domain) with probability $\to 1$ as the depth
 grows, and propose RAI: one incoming weight (or the bias) of every unit is drawn
-from the positive Beta(2, 1), the others from :math:`N(0, 0.6007^2/\mathrm{fan\_in})`
-(:func:`leakyjax.initializers.rai`). Their numerical examples show that RAI
+from the positive Beta(2, 1), the others from $N(0, 0.6007^2/\mathrm{fan\_in})$
+([`leakyjax.initializers.rai`][]). Their numerical examples show that RAI
 lowers the probability of being born dead and of collapsing during training.
 
 Part 1 (Monte Carlo, float64, the machinery of the ``born-dead`` study): the
@@ -77,7 +77,7 @@ def _layer(rng, scheme: str, trials: int, fan_in: int, width: int):
 
 
 def sample(rng, scheme: str, trials: int, d_in: int, width: int, n_hidden: int):
-    """Weights in the layout of :func:`leakyjax._src.study.born_dead._forward`."""
+    """Weights in the layout of `leakyjax._src.study.born_dead._forward`."""
     w1, b1 = _layer(rng, scheme, trials, d_in, width)
     hidden = [_layer(rng, scheme, trials, width, width) for _ in range(n_hidden - 1)]
     return dict(

@@ -2,7 +2,7 @@ r"""``redo``: dormant units under shifting targets, and what cures them.
 
 Sokar, Agarwal, Castro and Evci (ICML 2023) report that the share of τ-dormant
 units grows when a network is trained on non-stationary targets, and that
-recycling them (ReDo, :func:`leakyjax.recycle_dormant`) keeps it low and
+recycling them (ReDo, [`leakyjax.recycle_dormant`][leakyjax.recycle.recycle_dormant]) keeps it low and
 improves performance. Their evidence is deep RL (DQN and DrQ on Atari, SAC on
 MuJoCo) plus a supervised check with shifting targets; this study is the CPU-sized
 supervised version.
@@ -21,7 +21,7 @@ Four variants share seeds and data order: ReLU; ReLU + ReDo (every ``F`` steps,
 τ = 0.1, scored on a fixed probe batch of training examples; incoming weights
 re-drawn from the He initialiser, outgoing set to 0, the optimiser's moments of
 those weights zeroed); leaky_relu(0.01); ReLU with RAI initialisation
-(:func:`leakyjax.initializers.rai`). Every ``F`` steps we record the test
+([`leakyjax.initializers.rai`][]). Every ``F`` steps we record the test
 accuracy (under the current labelling), the τ-dormant fraction and the dead
 fraction of the hidden units (pooled over layers, on the probe batch) --
 before recycling, so the ReDo curve shows what accumulated in ``F`` steps.

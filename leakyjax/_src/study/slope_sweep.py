@@ -2,8 +2,8 @@ r"""``slope-sweep``: the rectifier family side by side (Xu et al. 2015).
 
 Xu, Wang, Chen and Li (2015), "Empirical Evaluation of Rectified Activations
 in Convolutional Network", compare ReLU, leaky ReLU (slope 1/100 and 1/5.5),
-PReLU and randomized leaky ReLU (RReLU: slope :math:`1/a`, :math:`a \sim
-U(3, 8)` in training, :math:`1/5.5` at test time) on CIFAR-10/100 and NDSB.
+PReLU and randomized leaky ReLU (RReLU: slope $1/a$, $a \sim
+U(3, 8)$ in training, $1/5.5$ at test time) on CIFAR-10/100 and NDSB.
 Their conclusions (abstract): a non-zero negative slope consistently helps;
 on small data sets a fixed or learned slope overfits (PReLU has the lowest
 *training* error) while the randomized slope generalises best.

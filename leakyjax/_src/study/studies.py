@@ -1,18 +1,18 @@
 """``leakyjax study NAME``: reproductions of published results about rectifiers.
 
-Each study is a module in :mod:`leakyjax._src.study` that declares one
-:class:`Study`: its configuration, its parts (name -> compute function), how
+Each study is a module in `leakyjax._src.study` that declares one
+`Study`: its configuration, its parts (name -> compute function), how
 to summarise them, how to plot them and how to render its section of
-docs/STUDY.md. One runner, :func:`execute`, does the rest for all of them: it
+docs/STUDY.md. One runner, `execute`, does the rest for all of them: it
 stores every finished part (one Monte Carlo cell, one training run) under
 ``out/parts/<study>/`` and reads it back on the next call unless its
 configuration changed or ``force=True`` (so an interrupted run resumes), shows
 progress with tqdm, writes the JSON record ``out/<study>.json`` and the PNG
-figure, and returns a :class:`StudyResult`.
+figure, and returns a [`StudyResult`][leakyjax.study.StudyResult].
 
 ``add_study_parser(subparsers)`` adds the ``study`` subcommand to the
-``leakyjax`` console script; :func:`run_study` is the same from Python;
-:func:`markdown` renders a results file as docs/STUDY.md shows it.
+``leakyjax`` console script; [`run_study`][leakyjax.study.run_study] is the same from Python;
+`markdown` renders a results file as docs/STUDY.md shows it.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def mnist1d_loader(cfg: dict) -> Callable[[], Any]:
 
 
 class Study(NamedTuple):
-    """A study, as :func:`execute` runs it.
+    """A study, as `execute` runs it.
 
     Attributes:
         name: the CLI name, e.g. ``"born-dead"``; files are named after
@@ -134,7 +134,7 @@ class Study(NamedTuple):
             record.
         plot: ``(path, config, values) -> path``: writes the PNG figure.
         render_markdown: ``(record) -> str``: the study's tables in
-            docs/STUDY.md, from the JSON record (see :func:`markdown`).
+            docs/STUDY.md, from the JSON record (see `markdown`).
     """
 
     name: str
@@ -154,7 +154,7 @@ def execute(
     force: bool = False,
     progress: bool = True,
 ) -> StudyResult:
-    """Runs ``study`` in ``out`` (which :func:`run_study` has checked and locked).
+    """Runs ``study`` in ``out`` (which [`run_study`][leakyjax.study.run_study] has checked and locked).
 
     Computes the parts not stored yet (with a progress bar), then writes
     ``out/<stem>.json`` -- ``study``, ``config``, the study's data fields,
@@ -220,7 +220,7 @@ def execute(
 
 
 def load(name: str) -> Study:
-    """The :class:`Study` registered as ``name`` in :data:`STUDIES`."""
+    """The `Study` registered as ``name`` in [`STUDIES`][leakyjax.study.STUDIES]."""
     return importlib.import_module(STUDIES[name][0]).STUDY
 
 
@@ -432,7 +432,7 @@ def run_study(
         progress: show tqdm progress bars.
 
     Returns:
-        A :class:`StudyResult`.
+        A [`StudyResult`][leakyjax.study.StudyResult].
 
     Example (about 15 s on a 2-core CPU)::
 
@@ -444,7 +444,8 @@ def run_study(
     Raises:
         ValueError: for an unknown study name, a bad seed or an unusable
             ``out`` (a file, not writable).
-        leakyjax._src.io.Locked: another process is working in ``out``.
+        RuntimeError: another process is working in ``out`` (it holds the
+            folder's lock).
         ImportError: when the ``train`` extra (flax, optax, matplotlib, ...) is
             missing; install it with ``pip install "leakyjax[train]"``.
     """
@@ -563,7 +564,7 @@ def train_curves(
 ) -> tuple[dict, Any]:
     """Trains a study's own linen classifier on the one training loop.
 
-    :func:`leakyjax.train.train` with ``model`` (a linen module), the optax
+    [`leakyjax.train.train`][] with ``model`` (a linen module), the optax
     transformation ``tx``, no validation split, all seeds vmapped in one
     program (and CPU convolutions in a host loop over one jitted step).
 
