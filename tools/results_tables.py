@@ -426,12 +426,42 @@ table("compare_mnist1d_cnn_verdict", COMPARE_CNN)(_compare_verdict)
 # The memory zoo (benchmarks/zoo.py)
 # --------------------------------------------------------------------------- #
 
+_ZOO_BENCH = (
+    *_ZOO_CODE,
+    "benchmarks/zoo.py",
+    "benchmarks/common.py",
+    "benchmarks/targets.py",
+    "benchmarks/devices",
+)
 ZOO = source(
     Source(
         "zoo_memory",
-        "benchmarks/results/zoo_cpu_2026-12-01.json",
+        "benchmarks/results/zoo_cpu.json",
         "{python} -m benchmarks.zoo --out {out}/results.json",
-        (*_ZOO_CODE, "benchmarks/zoo.py", "benchmarks/common.py"),
+        _ZOO_BENCH,
+    )
+)
+# Compiled for the chip without one (benchmarks/targets.py makes the venv with its
+# compiler on first use). The TPU compiler is slow on a 2-core machine: its zoo is
+# the models and activations of tests/test_memory.py's TPU cases, at bench shapes.
+ZOO_H100 = source(
+    Source(
+        "zoo_memory_h100",
+        "benchmarks/results/zoo_h100.json",
+        "{python} -m benchmarks.targets run h100 -- -m benchmarks.zoo --target h100 "
+        "--out {out}/results.json",
+        _ZOO_BENCH,
+    )
+)
+ZOO_TPU = source(
+    Source(
+        "zoo_memory_tpu",
+        "benchmarks/results/zoo_tpu-v5e.json",
+        "{python} -m benchmarks.targets run tpu-v5e -- -m benchmarks.zoo "
+        "--target tpu-v5e --models mlp,mlp_scan,resnet,transformer,linen_cnn "
+        "--acts leakyjax.relu,leakyjax.leaky_relu,leakyjax.elu,leakyjax.prelu "
+        "--out {out}/results.json",
+        _ZOO_BENCH,
     )
 )
 
@@ -494,6 +524,8 @@ _EXACT = ("leakyjax.elu", "leakyjax.celu", "leakyjax.selu", "leakyjax.prelu")
 
 
 @table("zoo_memory", ZOO)
+@table("zoo_memory_h100", ZOO_H100)
+@table("zoo_memory_tpu", ZOO_TPU)
 def _zoo_memory(data: dict) -> str:
     """Per model and dtype: identity, the one-bit bound, counterpart / leakyjax."""
     rows = data["results"]
@@ -529,9 +561,10 @@ def _zoo_memory(data: dict) -> str:
         "1-bit bound",
         *(c for c, _ in _ZOO_COLUMNS),
     ]
+    target = data.get("target", {}).get("description", data["environment"]["backend"])
     return (
-        f"Compiled train-step temp memory, MiB (`memory_analysis()`, "
-        f"{data['environment']['backend']}). Cells: jax.nn counterpart / leakyjax "
+        f"Compiled train-step temp memory, MiB (`memory_analysis()`; {target}). "
+        "Cells: jax.nn counterpart / leakyjax "
         "(rrelu: the plain-autodiff formula; prelu: flax.linen.PReLU). 1-bit bound: "
         "identity + n/8 bytes per activation of n elements. **Bold**: above its "
         "counterpart or (the piecewise-linear family) above the bound by more than 1%."
