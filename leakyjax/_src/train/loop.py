@@ -427,9 +427,8 @@ def choose_chunking(step: Callable, args: tuple, platform: str) -> str:
 #: functions take traced parameters exactly), and the ones only the initial values
 #: read (PReLU's initial slope; the init program stays per activation). ReLU keeps
 #: its own program: ``relu'(0) = 0`` while ``leaky_relu'(0) = 1``. RReLU's bounds
-#: are not shared: its evaluation slope, ``(lower + upper) / 2`` in double
-#: precision for constant bounds, may differ in the last bit from the float32 sum
-#: of traced bounds.
+#: are not shared: ``leakyjax.rrelu`` takes them as Python numbers (its evaluation
+#: slope is computed from them in double precision).
 _TRACED_PARAMS = {"leaky_relu": ("negative_slope",), "prelu": ()}
 _INIT_PARAMS = {"prelu": ("negative_slope",)}
 
