@@ -19,7 +19,9 @@ that receives the parsed activation (:class:`ActivationFactory`).
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -33,9 +35,15 @@ from jax.sharding import PartitionSpec as P
 
 from leakyjax._src import diagnostics as _dg
 from leakyjax._src import optim as _optim
+from leakyjax._src import registry as _registry
 from leakyjax._src.train import recycling as _cure
 from leakyjax._src.train.data import DATASETS, Dataset, as_dataset, load_dataset
-from leakyjax._src.train.models import MODELS, activation_factory, make_model
+from leakyjax._src.train.models import (
+    MODELS,
+    ActivationFactory,
+    activation_factory,
+    make_model,
+)
 from leakyjax._src.train.net import Net, as_net
 
 CHUNKING = ("auto", "scan", "loop")
@@ -414,6 +422,70 @@ def choose_chunking(step: Callable, args: tuple, platform: str) -> str:
     return "loop" if "conv_general_dilated" in prims else "scan"
 
 
+#: Activations whose training and evaluation programs are shared across their
+#: parameters: the parameters the forward pass reads, passed as traced inputs (the
+#: functions take traced parameters exactly), and the ones only the initial values
+#: read (PReLU's initial slope; the init program stays per activation). ReLU keeps
+#: its own program: ``relu'(0) = 0`` while ``leaky_relu'(0) = 1``. RReLU's bounds
+#: are not shared: ``leakyjax.rrelu`` takes them as Python numbers (its evaluation
+#: slope is computed from them in double precision).
+_TRACED_PARAMS = {"leaky_relu": ("negative_slope",), "prelu": ()}
+_INIT_PARAMS = {"prelu": ("negative_slope",)}
+
+_HYPER = threading.local()
+
+
+class _SharedActivation(ActivationFactory):
+    """An activation factory whose traced parameters come from the program.
+
+    Inside a shared program's trace, the modules it makes take their parameters
+    from the program's inputs; elsewhere (the init program, shape checks) the
+    spec's constants. Calls made while no program is traced are counted, so a
+    model that builds its activation modules before tracing (whose constants
+    would be baked in) is not shared.
+    """
+
+    __slots__ = ()
+
+    def __call__(self, *, train: bool = False, **overrides: Any) -> Any:
+        hyper = getattr(_HYPER, "values", None)
+        if hyper is None:
+            _HYPER.outside = getattr(_HYPER, "outside", 0) + 1
+        else:
+            _HYPER.inside = getattr(_HYPER, "inside", 0) + 1
+            for k, v in hyper.items():
+                overrides.setdefault(k, v)
+        return ActivationFactory.__call__(self, train=train, **overrides)
+
+
+class _with_hyper:
+    """Context: modules made by a [_SharedActivation][] read ``values``."""
+
+    def __init__(self, values: dict):
+        self.values = values
+
+    def __enter__(self):
+        self.prev = getattr(_HYPER, "values", None)
+        _HYPER.values = self.values
+
+    def __exit__(self, *exc):
+        _HYPER.values = self.prev
+
+
+def _share_plan(spec: str) -> tuple[str, dict] | None:
+    """The family key and the traced parameters of ``spec``, or None."""
+    parsed = _registry.parse(spec)
+    traced = _TRACED_PARAMS.get(parsed.name)
+    if traced is None:
+        return None
+    skip = set(traced) | set(_INIT_PARAMS.get(parsed.name, ()))
+    static = ",".join(f"{k}={v}" for k, v in parsed.kwargs.items() if k not in skip)
+    values = {k: np.float32(parsed.kwargs[k]) for k in traced}
+    if any(not np.isfinite(v) for v in values.values()):
+        return None
+    return f"{parsed.name}:<traced {','.join(traced) or 'init'}>{static}", values
+
+
 class _Program(NamedTuple):
     """The pure functions of one configuration (jitted; compiled on demand)."""
 
@@ -423,6 +495,7 @@ class _Program(NamedTuple):
     evaluate: Any
     rep: Any
     compiled: dict
+    init_tag: Any = None
 
 
 _PROGRAMS: dict = {}
@@ -443,6 +516,7 @@ def _program(
     classification: bool,
     mesh: Mesh,
     cache_key: Any,
+    shared_as: str | None = None,
 ) -> _Program:
     """Builds (or finds) the jitted init, step, chunk and evaluation functions.
 
@@ -451,10 +525,12 @@ def _program(
     The data arrays are arguments, never constants: the same program trains on
     any data of the same shapes.
     """
-    key = None
+    key, hit = None, None
     if cache_key is not None:
+        # one program per family of activations differing in traced parameters
+        same = config if shared_as is None else config._replace(activation=shared_as)
         key = (
-            config,
+            same,
             cache_key,
             classification,
             tuple(d.id for d in mesh.devices.flat),
@@ -463,7 +539,7 @@ def _program(
             hit = _PROGRAMS.get(key)
         except TypeError:  # an unhashable user model: no cache
             key, hit = None, None
-        if hit is not None:
+        if hit is not None and shared_as is None:
             return hit
     rep = NamedSharding(mesh, P())
     batch_sharding = NamedSharding(mesh, P("data"))
@@ -534,15 +610,17 @@ def _program(
         )
         return new, jnp.where(ok, loss, jnp.nan)
 
-    def step_at(state, idx, i, step0, x, y):
+    def step_at(hyper, state, idx, i, step0, x, y):
         # step i of a chunk whose batch indices are all on the device: one
         # dispatch per step, nothing transferred but the scalar i
-        return step_one(state, idx[i], step0 + i, x, y)
+        with _with_hyper(hyper):
+            return step_one(state, idx[i], step0 + i, x, y)
 
-    def chunk_one(state, idx, steps, x, y):
-        return jax.lax.scan(
-            lambda s, i: step_one(s, i[0], i[1], x, y), state, (idx, steps)
-        )
+    def chunk_one(hyper, state, idx, steps, x, y):
+        with _with_hyper(hyper):
+            return jax.lax.scan(
+                lambda s, i: step_one(s, i[0], i[1], x, y), state, (idx, steps)
+            )
 
     def terms(out, y):  # per-example loss and score terms
         if classification:
@@ -551,7 +629,11 @@ def _program(
         se = jnp.sum((out - y) ** 2, -1)
         return se / y.shape[-1], se
 
-    def eval_one(state: _State, ex, ey, dx, dy):
+    def eval_one(hyper, state: _State, ex, ey, dx, dy):
+        with _with_hyper(hyper):
+            return eval_body(state, ex, ey, dx, dy)
+
+    def eval_body(state: _State, ex, ey, dx, dy):
         # val + test in one forward; the training split's loss, score and
         # dead-unit statistics in the same program
         out, _ = net.apply(state.params, state.extra, ex, False, state.key)
@@ -572,19 +654,22 @@ def _program(
         # values, to the bit) whatever the number of devices
         init=jax.jit(jax.vmap(init_one, in_axes=(0, None))),
         step=jax.jit(
-            jax.vmap(step_at, in_axes=(0, 0, None, None, None, None)),
-            donate_argnums=0,
+            jax.vmap(step_at, in_axes=(None, 0, 0, None, None, None, None)),
+            donate_argnums=1,
             out_shardings=rep,
         ),
         chunk=jax.jit(
-            jax.vmap(chunk_one, in_axes=(0, 0, None, None, None)),
-            donate_argnums=0,
+            jax.vmap(chunk_one, in_axes=(None, 0, 0, None, None, None)),
+            donate_argnums=1,
             out_shardings=rep,
         ),
-        evaluate=jax.jit(jax.vmap(eval_one, in_axes=(0, None, None, None, None))),
+        evaluate=jax.jit(jax.vmap(eval_one, in_axes=(None, 0, None, None, None, None))),
         rep=rep,
         compiled={},
+        init_tag=config.activation,
     )
+    if hit is not None:  # the family's program; this activation's own init
+        return hit._replace(init=prog.init, init_tag=config.activation)
     if key is not None:
         if len(_PROGRAMS) >= 16:
             _PROGRAMS.pop(next(iter(_PROGRAMS)))
@@ -602,16 +687,24 @@ _COMPILER_OPTIONS = {("init", "cpu"): {"xla_backend_optimization_level": 0}}
 class _Compiler:
     """Compiles a program's functions once per argument signature; times it."""
 
-    def __init__(self, prog: _Program, platform: str):
+    def __init__(self, prog: _Program, platform: str, hyper: dict):
         self.prog = prog
         self.platform = platform
+        self.hyper = hyper
         self.seconds = 0.0
         self.compiles = 0
         self.memory: dict[str, int | None] = {}
 
     def get(self, name: str, *args) -> Any:
-        """The compiled function ``name`` for arguments like ``args``."""
-        sig = (name, _signature(args))
+        """The compiled function ``name`` for arguments like ``args``.
+
+        Every function but ``init`` takes the traced activation parameters first;
+        the function returned has them bound.
+        """
+        if name != "init":
+            args = (self.hyper, *args)
+        tag = self.prog.init_tag if name == "init" else None
+        sig = (name, tag, _signature(args))
         fn = self.prog.compiled.get(sig)
         if fn is None:
             t0 = time.perf_counter()
@@ -625,7 +718,7 @@ class _Compiler:
                 self.memory[name] = int(fn.memory_analysis().temp_size_in_bytes)
             except Exception:  # a backend without memory analysis
                 self.memory[name] = None
-        return fn
+        return fn if name == "init" else functools.partial(fn, self.hyper)
 
     def __call__(self, name: str, *args):
         return self.get(name, *args)(*args)
@@ -633,7 +726,53 @@ class _Compiler:
 
 def _model_and_key(config: TrainConfig, model: Any, ds: Dataset):
     """The :class:`Net` of ``model`` (or of ``config.model``) and its cache key."""
+    return _model_and_key_of(config, model, ds, activation_factory(config.activation))
+
+
+def _net_plan(config: TrainConfig, model: Any, ds: Dataset):
+    """As [_model_and_key][], with the family key of a shared program (or None)
+    and the traced parameters."""
     act = activation_factory(config.activation)
+    plan = None
+    if isinstance(config.activation, str) and not config.recycle_every:
+        plan = _share_plan(act.spec)
+    if plan is None:
+        net, key = _model_and_key_of(config, model, ds, act)
+        return net, key, None, {}
+    shared = _SharedActivation(*act)
+    _HYPER.outside, _HYPER.inside = 0, 0
+    net, key = _model_and_key_of(config, model, ds, shared)
+    built_outside = _HYPER.outside
+    if net.api != "linen" or built_outside:
+        # nnx modules, and linen modules made before tracing, hold constants
+        net, key = _model_and_key_of(config, model, ds, act)
+        return net, key, None, {}
+    return net, key, plan[0], plan[1]
+
+
+def _reads_hyper(net: Net, x0, hyper: dict) -> bool:
+    """Whether every activation module of ``net``'s forward pass is made in it.
+
+    A linen model whose ``__call__`` (or ``setup``) makes its activation modules
+    makes them inside the program's trace, where they read the traced
+    parameters; modules made outside the trace are counted as such.
+    """
+    _HYPER.outside, _HYPER.inside = 0, 0
+
+    def probe(k, h):
+        params, extra = net.init(k, x0)
+        _HYPER.outside = 0  # init reads the constants, as it should
+        with _with_hyper(h):
+            return net.apply(params, extra, x0, True, k)[0]
+
+    try:
+        jax.eval_shape(probe, jax.random.key(0), hyper)
+    except Exception:
+        return False
+    return _HYPER.inside > 0 and _HYPER.outside == 0
+
+
+def _model_and_key_of(config: TrainConfig, model: Any, ds: Dataset, act: Any):
     if model is None:
         m = make_model(
             config.model,
@@ -858,13 +997,23 @@ def train(
     classification = ds.task == "classification"
     num_seeds = len(seeds)
     mesh = _mesh(config.batch_size, devices)
-    net, cache_key = _model_and_key(config, model, ds)
+    net, cache_key, shared_as, hyper = _net_plan(config, model, ds)
+    x0 = jnp.asarray(x_tr[:1])
+    if shared_as is not None and not _reads_hyper(net, x0, hyper):
+        net, cache_key = _model_and_key(config, model, ds)
+        shared_as, hyper = None, {}
     tx = make_optimizer(config) if optimizer is None else optimizer
     prog = _program(
-        config, net, tx, classification, mesh, None if optimizer else cache_key
+        config,
+        net,
+        tx,
+        classification,
+        mesh,
+        None if optimizer else cache_key,
+        shared_as,
     )
     platform = mesh.devices.flat[0].platform
-    run = _Compiler(prog, platform)
+    run = _Compiler(prog, platform, hyper)
     rep = prog.rep
     put = lambda a: jax.device_put(jnp.asarray(a), rep)
     data_x, data_y = put(x_tr), put(y_tr)
@@ -881,7 +1030,6 @@ def train(
         start += len(y)
 
     keys = jnp.stack([jax.random.key(s) for s in seeds])
-    x0 = jnp.asarray(x_tr[:1])
     _check_output(net, x0, ds)
     state = jax.device_put(run("init", keys, x0), rep)
     orders = [_Order(s, len(y_tr)) for s in seeds]
@@ -890,7 +1038,7 @@ def train(
         idx0 = jnp.zeros((num_seeds, 1, config.batch_size), jnp.int32)
         chunking = choose_chunking(
             prog.step,
-            (state, idx0, jnp.int32(0), jnp.int32(0), data_x, data_y),
+            (hyper, state, idx0, jnp.int32(0), jnp.int32(0), data_x, data_y),
             platform,
         )
 
