@@ -1,7 +1,7 @@
 """leakyjax: the leaky rectifier family for JAX, with exact, memory-lean derivatives.
 
-``import leakyjax`` needs only jax. The Flax modules live in [`leakyjax.linen`][]
-and [`leakyjax.nnx`][] (``pip install leakyjax[flax]``).
+`import leakyjax` needs only jax. The Flax modules live in [`leakyjax.linen`][]
+and [`leakyjax.nnx`][] (`pip install leakyjax[flax]`).
 """
 
 from importlib import metadata as _metadata

@@ -1,4 +1,4 @@
-"""``python -m leakyjax``: the ``leakyjax`` console script."""
+"""`python -m leakyjax`: the `leakyjax` console script."""
 
 import sys
 

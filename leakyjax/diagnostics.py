@@ -1,7 +1,7 @@
 """Dying-unit diagnostics: dead and rarely-active units per layer, inside jit.
 
 A unit (one channel on the feature axis) is *dead* on a data set if its
-pre-activation is ``<= 0`` for every example; for leaky units the same "never
+pre-activation is `<= 0` for every example; for leaky units the same "never
 positive" statistic is reported (such a unit still gets a gradient). Counts
 accumulate batch by batch ([`init`][leakyjax.diagnostics.init],
 [`update`][leakyjax.diagnostics.update], [`result`][leakyjax.diagnostics.result]) or

@@ -1,8 +1,8 @@
-"""equinox modules of the leaky rectifier family (``pip install "leakyjax[equinox]"``).
+"""equinox modules of the leaky rectifier family (`pip install "leakyjax[equinox]"`).
 
-``LeakyReLU``, ``PReLU``, ``RReLU``, ``ELU``, ``CELU``, ``SELU``, ``ReLU``,
-``ReLU6``, ``HardTanh``, ``HardSigmoid`` and
-``Activation`` (any registry spec or function), the registry factory
+`LeakyReLU`, `PReLU`, `RReLU`, `ELU`, `CELU`, `SELU`, `ReLU`,
+`ReLU6`, `HardTanh`, `HardSigmoid` and
+`Activation` (any registry spec or function), the registry factory
 [`get`][leakyjax.equinox.get], [`capture`][leakyjax.equinox.capture] (every activation's input, for diagnostics) and
 [`decay_mask`][leakyjax.equinox.decay_mask] (optax weight-decay mask without the PReLU slopes). Same
 names, arguments and numbers as [`leakyjax.linen`][] and [`leakyjax.nnx`][].

@@ -1,8 +1,8 @@
-"""He (Kaiming) initialisers with the leaky gain, PyTorch's ``calculate_gain``, and
+"""He (Kaiming) initialisers with the leaky gain, PyTorch's `calculate_gain`, and
 the randomized asymmetric initialisation (RAI) of Lu et al. 2020 ([`rai`][leakyjax.initializers.rai]).
 
 jax only. Each initialiser returns a `jax.nn.initializers.Initializer`,
-usable as ``kernel_init`` in flax linen and nnx.
+usable as `kernel_init` in flax linen and nnx.
 """
 
 from leakyjax._src.initializers import RAI_BETA as RAI_BETA

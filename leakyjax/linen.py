@@ -1,8 +1,8 @@
-"""Flax linen modules of the leaky rectifier family (``pip install "leakyjax[flax]"``).
+"""Flax linen modules of the leaky rectifier family (`pip install "leakyjax[flax]"`).
 
-``LeakyReLU``, ``PReLU``, ``RReLU``, ``ELU``, ``CELU``, ``SELU``, ``ReLU``,
-``ReLU6``, ``HardTanh``, ``HardSigmoid`` and
-``Activation`` (any function), the registry factory [`get`][leakyjax.linen.get], and
+`LeakyReLU`, `PReLU`, `RReLU`, `ELU`, `CELU`, `SELU`, `ReLU`,
+`ReLU6`, `HardTanh`, `HardSigmoid` and
+`Activation` (any function), the registry factory [`get`][leakyjax.linen.get], and
 [`decay_mask`][leakyjax.linen.decay_mask] (optax weight-decay mask without the PReLU slopes). Same
 names, arguments and numbers as [`leakyjax.nnx`][].
 """

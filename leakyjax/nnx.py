@@ -1,8 +1,8 @@
-"""Flax nnx modules of the leaky rectifier family (``pip install "leakyjax[flax]"``).
+"""Flax nnx modules of the leaky rectifier family (`pip install "leakyjax[flax]"`).
 
-``LeakyReLU``, ``PReLU``, ``RReLU``, ``ELU``, ``CELU``, ``SELU``, ``ReLU``,
-``ReLU6``, ``HardTanh``, ``HardSigmoid`` and
-``Activation`` (any function), the registry factory [`get`][leakyjax.nnx.get], and
+`LeakyReLU`, `PReLU`, `RReLU`, `ELU`, `CELU`, `SELU`, `ReLU`,
+`ReLU6`, `HardTanh`, `HardSigmoid` and
+`Activation` (any function), the registry factory [`get`][leakyjax.nnx.get], and
 [`decay_mask`][leakyjax.nnx.decay_mask] (optax weight-decay mask without the PReLU slopes). Same
 names, arguments and numbers as [`leakyjax.linen`][].
 """

@@ -1,8 +1,8 @@
-"""Reproductions of published results about rectifiers (``leakyjax study``).
+"""Reproductions of published results about rectifiers (`leakyjax study`).
 
-Needs ``pip install "leakyjax[train]"``. Each study writes a JSON file with every
-number and PNG figures into ``out`` and resumes where it stopped; the claims,
-published statements, our numbers and verdicts are in ``docs/STUDY.md``.
+Needs `pip install "leakyjax[train]"`. Each study writes a JSON file with every
+number and PNG figures into `out` and resumes where it stopped; the claims,
+published statements, our numbers and verdicts are in `docs/STUDY.md`.
 
 Example:
     >>> import leakyjax.study

@@ -1,9 +1,9 @@
-"""Public namespace of the training stack (``pip install "leakyjax[train]"``).
+"""Public namespace of the training stack (`pip install "leakyjax[train]"`).
 
 Data sets that need no download, MLP/CNN models built from leakyjax modules and
 initialisers, an optax loop that trains all seeds of a configuration in one
 compiled program (data parallel over local devices), and [`compare`][leakyjax.train.compare], the
-function behind ``leakyjax compare``.
+function behind `leakyjax compare`.
 
 Example:
     >>> from leakyjax.train import TrainConfig

@@ -1,4 +1,4 @@
-"""What the ``leakyjax`` commands share: argument types and the compile cache.
+"""What the `leakyjax` commands share: argument types and the compile cache.
 
 Below `leakyjax._src.cli` and the studies' parser (`leakyjax._src.study.studies`),
 so that neither imports the other.
@@ -13,7 +13,7 @@ import os
 
 
 def int_arg(lo: int, hi: int | None = None):
-    """argparse type: an integer in ``[lo, hi]``."""
+    """argparse type: an integer in `[lo, hi]`."""
 
     def conv(s: str) -> int:
         rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
@@ -31,7 +31,7 @@ def int_arg(lo: int, hi: int | None = None):
 
 
 def float_arg(lo: float, hi: float | None = None, *, strict: bool = False):
-    """argparse type: a finite number ``>= lo`` (``> lo`` if ``strict``), ``< hi``."""
+    """argparse type: a finite number `>= lo` (`> lo` if `strict`), `< hi`."""
 
     def conv(s: str) -> float:
         rel = ">" if strict else ">="
@@ -56,8 +56,8 @@ def float_arg(lo: float, hi: float | None = None, *, strict: bool = False):
 def cache_dir() -> str:
     """Where the CLI keeps JAX's persistent compilation cache.
 
-    ``$LEAKYJAX_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/leakyjax/jax``,
-    else ``~/.cache/leakyjax/jax``.
+    `$LEAKYJAX_CACHE_DIR` if set, else `$XDG_CACHE_HOME/leakyjax/jax`,
+    else `~/.cache/leakyjax/jax`.
     """
     explicit = os.environ.get("LEAKYJAX_CACHE_DIR")
     if explicit:
@@ -73,8 +73,8 @@ def enable_compile_cache(args) -> str | None:
 
     Every program is cached, however fast it compiled, so a rerun or a resume
     of the same command compiles nothing new. Returns the directory, or None
-    when off (``--no-compile-cache`` or ``LEAKYJAX_NO_COMPILE_CACHE`` set to a
-    non-empty value other than ``0``).
+    when off (`--no-compile-cache` or `LEAKYJAX_NO_COMPILE_CACHE` set to a
+    non-empty value other than `0`).
     """
     off = os.environ.get("LEAKYJAX_NO_COMPILE_CACHE", "")
     if getattr(args, "no_compile_cache", False) or off not in ("", "0"):

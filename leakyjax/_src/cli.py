@@ -1,19 +1,19 @@
-"""The ``leakyjax`` console script (also ``python -m leakyjax``).
+"""The `leakyjax` console script (also `python -m leakyjax`).
 
-``leakyjax compare`` trains activations side by side and writes a report; a
-bare ``leakyjax compare`` is the demo (mnist1d MLP, 7 activations, 5 seeds).
+`leakyjax compare` trains activations side by side and writes a report; a
+bare `leakyjax compare` is the demo (mnist1d MLP, 7 activations, 5 seeds).
 
 Exit status: 0 success; 2 a usage error (a bad flag value, an unusable
-``--out``), reported as one line naming the flag and the fix; 1 a runtime
-failure (a write that failed, e.g. a full disk; ``--out`` in use by another
+`--out`), reported as one line naming the flag and the fix; 1 a runtime
+failure (a write that failed, e.g. a full disk; `--out` in use by another
 leakyjax process; a missing extra), one line naming the path; 130 interrupted.
 Finished runs are kept in every case.
 
-Building the parser needs no extra (flax, optax, ...): ``leakyjax --help``,
-``--version`` and the jax-only study ``born-dead`` work on a jax-only install;
+Building the parser needs no extra (flax, optax, ...): `leakyjax --help`,
+`--version` and the jax-only study `born-dead` work on a jax-only install;
 commands that need an extra name it. Training commands turn on JAX's persistent
-compilation cache (``~/.cache/leakyjax/jax``, or ``$LEAKYJAX_CACHE_DIR``; off
-with ``--no-compile-cache`` or ``LEAKYJAX_NO_COMPILE_CACHE=1``), so a rerun or
+compilation cache (`~/.cache/leakyjax/jax`, or `$LEAKYJAX_CACHE_DIR`; off
+with `--no-compile-cache` or `LEAKYJAX_NO_COMPILE_CACHE=1`), so a rerun or
 a resume compiles nothing new.
 """
 
@@ -57,7 +57,7 @@ _int, _float = int_arg, float_arg
 
 
 def _seeds(s: str) -> tuple[int, ...]:
-    """``5`` -> seeds 0..4; ``3,7,11`` -> those seeds."""
+    """`5` -> seeds 0..4; `3,7,11` -> those seeds."""
     parts = [p.strip() for p in s.split(",") if p.strip()]
     try:
         vals = [int(p) for p in parts]
@@ -77,7 +77,7 @@ def _seeds(s: str) -> tuple[int, ...]:
 
 
 def _is_arg(piece: str) -> bool:
-    """``upper=0.3`` or ``0.3``: an argument continuing the previous spec."""
+    """`upper=0.3` or `0.3`: an argument continuing the previous spec."""
     if "=" in piece:
         return True
     try:
@@ -88,10 +88,10 @@ def _is_arg(piece: str) -> bool:
 
 
 def split_activations(text: str) -> list[str]:
-    """Split ``--acts`` on commas, keeping multi-argument specs together.
+    """Split `--acts` on commas, keeping multi-argument specs together.
 
-    ``"relu,rrelu:lower=0.1,upper=0.3"`` -> ``["relu", "rrelu:lower=0.1,upper=0.3"]``:
-    a piece that is an argument (``upper=0.3``, ``0.3``) continues the
+    `"relu,rrelu:lower=0.1,upper=0.3"` -> `["relu", "rrelu:lower=0.1,upper=0.3"]`:
+    a piece that is an argument (`upper=0.3`, `0.3`) continues the
     previous spec.
     """
     from leakyjax._src.registry import available
@@ -110,7 +110,7 @@ def split_activations(text: str) -> list[str]:
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows ``(default: X)`` except where the help already says it or the flag
+    """Shows `(default: X)` except where the help already says it or the flag
     is a switch (default off)."""
 
     def _get_help_string(self, action):
@@ -136,9 +136,9 @@ _QUICK = dict(
 
 
 #: Defaults and choices of the training stack, for the help texts. Written out
-#: here so that ``--help`` and ``--version`` import neither the training stack
-#: (flax, optax) nor jax beyond ``import leakyjax``; a test checks they equal
-#: the stack's own (``train_meta()``).
+#: here so that `--help` and `--version` import neither the training stack
+#: (flax, optax) nor jax beyond `import leakyjax`; a test checks they equal
+#: the stack's own (`train_meta()`).
 HELP_META: dict[str, Any] = dict(
     acts=_DEMO_ACTS,
     files=(
@@ -190,7 +190,7 @@ def _add_cache_flag(p) -> None:
 
 
 def _add_common(p) -> None:
-    """Flags of every command that writes into ``--out``."""
+    """Flags of every command that writes into `--out`."""
     p.add_argument(
         "--wait",
         action="store_true",
@@ -200,7 +200,7 @@ def _add_common(p) -> None:
 
 
 def _defaults(rows, column: int, fallback: str) -> str:
-    """``(default: name value, ...)`` from ``(name, value1, value2)`` rows."""
+    """`(default: name value, ...)` from `(name, value1, value2)` rows."""
     return (
         "(default: "
         + (", ".join(f"{r[0]} {r[column]}" for r in rows) or fallback)
@@ -409,12 +409,12 @@ _ZERO_IS_OFF = ("clip_norm", "patience", "recycle_every")
 
 
 def config_from_args(args: argparse.Namespace):
-    """The [TrainConfig][leakyjax.train.TrainConfig] of parsed ``compare`` flags.
+    """The [TrainConfig][leakyjax.train.TrainConfig] of parsed `compare` flags.
 
-    Every flag whose ``dest`` is a ``TrainConfig`` field is taken as given
-    (``--lr`` is ``learning_rate``, ``--warmup`` ``warmup_steps``, ...); a 0
-    of ``--clip``, ``--patience`` or ``--recycle`` is None (off). The activation
-    is the config's default: ``compare`` replaces it per activation.
+    Every flag whose `dest` is a `TrainConfig` field is taken as given
+    (`--lr` is `learning_rate`, `--warmup` `warmup_steps`, ...); a 0
+    of `--clip`, `--patience` or `--recycle` is None (off). The activation
+    is the config's default: `compare` replaces it per activation.
     """
     from leakyjax._src.train import TrainConfig
 
@@ -427,8 +427,8 @@ def config_from_args(args: argparse.Namespace):
 
 
 def _cwd_on_path() -> None:
-    """Puts the working directory first on ``sys.path``, as ``python -m`` does,
-    so ``--model mymodels:f`` finds ``./mymodels.py`` from the console script."""
+    """Puts the working directory first on `sys.path`, as `python -m` does,
+    so `--model mymodels:f` finds `./mymodels.py` from the console script."""
     cwd = os.getcwd()
     if not any(p in ("", os.curdir, cwd) for p in sys.path):
         sys.path.insert(0, cwd)
@@ -547,7 +547,7 @@ def _extra_hint(err: ImportError) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``leakyjax`` argument parser (subcommands ``compare``, ``study``)."""
+    """The `leakyjax` argument parser (subcommands `compare`, `study`)."""
     parser = _Parser(prog="leakyjax", description=DESCRIPTION, epilog=EXIT_CODES)
     parser.add_argument("--version", action="version", version=f"leakyjax {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -566,7 +566,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _warning_line(prog: str):
-    """``warnings.showwarning`` printing leakyjax's warnings as one line."""
+    """`warnings.showwarning` printing leakyjax's warnings as one line."""
     import warnings
 
     from leakyjax._src.io import RecordWarning
@@ -597,7 +597,7 @@ def _is_terminal(stream) -> bool:
 
 
 def _run(args, argv: Sequence[str], prog: str) -> int:
-    """Checks and locks ``--out`` (when the command has one), then runs."""
+    """Checks and locks `--out` (when the command has one), then runs."""
     import warnings
 
     from leakyjax._src import io as _io
@@ -622,7 +622,7 @@ def _run(args, argv: Sequence[str], prog: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``leakyjax`` console script; returns the exit status
+    """Entry point of the `leakyjax` console script; returns the exit status
     (0 success, 2 usage error, 1 runtime failure, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:

@@ -2,12 +2,12 @@
 
 Same names, arguments and numbers as [`leakyjax.linen`][] and
 [`leakyjax.nnx`][], in equinox's idiom: modules are immutable pytrees, every
-``__call__`` takes ``key=`` (so they work in `equinox.nn.Sequential`),
+`__call__` takes `key=` (so they work in `equinox.nn.Sequential`),
 the hyperparameters are static fields (a concrete slope keeps the small
 residuals under `equinox.filter_jit` and `jax.jit` alike), and the
-only array leaf is PReLU's ``negative_slope``. RReLU switches like
-`equinox.nn.Dropout`: ``inference=True`` (or
-`equinox.nn.inference_mode`) for the evaluation slope, a ``key`` in the
+only array leaf is PReLU's `negative_slope`. RReLU switches like
+`equinox.nn.Dropout`: `inference=True` (or
+`equinox.nn.inference_mode`) for the evaluation slope, a `key` in the
 call for random slopes.
 
 Diagnostics: [`capture`][leakyjax.equinox.capture] returns every activation module's input by path;
@@ -67,7 +67,7 @@ class _Stateless(eqx.Module):
                 `equinox.nn.Sequential`).
 
         Returns:
-            The activation of ``x``, with the dtype and shape of ``x``.
+            The activation of `x`, with the dtype and shape of `x`.
         """
         return self._apply(x)
 
@@ -75,14 +75,14 @@ class _Stateless(eqx.Module):
 class Activation(_Stateless):
     """Any activation as an equinox module: a registry spec or a function.
 
-    ``Activation("leaky_relu:0.2")`` applies ``leakyjax.get("leaky_relu:0.2")``;
-    ``Activation(fn)`` applies ``fn``. This is what [`get`][leakyjax.equinox.get] makes for the
+    `Activation("leaky_relu:0.2")` applies `leakyjax.get("leaky_relu:0.2")`;
+    `Activation(fn)` applies `fn`. This is what [`get`][leakyjax.equinox.get] makes for the
     names without a named module (sigmoid, gelu, ...). Stateless, and the
     function is a static field: the module has no array leaves.
 
     Attributes:
-        function: a registry spec such as ``"gelu"`` or ``"elu:alpha=0.5"``, or
-            a function of ``x``.
+        function: a registry spec such as `"gelu"` or `"elu:alpha=0.5"`, or
+            a function of `x`.
 
     Example:
         >>> import jax.numpy as jnp, leakyjax
@@ -103,7 +103,7 @@ class Activation(_Stateless):
 
 
 class ReLU(_Stateless):
-    """[`leakyjax.relu`][] as an equinox module: ``max(x, 0)``, ``relu'(0) = 0``.
+    """[`leakyjax.relu`][] as an equinox module: `max(x, 0)`, `relu'(0) = 0`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -118,8 +118,8 @@ class ReLU(_Stateless):
 class LeakyReLU(_Stateless):
     """[`leakyjax.leaky_relu`][] as an equinox module.
 
-    ``y = x`` for ``x >= 0``, ``negative_slope * x`` otherwise; derivative 1 at
-    ``x = 0`` (the jax.nn convention). Output dtype = input dtype.
+    `y = x` for `x >= 0`, `negative_slope * x` otherwise; derivative 1 at
+    `x = 0` (the jax.nn convention). Output dtype = input dtype.
 
     Attributes:
         negative_slope: the slope for negative inputs (default 0.01); static.
@@ -138,8 +138,8 @@ class LeakyReLU(_Stateless):
 class ELU(_Stateless):
     """[`leakyjax.elu`][] as an equinox module.
 
-    ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise; derivative
-    ``alpha`` at ``x = 0`` (as `jax.nn.elu`). Output dtype = input dtype.
+    `y = x` for `x > 0`, `alpha * (exp(x) - 1)` otherwise; derivative
+    `alpha` at `x = 0` (as `jax.nn.elu`). Output dtype = input dtype.
 
     Attributes:
         alpha: the negative saturation value (default 1.0); static.
@@ -158,8 +158,8 @@ class ELU(_Stateless):
 class CELU(_Stateless):
     """[`leakyjax.celu`][] as an equinox module.
 
-    ``y = x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha > 0.
-    Derivative 1 at ``x = 0``. Output dtype = input dtype.
+    `y = x` for `x > 0`, `alpha * (exp(x / alpha) - 1)` otherwise; alpha > 0.
+    Derivative 1 at `x = 0`. Output dtype = input dtype.
 
     Attributes:
         alpha: positive scale (default 1.0); static.
@@ -178,8 +178,8 @@ class CELU(_Stateless):
 class SELU(_Stateless):
     """[`leakyjax.selu`][] as an equinox module (Klambauer et al. 2017).
 
-    ``y = scale * elu(x, alpha)`` with the constants of `jax.nn.selu`;
-    derivative ``scale * alpha`` at ``x = 0``. Output dtype = input dtype.
+    `y = scale * elu(x, alpha)` with the constants of `jax.nn.selu`;
+    derivative `scale * alpha` at `x = 0`. Output dtype = input dtype.
 
     Example:
         >>> import jax.numpy as jnp
@@ -194,8 +194,8 @@ class SELU(_Stateless):
 class ReLU6(_Stateless):
     """[`leakyjax.relu6`][] as an equinox module.
 
-    ``min(max(x, 0), 6)``; derivative 0 at both kinks (0 and 6), as
-    `jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype.
+    `min(max(x, 0), 6)`; derivative 0 at both kinks (0 and 6), as
+    `jax.nn.relu6` and `torch.nn.ReLU6`. Output dtype = input dtype.
 
     Example:
         >>> import jax.numpy as jnp
@@ -210,8 +210,8 @@ class ReLU6(_Stateless):
 class HardTanh(_Stateless):
     """[`leakyjax.hard_tanh`][] as an equinox module.
 
-    ``max(-1, min(x, 1))``; derivative 1 at the kinks ±1 (the
-    `jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
+    `max(-1, min(x, 1))`; derivative 1 at the kinks ±1 (the
+    `jax.nn.hard_tanh` convention; `torch.nn.Hardtanh` gives 0). Output
     dtype = input dtype.
 
     Example:
@@ -227,7 +227,7 @@ class HardTanh(_Stateless):
 class HardSigmoid(_Stateless):
     """[`leakyjax.hard_sigmoid`][] as an equinox module.
 
-    ``relu6(x + 3) / 6``, as `jax.nn.hard_sigmoid`; derivative 0 at
+    `relu6(x + 3) / 6`, as `jax.nn.hard_sigmoid`; derivative 0 at
     the kinks ±3. Output dtype = input dtype.
 
     Example:
@@ -243,32 +243,32 @@ class HardSigmoid(_Stateless):
 class PReLU(eqx.Module):
     """Parametric ReLU with a learnable slope (He et al. 2015), as an equinox module.
 
-    ``y = x`` for ``x >= 0``, ``a * x`` otherwise, where ``a`` is the array field
-    ``negative_slope``: shape ``()`` for one slope shared by all units
-    (``num_parameters=1``) or ``(C,)`` for one per channel on ``axis``. Computed
+    `y = x` for `x >= 0`, `a * x` otherwise, where `a` is the array field
+    `negative_slope`: shape `()` for one slope shared by all units
+    (`num_parameters=1`) or `(C,)` for one per channel on `axis`. Computed
     by [`leakyjax.prelu`][]: the slope is cast to the input dtype and its
     gradient has the slope's dtype, so a bfloat16 slope with bfloat16 input stays
     bfloat16 through optax updates, and a float32 slope with bfloat16 input gives
-    bfloat16 output. Derivative in ``x`` at 0: 1. Same arguments and numbers as
+    bfloat16 output. Derivative in `x` at 0: 1. Same arguments and numbers as
     [`leakyjax.linen.PReLU`][] and [`leakyjax.nnx.PReLU`][].
 
     Differences from `equinox.nn.PReLU`: per-channel slopes on any axis,
     the output keeps the input dtype (equinox's PReLU drifts to float32 after
     one optax update of a bfloat16 model), the initial slope is
-    ``negative_slope_init`` (flax's name; 0.25 in both). He et al. train the
+    `negative_slope_init` (flax's name; 0.25 in both). He et al. train the
     slopes without weight decay: see [`leakyjax.decay_mask`][].
 
     Args:
         num_parameters: 1 (one shared slope, default) or the number of channels
-            ``C`` on ``axis``.
+            `C` on `axis`.
         axis: the feature axis of per-channel slopes (default -1).
         negative_slope_init: the initial slope (default 0.25).
         dtype: dtype of the slope (default None: jax's default float dtype,
             float32 unless x64 is enabled), as equinox's layers.
 
     Raises:
-        ValueError: in the call, if the input's size on ``axis`` is not
-            ``num_parameters`` or the slope has been given a wrong shape.
+        ValueError: in the call, if the input's size on `axis` is not
+            `num_parameters` or the slope has been given a wrong shape.
 
     Example:
         >>> import jax.numpy as jnp
@@ -306,12 +306,12 @@ class PReLU(eqx.Module):
         """Applies PReLU.
 
         Args:
-            x: floating-point input; for per-channel slopes, ``x.shape[axis]``
-                must be ``num_parameters``.
+            x: floating-point input; for per-channel slopes, `x.shape[axis]`
+                must be `num_parameters`.
             key: ignored (for `equinox.nn.Sequential`).
 
         Returns:
-            ``prelu(x, negative_slope)``, with the dtype and shape of ``x``.
+            `prelu(x, negative_slope)`, with the dtype and shape of `x`.
         """
         x = jnp.asarray(x)
         a = _m.slope_for(
@@ -323,19 +323,19 @@ class PReLU(eqx.Module):
 class RReLU(eqx.Module):
     """Randomized leaky ReLU (Xu et al. 2015), as an equinox module.
 
-    Training (``inference=False``, the default, as `equinox.nn.Dropout`):
-    every element gets its own slope, drawn with the ``key`` given in the call
-    from ``U(lower, upper)`` (``convention="pytorch"``, default: 1/8, 1/3) or as
-    ``1/U(lower, upper)`` (``convention="xu"``: 3, 8). Inference
-    (``inference=True``, or `equinox.nn.inference_mode` on the model): the
-    fixed evaluation slope (``(lower+upper)/2``, or ``2/(lower+upper)`` for
-    ``"xu"``), no key needed. See [`leakyjax.rrelu`][].
+    Training (`inference=False`, the default, as `equinox.nn.Dropout`):
+    every element gets its own slope, drawn with the `key` given in the call
+    from `U(lower, upper)` (`convention="pytorch"`, default: 1/8, 1/3) or as
+    `1/U(lower, upper)` (`convention="xu"`: 3, 8). Inference
+    (`inference=True`, or `equinox.nn.inference_mode` on the model): the
+    fixed evaluation slope (`(lower+upper)/2`, or `2/(lower+upper)` for
+    `"xu"`), no key needed. See [`leakyjax.rrelu`][].
 
     Args:
-        lower: lower bound of the slope (or divisor for ``"xu"``); None for the
+        lower: lower bound of the slope (or divisor for `"xu"`); None for the
             convention's default.
         upper: upper bound; None for the convention's default.
-        convention: ``"pytorch"`` (default) or ``"xu"``.
+        convention: `"pytorch"` (default) or `"xu"`.
         inference: True for the evaluation slope, False (default) for random
             slopes.
 
@@ -388,7 +388,7 @@ class RReLU(eqx.Module):
             inference: overrides the attribute.
 
         Returns:
-            The activation, with the dtype and shape of ``x``.
+            The activation, with the dtype and shape of `x`.
 
         Raises:
             ValueError: in training mode without a key.
@@ -418,12 +418,12 @@ _NAMED = _m.named_modules(
 def get(spec: str | Callable | type) -> Callable[..., eqx.Module]:
     """A factory of equinox modules for a registry spec (see [`leakyjax.get`][]).
 
-    Each call of the factory makes a fresh module. ``"prelu"`` gives
-    [`PReLU`][leakyjax.equinox.PReLU] (``"prelu:0.1"`` sets ``negative_slope_init``), ``"rrelu"``
-    [`RReLU`][leakyjax.equinox.RReLU], ``"leaky_relu:0.2"`` ``LeakyReLU(0.2)``, and names without a
+    Each call of the factory makes a fresh module. `"prelu"` gives
+    [`PReLU`][leakyjax.equinox.PReLU] (`"prelu:0.1"` sets `negative_slope_init`), `"rrelu"`
+    [`RReLU`][leakyjax.equinox.RReLU], `"leaky_relu:0.2"` `LeakyReLU(0.2)`, and names without a
     named module (sigmoid, gelu, ...) an [`Activation`][leakyjax.equinox.Activation] of the spec. The
     factory is a `functools.partial`, so keyword arguments override the
-    spec's, e.g. ``get("prelu")(num_parameters=64)``.
+    spec's, e.g. `get("prelu")(num_parameters=64)`.
 
     Args:
         spec: a registry spec, a function (wrapped in [`Activation`][leakyjax.equinox.Activation]) or an
@@ -493,20 +493,20 @@ class _Recorder(eqx.Module):
 def capture(model: Any, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Array]]:
     """Calls an equinox model and returns its output and every pre-activation.
 
-    Every leakyjax equinox activation module in ``model`` (found by pytree path)
+    Every leakyjax equinox activation module in `model` (found by pytree path)
     records its input while the model runs; the model itself is not changed.
     Works under `equinox.filter_jit` and `jax.jit`. A module called
-    several times gives ``path[0]``, ``path[1]``, ...; modules called inside a
-    transformation of their own (``jax.lax.scan`` or ``jax.vmap`` over layers
+    several times gives `path[0]`, `path[1]`, ...; modules called inside a
+    transformation of their own (`jax.lax.scan` or `jax.vmap` over layers
     inside the model) cannot be recorded.
 
     Args:
         model: an equinox model built with leakyjax equinox activation modules.
         *args: inputs of the model.
-        **kwargs: keyword arguments of the model call (``key=``, ...).
+        **kwargs: keyword arguments of the model call (`key=`, ...).
 
     Returns:
-        ``(output, {layer path: pre-activation array})``.
+        `(output, {layer path: pre-activation array})`.
 
     Raises:
         ValueError: if the model has no leakyjax activation module.
@@ -550,9 +550,9 @@ def capture(model: Any, *args: Any, **kwargs: Any) -> tuple[Any, dict[str, Array
 
 
 def _dead_units_pure(model: Any, kwargs: dict) -> tuple[Callable, Any, Any]:
-    """For [`leakyjax.diagnostics.dead_units`][]: ``(pure, carry, cache_key)``.
+    """For [`leakyjax.diagnostics.dead_units`][]: `(pure, carry, cache_key)`.
 
-    ``pure(params, batch) -> (acts, params)`` over the model's array leaves, so
+    `pure(params, batch) -> (acts, params)` over the model's array leaves, so
     the jitted step takes the weights as an argument (one compile per model
     structure and batch shape). As everywhere in equinox the model takes one
     example: it is mapped with `jax.vmap` over the batch's leading axis.

@@ -1,4 +1,4 @@
-"""He (Kaiming) initialisers with the leaky gain, and PyTorch's ``calculate_gain``.
+"""He (Kaiming) initialisers with the leaky gain, and PyTorch's `calculate_gain`.
 
 For an activation with negative slope $a$, He et al. (2015, eq. 15) keep
 the variance of the pre-activations constant through depth with weights of
@@ -8,8 +8,8 @@ $$
 \\operatorname{Var}[W] = \\frac{2}{(1 + a^2)\\,\\mathrm{fan}},
 $$
 
-``fan`` being the number of inputs (``mode="fan_in"``, the forward pass) or of
-outputs (``mode="fan_out"``, the backward pass) of a unit, times the receptive
+`fan` being the number of inputs (`mode="fan_in"`, the forward pass) or of
+outputs (`mode="fan_out"`, the backward pass) of a unit, times the receptive
 field for convolutions. `jax.nn.initializers.he_normal` is the case
 $a = 0$ and has no slope argument; these initialisers add it and are built
 on `jax.nn.initializers.variance_scaling` (which computes conv fans and
@@ -88,7 +88,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
     Args:
         nonlinearity: one of the names above.
-        param: the negative slope for ``"leaky_relu"`` (default 0.01); ignored
+        param: the negative slope for `"leaky_relu"` (default 0.01); ignored
             otherwise, as in PyTorch.
 
     Returns:
@@ -96,7 +96,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 
     Raises:
         ValueError: for an unknown name (naming the closest valid one), or a
-            ``param`` that is not a number (bools are rejected, as in PyTorch).
+            `param` that is not a number (bools are rejected, as in PyTorch).
 
     Example:
         >>> from leakyjax.initializers import calculate_gain
@@ -172,12 +172,12 @@ def _he(
 
 
 def _checked(init: Any, fn: str, **axes: Any) -> Initializer:
-    """``init`` with its weight shape checked against ``axes`` first.
+    """`init` with its weight shape checked against `axes` first.
 
-    An axis out of range is a ``ValueError`` naming ``fn`` and the argument
-    (not an ``IndexError``); a weight with no elements (a zero in its shape,
-    hence a fan of 0) is returned empty, as PyTorch's ``kaiming_normal_`` does
-    (not a ``ZeroDivisionError``).
+    An axis out of range is a `ValueError` naming `fn` and the argument
+    (not an `IndexError`); a weight with no elements (a zero in its shape,
+    hence a fan of 0) is returned empty, as PyTorch's `kaiming_normal_` does
+    (not a `ZeroDivisionError`).
     """
 
     def checked(key: Any, shape: Any, dtype: Any = None) -> Any:
@@ -221,35 +221,35 @@ def he_normal(
     Weights with variance $2 / ((1 + a^2)\,\mathrm{fan})$ (He et al.
     2015), i.e. std $\mathrm{gain} / \sqrt{\mathrm{fan}}$ with the
     leaky gain $\sqrt{2/(1+a^2)}$. Drawn from the (untruncated) normal
-    distribution, as PyTorch's ``kaiming_normal_``; note that
+    distribution, as PyTorch's `kaiming_normal_`; note that
     `jax.nn.initializers.he_normal` draws from a truncated normal -- that
     is [`he_truncated_normal`][leakyjax.initializers.he_truncated_normal] here. For a convolution kernel of
-    shape ``(kh, kw, C_in, C_out)`` the fan is ``kh*kw*C_in`` (``fan_in``) or
-    ``kh*kw*C_out`` (``fan_out``).
+    shape `(kh, kw, C_in, C_out)` the fan is `kh*kw*C_in` (`fan_in`) or
+    `kh*kw*C_out` (`fan_out`).
 
     Args:
         negative_slope: the slope $a$ of the activation for negative
             inputs (0 for relu, 0.01 for the default leaky_relu, the initial
             slope 0.25 for PReLU). Keyword-only.
-        mode: ``"fan_in"`` (default; preserves the forward variance),
-            ``"fan_out"`` (preserves the backward variance), ``"fan_avg"`` or
-            ``"fan_geo_avg"`` (as `jax.nn.initializers.variance_scaling`).
+        mode: `"fan_in"` (default; preserves the forward variance),
+            `"fan_out"` (preserves the backward variance), `"fan_avg"` or
+            `"fan_geo_avg"` (as `jax.nn.initializers.variance_scaling`).
         in_axis: axis or axes of the input dimension in the weight shape
             (default -2: linen/nnx Dense and Conv kernels; -1 for equinox's
-            ``Linear``, whose weight is ``(out, in)``).
+            `Linear`, whose weight is `(out, in)`).
         out_axis: axis or axes of the output dimension (default -1; -2 for
-            equinox's ``Linear``).
+            equinox's `Linear`).
         batch_axis: axes to ignore when computing the fans.
         dtype: default dtype of the weights (overridable in the call); None
             (default) for jax's default float dtype (float32 unless x64 is
             enabled), as `jax.nn.initializers.variance_scaling`.
 
     Returns:
-        A `jax.nn.initializers.Initializer` ``init(key, shape,
-        dtype=dtype)``, usable as ``kernel_init`` in flax linen and nnx.
+        A `jax.nn.initializers.Initializer` `init(key, shape,
+        dtype=dtype)`, usable as `kernel_init` in flax linen and nnx.
 
     Raises:
-        ValueError: for an unknown ``mode`` or a non-finite ``negative_slope``.
+        ValueError: for an unknown `mode` or a non-finite `negative_slope`.
 
     Example:
         >>> import jax, leakyjax.initializers as li
@@ -288,33 +288,33 @@ def he_uniform(
     2015), i.e. std $\mathrm{gain} / \sqrt{\mathrm{fan}}$ with the
     leaky gain $\sqrt{2/(1+a^2)}$. Drawn from $U(-b, b)$ with
     $b = \mathrm{gain}\sqrt{3/\mathrm{fan}}$, as PyTorch's
-    ``kaiming_uniform_``. For a convolution kernel of
-    shape ``(kh, kw, C_in, C_out)`` the fan is ``kh*kw*C_in`` (``fan_in``) or
-    ``kh*kw*C_out`` (``fan_out``).
+    `kaiming_uniform_`. For a convolution kernel of
+    shape `(kh, kw, C_in, C_out)` the fan is `kh*kw*C_in` (`fan_in`) or
+    `kh*kw*C_out` (`fan_out`).
 
     Args:
         negative_slope: the slope $a$ of the activation for negative
             inputs (0 for relu, 0.01 for the default leaky_relu, the initial
             slope 0.25 for PReLU). Keyword-only.
-        mode: ``"fan_in"`` (default; preserves the forward variance),
-            ``"fan_out"`` (preserves the backward variance), ``"fan_avg"`` or
-            ``"fan_geo_avg"`` (as `jax.nn.initializers.variance_scaling`).
+        mode: `"fan_in"` (default; preserves the forward variance),
+            `"fan_out"` (preserves the backward variance), `"fan_avg"` or
+            `"fan_geo_avg"` (as `jax.nn.initializers.variance_scaling`).
         in_axis: axis or axes of the input dimension in the weight shape
             (default -2: linen/nnx Dense and Conv kernels; -1 for equinox's
-            ``Linear``, whose weight is ``(out, in)``).
+            `Linear`, whose weight is `(out, in)`).
         out_axis: axis or axes of the output dimension (default -1; -2 for
-            equinox's ``Linear``).
+            equinox's `Linear`).
         batch_axis: axes to ignore when computing the fans.
         dtype: default dtype of the weights (overridable in the call); None
             (default) for jax's default float dtype (float32 unless x64 is
             enabled), as `jax.nn.initializers.variance_scaling`.
 
     Returns:
-        A `jax.nn.initializers.Initializer` ``init(key, shape,
-        dtype=dtype)``, usable as ``kernel_init`` in flax linen and nnx.
+        A `jax.nn.initializers.Initializer` `init(key, shape,
+        dtype=dtype)`, usable as `kernel_init` in flax linen and nnx.
 
     Raises:
-        ValueError: for an unknown ``mode`` or a non-finite ``negative_slope``.
+        ValueError: for an unknown `mode` or a non-finite `negative_slope`.
 
     Example:
         >>> import jax, leakyjax.initializers as li
@@ -354,33 +354,33 @@ def he_truncated_normal(
     leaky gain $\sqrt{2/(1+a^2)}$. Drawn from a normal truncated at two
     standard deviations and rescaled so that the variance is exact (the
     `jax.nn.initializers.he_normal` distribution; equal to it for
-    ``negative_slope=0``). For a convolution kernel of
-    shape ``(kh, kw, C_in, C_out)`` the fan is ``kh*kw*C_in`` (``fan_in``) or
-    ``kh*kw*C_out`` (``fan_out``).
+    `negative_slope=0`). For a convolution kernel of
+    shape `(kh, kw, C_in, C_out)` the fan is `kh*kw*C_in` (`fan_in`) or
+    `kh*kw*C_out` (`fan_out`).
 
     Args:
         negative_slope: the slope $a$ of the activation for negative
             inputs (0 for relu, 0.01 for the default leaky_relu, the initial
             slope 0.25 for PReLU). Keyword-only.
-        mode: ``"fan_in"`` (default; preserves the forward variance),
-            ``"fan_out"`` (preserves the backward variance), ``"fan_avg"`` or
-            ``"fan_geo_avg"`` (as `jax.nn.initializers.variance_scaling`).
+        mode: `"fan_in"` (default; preserves the forward variance),
+            `"fan_out"` (preserves the backward variance), `"fan_avg"` or
+            `"fan_geo_avg"` (as `jax.nn.initializers.variance_scaling`).
         in_axis: axis or axes of the input dimension in the weight shape
             (default -2: linen/nnx Dense and Conv kernels; -1 for equinox's
-            ``Linear``, whose weight is ``(out, in)``).
+            `Linear`, whose weight is `(out, in)`).
         out_axis: axis or axes of the output dimension (default -1; -2 for
-            equinox's ``Linear``).
+            equinox's `Linear`).
         batch_axis: axes to ignore when computing the fans.
         dtype: default dtype of the weights (overridable in the call); None
             (default) for jax's default float dtype (float32 unless x64 is
             enabled), as `jax.nn.initializers.variance_scaling`.
 
     Returns:
-        A `jax.nn.initializers.Initializer` ``init(key, shape,
-        dtype=dtype)``, usable as ``kernel_init`` in flax linen and nnx.
+        A `jax.nn.initializers.Initializer` `init(key, shape,
+        dtype=dtype)`, usable as `kernel_init` in flax linen and nnx.
 
     Raises:
-        ValueError: for an unknown ``mode`` or a non-finite ``negative_slope``.
+        ValueError: for an unknown `mode` or a non-finite `negative_slope`.
 
     Example:
         >>> import jax, leakyjax.initializers as li
@@ -427,16 +427,16 @@ def for_activation(
     r"""The He initialiser matched to an activation of the registry.
 
     Weights with std $\mathrm{gain}/\sqrt{\mathrm{fan}}$, the gain being
-    [`leakyjax.gain`][] of ``spec`` (so ``"leaky_relu:0.2"`` gives
-    ``he_normal(negative_slope=0.2)``, ``"prelu"`` the gain at the initial slope
-    0.25, ``"tanh"`` 5/3, ``"selu"`` 3/4).
+    [`leakyjax.gain`][] of `spec` (so `"leaky_relu:0.2"` gives
+    `he_normal(negative_slope=0.2)`, `"prelu"` the gain at the initial slope
+    0.25, `"tanh"` 5/3, `"selu"` 3/4).
 
     Args:
-        spec: a registry spec such as ``"leaky_relu:0.2"`` (see
+        spec: a registry spec such as `"leaky_relu:0.2"` (see
             [`leakyjax.get`][]), or a function returned by [`leakyjax.get`][].
-        distribution: ``"normal"`` (default, as [`he_normal`][leakyjax.initializers.he_normal]),
-            ``"truncated_normal"`` or ``"uniform"``.
-        mode: ``"fan_in"``, ``"fan_out"``, ``"fan_avg"`` or ``"fan_geo_avg"``.
+        distribution: `"normal"` (default, as [`he_normal`][leakyjax.initializers.he_normal]),
+            `"truncated_normal"` or `"uniform"`.
+        mode: `"fan_in"`, `"fan_out"`, `"fan_avg"` or `"fan_geo_avg"`.
         in_axis: input axis or axes of the weight shape.
         out_axis: output axis or axes.
         batch_axis: axes ignored for the fans.
@@ -522,7 +522,7 @@ def rai(
     out_axis: int = -1,
     dtype: Any = None,
 ) -> Initializer:
-    r"""Randomized asymmetric initialisation (RAI) of Lu et al., as ``kernel_init``.
+    r"""Randomized asymmetric initialisation (RAI) of Lu et al., as `kernel_init`.
 
     Lu, Shin, Su and Karniadakis prove that a deep ReLU network with weights
     and biases from symmetric distributions is *born dead* (constant) with
@@ -537,33 +537,33 @@ def rai(
        inputs and replace $w_{k_j j}$ by $\xi_j \sim
        \mathrm{Beta}(2, 1)$ (positive, mean 2/3, $E\xi^2 = 1/2$).
 
-    The constants are those of the paper's Python listing of RAI (``0.6007``,
-    ``np.random.beta(2, 1)``); the paper derives them from a second-moment
+    The constants are those of the paper's Python listing of RAI (`0.6007`,
+    `np.random.beta(2, 1)`); the paper derives them from a second-moment
     analysis of the pre-activations, which we could not read in full, so the
     derivation is not repeated here. One difference: the paper draws
     $k_j$ among the $\mathrm{fan\_in} + 1$ entries of
-    $[W, b]$ (the positive entry may be the bias). A ``kernel_init`` and a
-    ``bias_init`` are called with independent keys by flax and equinox, so
+    $[W, b]$ (the positive entry may be the bias). A `kernel_init` and a
+    `bias_init` are called with independent keys by flax and equinox, so
     here the positive entry is always a weight and [`rai_bias`][leakyjax.initializers.rai_bias] draws
-    biases from the symmetric part; ``leakyjax study rai`` measures both
+    biases from the symmetric part; `leakyjax study rai` measures both
     variants.
 
     Args:
         scale: $\sigma_\text{out}$ (default 0.6007). Keyword-only.
-        beta: ``(a, b)`` of the positive entry's Beta distribution (2, 1).
+        beta: `(a, b)` of the positive entry's Beta distribution (2, 1).
         in_axis: input axis or axes of the kernel (-2: linen/nnx Dense,
-            ``(kh, kw, C_in, C_out)`` convolutions; use ``-1`` for equinox's
-            ``(out, in)`` weights). All axes but ``out_axis`` count in the fan-in
+            `(kh, kw, C_in, C_out)` convolutions; use `-1` for equinox's
+            `(out, in)` weights). All axes but `out_axis` count in the fan-in
             (the receptive field of a convolution, as
-            `jax.nn.initializers.variance_scaling`), so ``in_axis`` only
+            `jax.nn.initializers.variance_scaling`), so `in_axis` only
             serves to check the layout.
-        out_axis: the unit axis (-1; ``-2`` for equinox).
+        out_axis: the unit axis (-1; `-2` for equinox).
         dtype: default dtype (None: jax's default float). float16/bfloat16 are
             sampled in float32 and rounded.
 
     Returns:
-        An initializer ``init(key, shape, dtype=dtype)``, usable as
-        ``kernel_init`` in linen and nnx and for equinox weights.
+        An initializer `init(key, shape, dtype=dtype)`, usable as
+        `kernel_init` in linen and nnx and for equinox weights.
 
     Raises:
         ValueError: for bad constants or axes; TypeError for a non-float dtype.
@@ -625,7 +625,7 @@ def rai_bias(
 ) -> Initializer:
     r"""RAI's symmetric part for biases: $N(0, \sigma_\text{out}^2/\mathrm{fan\_in})$.
 
-    The companion ``bias_init`` of [`rai`][leakyjax.initializers.rai] (a bias initialiser sees only
+    The companion `bias_init` of [`rai`][leakyjax.initializers.rai] (a bias initialiser sees only
     the bias shape, so the layer's fan-in is an argument). Zero biases, flax's
     default, are the other common choice; the paper draws biases with the
     weights (see [`rai`][leakyjax.initializers.rai]).
@@ -636,7 +636,7 @@ def rai_bias(
         dtype: default dtype.
 
     Returns:
-        An initializer ``init(key, shape, dtype=dtype)``.
+        An initializer `init(key, shape, dtype=dtype)`.
 
     Example:
         >>> import jax, leakyjax.initializers as li

@@ -9,11 +9,11 @@ derivatives at the kink, the dtype rule (output dtype = input dtype; f32
 parameters are cast to a bf16 input's dtype) and the small residuals are those
 of the functions.
 
-Diagnostics hook: every module calls ``self.sow("intermediates",
-"pre_activation", x)`` before applying its function. This is free unless the
-``"intermediates"`` collection is mutable; with
-``model.apply(variables, x, mutable=["intermediates"])`` each activation's input
-is returned under ``intermediates/<module path>/pre_activation`` (a tuple, one
+Diagnostics hook: every module calls `self.sow("intermediates",
+"pre_activation", x)` before applying its function. This is free unless the
+`"intermediates"` collection is mutable; with
+`model.apply(variables, x, mutable=["intermediates"])` each activation's input
+is returned under `intermediates/<module path>/pre_activation` (a tuple, one
 entry per call), which is what the dying-unit diagnostics read.
 """
 
@@ -68,7 +68,7 @@ class _Stateless(nn.Module):
             x: floating-point input.
 
         Returns:
-            The activation of ``x``, with the dtype and shape of ``x``.
+            The activation of `x`, with the dtype and shape of `x`.
         """
         self.sow(SOW_COLLECTION, SOW_NAME, x)
         return self._apply(x)
@@ -77,18 +77,18 @@ class _Stateless(nn.Module):
 class Activation(_Stateless):
     """Any activation as a linen module: a registry spec or a function.
 
-    ``Activation("leaky_relu:0.2")`` applies ``leakyjax.get("leaky_relu:0.2")``;
-    ``Activation(fn)`` applies ``fn``. This is what [`get`][leakyjax.linen.get] makes for the
+    `Activation("leaky_relu:0.2")` applies `leakyjax.get("leaky_relu:0.2")`;
+    `Activation(fn)` applies `fn`. This is what [`get`][leakyjax.linen.get] makes for the
     names without a named module (sigmoid, gelu, ...). Stateless: PReLU and
     RReLU, as modules, are [`PReLU`][leakyjax.linen.PReLU] and [`RReLU`][leakyjax.linen.RReLU] (as a spec here they
     are the fixed initial / evaluation slope, like [`leakyjax.get`][]).
 
-    Diagnostics: calls ``self.sow("intermediates", "pre_activation", x)`` before
-    the function (free unless ``"intermediates"`` is mutable).
+    Diagnostics: calls `self.sow("intermediates", "pre_activation", x)` before
+    the function (free unless `"intermediates"` is mutable).
 
     Attributes:
-        function: a registry spec such as ``"gelu"`` or ``"elu:alpha=0.5"``, or
-            a function of ``x``.
+        function: a registry spec such as `"gelu"` or `"elu:alpha=0.5"`, or
+            a function of `x`.
 
     Example:
         >>> import jax.numpy as jnp, leakyjax
@@ -106,9 +106,9 @@ class Activation(_Stateless):
 
 
 class ReLU(_Stateless):
-    """[`leakyjax.relu`][] as a linen module: ``max(x, 0)``, ``relu'(0) = 0``.
+    """[`leakyjax.relu`][] as a linen module: `max(x, 0)`, `relu'(0) = 0`.
 
-    Diagnostics: sows its input as ``"pre_activation"`` (see
+    Diagnostics: sows its input as `"pre_activation"` (see
     [`Activation`][leakyjax.linen.Activation]).
 
     Example:
@@ -124,9 +124,9 @@ class ReLU(_Stateless):
 class LeakyReLU(_Stateless):
     """[`leakyjax.leaky_relu`][] as a linen module.
 
-    ``y = x`` for ``x >= 0``, ``negative_slope * x`` otherwise; derivative 1 at
-    ``x = 0`` (the jax.nn convention). Output dtype = input dtype. Diagnostics:
-    sows its input as ``"pre_activation"`` (see [`Activation`][leakyjax.linen.Activation]).
+    `y = x` for `x >= 0`, `negative_slope * x` otherwise; derivative 1 at
+    `x = 0` (the jax.nn convention). Output dtype = input dtype. Diagnostics:
+    sows its input as `"pre_activation"` (see [`Activation`][leakyjax.linen.Activation]).
 
     Attributes:
         negative_slope: the slope for negative inputs (default 0.01, as
@@ -146,9 +146,9 @@ class LeakyReLU(_Stateless):
 class ELU(_Stateless):
     """[`leakyjax.elu`][] as a linen module.
 
-    ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise; derivative
-    ``alpha`` at ``x = 0`` (as `jax.nn.elu`). Output dtype = input dtype.
-    Diagnostics: sows its input as ``"pre_activation"`` (see
+    `y = x` for `x > 0`, `alpha * (exp(x) - 1)` otherwise; derivative
+    `alpha` at `x = 0` (as `jax.nn.elu`). Output dtype = input dtype.
+    Diagnostics: sows its input as `"pre_activation"` (see
     [`Activation`][leakyjax.linen.Activation]).
 
     Attributes:
@@ -168,9 +168,9 @@ class ELU(_Stateless):
 class CELU(_Stateless):
     """[`leakyjax.celu`][] as a linen module.
 
-    ``y = x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha > 0.
-    Derivative 1 at ``x = 0``. Output dtype = input dtype. Diagnostics: sows its
-    input as ``"pre_activation"`` (see [`Activation`][leakyjax.linen.Activation]).
+    `y = x` for `x > 0`, `alpha * (exp(x / alpha) - 1)` otherwise; alpha > 0.
+    Derivative 1 at `x = 0`. Output dtype = input dtype. Diagnostics: sows its
+    input as `"pre_activation"` (see [`Activation`][leakyjax.linen.Activation]).
 
     Attributes:
         alpha: positive scale (default 1.0).
@@ -189,9 +189,9 @@ class CELU(_Stateless):
 class SELU(_Stateless):
     """[`leakyjax.selu`][] as a linen module (Klambauer et al. 2017).
 
-    ``y = scale * elu(x, alpha)`` with the constants of `jax.nn.selu`;
-    derivative ``scale * alpha`` at ``x = 0``. Output dtype = input dtype.
-    Diagnostics: sows its input as ``"pre_activation"`` (see
+    `y = scale * elu(x, alpha)` with the constants of `jax.nn.selu`;
+    derivative `scale * alpha` at `x = 0`. Output dtype = input dtype.
+    Diagnostics: sows its input as `"pre_activation"` (see
     [`Activation`][leakyjax.linen.Activation]).
 
     Example:
@@ -207,8 +207,8 @@ class SELU(_Stateless):
 class ReLU6(_Stateless):
     """[`leakyjax.relu6`][] as a linen module.
 
-    ``min(max(x, 0), 6)``; derivative 0 at both kinks (0 and 6), as
-    `jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype. Diagnostics: sows its input as ``"pre_activation"`` (see
+    `min(max(x, 0), 6)`; derivative 0 at both kinks (0 and 6), as
+    `jax.nn.relu6` and `torch.nn.ReLU6`. Output dtype = input dtype. Diagnostics: sows its input as `"pre_activation"` (see
     [`Activation`][leakyjax.linen.Activation]).
 
     Example:
@@ -224,9 +224,9 @@ class ReLU6(_Stateless):
 class HardTanh(_Stateless):
     """[`leakyjax.hard_tanh`][] as a linen module.
 
-    ``max(-1, min(x, 1))``; derivative 1 at the kinks ±1 (the
-    `jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
-    dtype = input dtype. Diagnostics: sows its input as ``"pre_activation"`` (see
+    `max(-1, min(x, 1))`; derivative 1 at the kinks ±1 (the
+    `jax.nn.hard_tanh` convention; `torch.nn.Hardtanh` gives 0). Output
+    dtype = input dtype. Diagnostics: sows its input as `"pre_activation"` (see
     [`Activation`][leakyjax.linen.Activation]).
 
     Example:
@@ -242,8 +242,8 @@ class HardTanh(_Stateless):
 class HardSigmoid(_Stateless):
     """[`leakyjax.hard_sigmoid`][] as a linen module.
 
-    ``relu6(x + 3) / 6``, as `jax.nn.hard_sigmoid`; derivative 0 at
-    the kinks ±3. Output dtype = input dtype. Diagnostics: sows its input as ``"pre_activation"`` (see
+    `relu6(x + 3) / 6`, as `jax.nn.hard_sigmoid`; derivative 0 at
+    the kinks ±3. Output dtype = input dtype. Diagnostics: sows its input as `"pre_activation"` (see
     [`Activation`][leakyjax.linen.Activation]).
 
     Example:
@@ -259,30 +259,30 @@ class HardSigmoid(_Stateless):
 class PReLU(nn.Module):
     """Parametric ReLU with a learnable slope (He et al. 2015), as a linen module.
 
-    ``y = x`` for ``x >= 0``, ``a * x`` otherwise, where ``a`` is the parameter
-    ``"negative_slope"`` (the name `flax.linen.PReLU` uses): shape ``()``
-    for one slope shared by all units (``num_parameters=1``) or ``(C,)`` for one
-    per channel on ``axis``. Computed by [`leakyjax.prelu`][]: the slope is cast
+    `y = x` for `x >= 0`, `a * x` otherwise, where `a` is the parameter
+    `"negative_slope"` (the name `flax.linen.PReLU` uses): shape `()`
+    for one slope shared by all units (`num_parameters=1`) or `(C,)` for one
+    per channel on `axis`. Computed by [`leakyjax.prelu`][]: the slope is cast
     to the input dtype (bf16 in, bf16 out with f32 parameters) and gets gradient
-    ``sum(min(x, 0))``. Derivative in ``x`` at 0: 1.
+    `sum(min(x, 0))`. Derivative in `x` at 0: 1.
 
     Differences from `flax.linen.PReLU`: the slope starts at 0.25 (He et
     al., PyTorch) instead of 0.01, and per-channel slopes are supported. He et al.
     train the slopes without weight decay: see [`leakyjax.decay_mask`][].
 
-    Diagnostics: calls ``self.sow("intermediates", "pre_activation", x)`` before
-    the activation (free unless ``"intermediates"`` is mutable).
+    Diagnostics: calls `self.sow("intermediates", "pre_activation", x)` before
+    the activation (free unless `"intermediates"` is mutable).
 
     Attributes:
         num_parameters: 1 (one shared slope, default) or the number of channels
-            ``C`` on ``axis``.
+            `C` on `axis`.
         axis: the feature axis of per-channel slopes (default -1, channels
             last).
         negative_slope_init: the initial slope (default 0.25).
         param_dtype: dtype of the slope parameter (default float32).
 
     Raises:
-        ValueError: if the input's size on ``axis`` is not ``num_parameters``, or
+        ValueError: if the input's size on `axis` is not `num_parameters`, or
             the stored parameter has the wrong shape.
 
     Example:
@@ -307,11 +307,11 @@ class PReLU(nn.Module):
         """Applies PReLU.
 
         Args:
-            x: floating-point input; for per-channel slopes, ``x.shape[axis]``
-                must be ``num_parameters``.
+            x: floating-point input; for per-channel slopes, `x.shape[axis]`
+                must be `num_parameters`.
 
         Returns:
-            ``prelu(x, negative_slope)``, with the dtype and shape of ``x``.
+            `prelu(x, negative_slope)`, with the dtype and shape of `x`.
         """
         n = _m.check_num_parameters(self.num_parameters, "PReLU")
         init = _m.check_slope_init(self.negative_slope_init, "PReLU")
@@ -331,30 +331,30 @@ class PReLU(nn.Module):
 class RReLU(nn.Module):
     """Randomized leaky ReLU (Xu et al. 2015), as a linen module.
 
-    Training (``deterministic=False``): every element gets its own slope, drawn
-    from ``U(lower, upper)`` (``convention="pytorch"``, default: 1/8, 1/3) or as
-    ``1/U(lower, upper)`` (``convention="xu"``: 3, 8). Evaluation
-    (``deterministic=True``): the fixed evaluation slope (``(lower+upper)/2``, or
-    ``2/(lower+upper)`` for ``"xu"``). See [`leakyjax.rrelu`][].
+    Training (`deterministic=False`): every element gets its own slope, drawn
+    from `U(lower, upper)` (`convention="pytorch"`, default: 1/8, 1/3) or as
+    `1/U(lower, upper)` (`convention="xu"`: 3, 8). Evaluation
+    (`deterministic=True`): the fixed evaluation slope (`(lower+upper)/2`, or
+    `2/(lower+upper)` for `"xu"`). See [`leakyjax.rrelu`][].
 
-    Switched like `flax.linen.Dropout`: ``deterministic`` is an attribute
+    Switched like `flax.linen.Dropout`: `deterministic` is an attribute
     and a call argument (the call argument wins; one of them must be set), and
-    the random key comes from ``self.make_rng(rng_collection)``, with the
-    collection ``"rrelu"`` by default -- pass ``rngs={"rrelu": key}`` to
-    ``apply`` (or set ``rng_collection="dropout"`` to share dropout's stream),
-    or give ``key=`` to the call.
+    the random key comes from `self.make_rng(rng_collection)`, with the
+    collection `"rrelu"` by default -- pass `rngs={"rrelu": key}` to
+    `apply` (or set `rng_collection="dropout"` to share dropout's stream),
+    or give `key=` to the call.
 
-    Diagnostics: calls ``self.sow("intermediates", "pre_activation", x)`` before
-    the activation (free unless ``"intermediates"`` is mutable).
+    Diagnostics: calls `self.sow("intermediates", "pre_activation", x)` before
+    the activation (free unless `"intermediates"` is mutable).
 
     Attributes:
-        lower: lower bound of the slope (or divisor for ``"xu"``); None for the
+        lower: lower bound of the slope (or divisor for `"xu"`); None for the
             convention's default.
         upper: upper bound; None for the convention's default.
-        convention: ``"pytorch"`` (default) or ``"xu"``.
+        convention: `"pytorch"` (default) or `"xu"`.
         deterministic: True for the evaluation slope, False for random slopes;
             None (default) to require it in the call.
-        rng_collection: the rng collection of the random slopes (``"rrelu"``).
+        rng_collection: the rng collection of the random slopes (`"rrelu"`).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -389,10 +389,10 @@ class RReLU(nn.Module):
             x: floating-point input.
             deterministic: overrides the attribute.
             key: a PRNG key for the random slopes; default
-                ``self.make_rng(self.rng_collection)``.
+                `self.make_rng(self.rng_collection)`.
 
         Returns:
-            The activation, with the dtype and shape of ``x``.
+            The activation, with the dtype and shape of `x`.
         """
         deterministic = nn.merge_param(
             "deterministic", self.deterministic, deterministic
@@ -418,12 +418,12 @@ def get(spec: str | Callable | type) -> Callable[..., nn.Module]:
     """A factory of linen modules for a registry spec (see [`leakyjax.get`][]).
 
     Each call of the factory makes a fresh module, so every layer gets its own
-    parameters (PReLU). ``"prelu"`` gives [`PReLU`][leakyjax.linen.PReLU] (``"prelu:0.1"`` sets
-    ``negative_slope_init``), ``"rrelu"`` [`RReLU`][leakyjax.linen.RReLU] (``deterministic`` is
-    then given in the call), ``"leaky_relu:0.2"`` ``LeakyReLU(0.2)``, and names
+    parameters (PReLU). `"prelu"` gives [`PReLU`][leakyjax.linen.PReLU] (`"prelu:0.1"` sets
+    `negative_slope_init`), `"rrelu"` [`RReLU`][leakyjax.linen.RReLU] (`deterministic` is
+    then given in the call), `"leaky_relu:0.2"` `LeakyReLU(0.2)`, and names
     without a named module (sigmoid, gelu, ...) an [`Activation`][leakyjax.linen.Activation] of the
     spec. The factory is a `functools.partial`, so keyword arguments
-    override the spec's, e.g. ``get("prelu")(num_parameters=64)``.
+    override the spec's, e.g. `get("prelu")(num_parameters=64)`.
 
     Args:
         spec: a registry spec, a function (wrapped in [`Activation`][leakyjax.linen.Activation]) or a

@@ -1,13 +1,13 @@
 """What the linen, nnx and equinox modules share (jax only, no framework import).
 
-* `apply_entry`: a named stateless module (``LeakyReLU``, ``ELU``, ...) is
-  its table entry (the class attribute ``_entry``) plus attributes named as the entry's parameters; this calls
+* `apply_entry`: a named stateless module (`LeakyReLU`, `ELU`, ...) is
+  its table entry (the class attribute `_entry`) plus attributes named as the entry's parameters; this calls
   the entry's function with them.
-* `resolve`: the function of a generic ``Activation`` (a registry spec
+* `resolve`: the function of a generic `Activation` (a registry spec
   or a callable).
-* `factory_args`: what ``get(spec)`` builds in each API -- the named
+* `factory_args`: what `get(spec)` builds in each API -- the named
   module of the entry with the spec's parameters as attributes, or the generic
-  ``Activation`` of the spec.
+  `Activation` of the spec.
 * the PReLU parameter checks (count, dtype, initial value, shape).
 """
 
@@ -28,7 +28,7 @@ Array = jax.Array
 
 
 def apply_entry(module: Any, x: Array) -> Array:
-    """Applies ``module``'s table entry (its class attribute ``_entry``)."""
+    """Applies `module`'s table entry (its class attribute `_entry`)."""
     e = _table.entry(module._entry)
     kwargs = {p.name: getattr(module, p.module_name) for p in e.params}
     return e.function(x, **kwargs)
@@ -47,17 +47,17 @@ def resolve(function: str | Callable[[Array], Array], module: str) -> Callable:
 
 
 def named_modules(*classes: type) -> dict[str, type]:
-    """``{entry name: class}`` of an API's named modules."""
+    """`{entry name: class}` of an API's named modules."""
     return {cls._entry: cls for cls in classes}
 
 
 def factory_args(
     spec: str, named: Mapping[str, type], generic: type
 ) -> tuple[type, dict[str, Any]]:
-    """The class and keyword arguments ``get(spec)`` instantiates.
+    """The class and keyword arguments `get(spec)` instantiates.
 
     The entry's named module when the API has one (the spec's parameters under
-    their attribute names), else ``generic(function=<canonical spec>)``.
+    their attribute names), else `generic(function=<canonical spec>)`.
     """
     parsed = _registry.parse(spec)
     cls = named.get(parsed.name)
@@ -71,7 +71,7 @@ def factory_args(
 # PReLU parameters
 # --------------------------------------------------------------------------- #
 def check_num_parameters(num_parameters: Any, module: str) -> int:
-    """Validates PReLU's ``num_parameters`` (1 or the channel count)."""
+    """Validates PReLU's `num_parameters` (1 or the channel count)."""
     if isinstance(num_parameters, bool) or not isinstance(
         num_parameters, (int, np.integer)
     ):
@@ -90,8 +90,8 @@ def check_num_parameters(num_parameters: Any, module: str) -> int:
 def check_param_dtype(dtype: Any, module: str, field: str = "param_dtype") -> Any:
     """Validates the dtype of PReLU's slope: a floating dtype (the slope learns).
 
-    An integer slope would start at ``int(0.25) == 0`` (a ReLU) and never move:
-    a ``TypeError`` naming ``field`` instead.
+    An integer slope would start at `int(0.25) == 0` (a ReLU) and never move:
+    a `TypeError` naming `field` instead.
     """
     try:
         dt = jnp.dtype(dtype)
@@ -110,7 +110,7 @@ def check_param_dtype(dtype: Any, module: str, field: str = "param_dtype") -> An
 
 
 def check_slope_init(value: Any, module: str) -> Any:
-    """Validates PReLU's ``negative_slope_init``: a finite real number (or
+    """Validates PReLU's `negative_slope_init`: a finite real number (or
     array of them); traced values pass unchecked."""
     if isinstance(value, jax.core.Tracer):
         return value
@@ -143,7 +143,7 @@ def slope_shape(num_parameters: int) -> tuple[int, ...]:
 def slope_for(
     slope: Array, x: Array, num_parameters: int, axis: int, module: str
 ) -> Array:
-    """Checks the slope parameter against ``x`` and reshapes it to broadcast."""
+    """Checks the slope parameter against `x` and reshapes it to broadcast."""
     expected = slope_shape(num_parameters)
     if tuple(jnp.shape(slope)) != expected:
         raise ValueError(

@@ -5,7 +5,7 @@ importing flax.linen (or flax at all).
 """
 
 #: The name under which every leakyjax activation module sows its input: linen
-#: ``sow("intermediates", SOW_NAME, x)``, nnx ``sow(nnx.Intermediate, SOW_NAME, x)``.
+#: `sow("intermediates", SOW_NAME, x)`, nnx `sow(nnx.Intermediate, SOW_NAME, x)`.
 SOW_NAME = "pre_activation"
 #: The linen collection the modules sow into.
 SOW_COLLECTION = "intermediates"

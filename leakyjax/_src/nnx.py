@@ -5,13 +5,13 @@ the leakyjax function ([`leakyjax.leaky_relu`][], [`leakyjax.prelu`][], ...),
 so values, derivatives and the dtype rule (output dtype = input dtype; f32
 parameters are cast to a bf16 input's dtype) are those of the functions.
 
-Diagnostics hook: every module has a bool attribute ``record_pre_activation``
-(default False). When True, the module calls ``self.sow(nnx.Intermediate,
-"pre_activation", x)`` before applying its function: inside
+Diagnostics hook: every module has a bool attribute `record_pre_activation`
+(default False). When True, the module calls `self.sow(nnx.Intermediate,
+"pre_activation", x)` before applying its function: inside
 `flax.nnx.capture` the inputs are collected there, otherwise they are
-stored on the module as the ``nnx.Intermediate`` attribute ``pre_activation``
+stored on the module as the `nnx.Intermediate` attribute `pre_activation`
 (a tuple, one entry per call). Switch it on for a whole model with
-``model.set_attributes(record_pre_activation=True, raise_if_not_found=False)``.
+`model.set_attributes(record_pre_activation=True, raise_if_not_found=False)`.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class _Stateless(nnx.Module):
             x: floating-point input.
 
         Returns:
-            The activation of ``x``, with the dtype and shape of ``x``.
+            The activation of `x`, with the dtype and shape of `x`.
         """
         if self.record_pre_activation:
             self.sow(nnx.Intermediate, SOW_NAME, x)
@@ -75,18 +75,18 @@ class _Stateless(nnx.Module):
 class Activation(_Stateless):
     """Any activation as an nnx module: a registry spec or a function.
 
-    ``Activation("leaky_relu:0.2")`` applies ``leakyjax.get("leaky_relu:0.2")``;
-    ``Activation(fn)`` applies ``fn``. This is what [`get`][leakyjax.nnx.get] makes for the
+    `Activation("leaky_relu:0.2")` applies `leakyjax.get("leaky_relu:0.2")`;
+    `Activation(fn)` applies `fn`. This is what [`get`][leakyjax.nnx.get] makes for the
     names without a named module (sigmoid, gelu, ...). Stateless: PReLU and
     RReLU, as modules, are [`PReLU`][leakyjax.nnx.PReLU] and [`RReLU`][leakyjax.nnx.RReLU] (as a spec here they
     are the fixed initial / evaluation slope, like [`leakyjax.get`][]).
 
-    Diagnostics: with ``record_pre_activation=True`` the module calls
-    ``self.sow(nnx.Intermediate, "pre_activation", x)`` before the function.
+    Diagnostics: with `record_pre_activation=True` the module calls
+    `self.sow(nnx.Intermediate, "pre_activation", x)` before the function.
 
     Args:
-        function: a registry spec such as ``"gelu"`` or ``"elu:alpha=0.5"``, or
-            a function of ``x``.
+        function: a registry spec such as `"gelu"` or `"elu:alpha=0.5"`, or
+            a function of `x`.
         record_pre_activation: sow the input (see the module docstring).
 
     Example:
@@ -113,7 +113,7 @@ class Activation(_Stateless):
 
 
 class ReLU(_Stateless):
-    """[`leakyjax.relu`][] as an nnx module: ``max(x, 0)``, ``relu'(0) = 0``.
+    """[`leakyjax.relu`][] as an nnx module: `max(x, 0)`, `relu'(0) = 0`.
 
     Args:
         record_pre_activation: sow the input (see [`Activation`][leakyjax.nnx.Activation]).
@@ -134,8 +134,8 @@ class ReLU(_Stateless):
 class LeakyReLU(_Stateless):
     """[`leakyjax.leaky_relu`][] as an nnx module.
 
-    ``y = x`` for ``x >= 0``, ``negative_slope * x`` otherwise; derivative 1 at
-    ``x = 0`` (the jax.nn convention). Output dtype = input dtype.
+    `y = x` for `x >= 0`, `negative_slope * x` otherwise; derivative 1 at
+    `x = 0` (the jax.nn convention). Output dtype = input dtype.
 
     Args:
         negative_slope: the slope for negative inputs (default 0.01).
@@ -160,8 +160,8 @@ class LeakyReLU(_Stateless):
 class ELU(_Stateless):
     """[`leakyjax.elu`][] as an nnx module.
 
-    ``y = x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise; derivative
-    ``alpha`` at ``x = 0`` (as `jax.nn.elu`). Output dtype = input dtype.
+    `y = x` for `x > 0`, `alpha * (exp(x) - 1)` otherwise; derivative
+    `alpha` at `x = 0` (as `jax.nn.elu`). Output dtype = input dtype.
 
     Args:
         alpha: the negative saturation value (default 1.0).
@@ -184,8 +184,8 @@ class ELU(_Stateless):
 class CELU(_Stateless):
     """[`leakyjax.celu`][] as an nnx module.
 
-    ``y = x`` for ``x > 0``, ``alpha * (exp(x / alpha) - 1)`` otherwise; alpha > 0.
-    Derivative 1 at ``x = 0``. Output dtype = input dtype.
+    `y = x` for `x > 0`, `alpha * (exp(x / alpha) - 1)` otherwise; alpha > 0.
+    Derivative 1 at `x = 0`. Output dtype = input dtype.
 
     Args:
         alpha: positive scale (default 1.0).
@@ -208,8 +208,8 @@ class CELU(_Stateless):
 class SELU(_Stateless):
     """[`leakyjax.selu`][] as an nnx module (Klambauer et al. 2017).
 
-    ``y = scale * elu(x, alpha)`` with the constants of `jax.nn.selu`;
-    derivative ``scale * alpha`` at ``x = 0``. Output dtype = input dtype.
+    `y = scale * elu(x, alpha)` with the constants of `jax.nn.selu`;
+    derivative `scale * alpha` at `x = 0`. Output dtype = input dtype.
 
     Args:
         record_pre_activation: sow the input (see [`Activation`][leakyjax.nnx.Activation]).
@@ -230,8 +230,8 @@ class SELU(_Stateless):
 class ReLU6(_Stateless):
     """[`leakyjax.relu6`][] as an nnx module.
 
-    ``min(max(x, 0), 6)``; derivative 0 at both kinks (0 and 6), as
-    `jax.nn.relu6` and ``torch.nn.ReLU6``. Output dtype = input dtype.
+    `min(max(x, 0), 6)`; derivative 0 at both kinks (0 and 6), as
+    `jax.nn.relu6` and `torch.nn.ReLU6`. Output dtype = input dtype.
 
     Args:
         record_pre_activation: sow the input (see [`Activation`][leakyjax.nnx.Activation]).
@@ -252,8 +252,8 @@ class ReLU6(_Stateless):
 class HardTanh(_Stateless):
     """[`leakyjax.hard_tanh`][] as an nnx module.
 
-    ``max(-1, min(x, 1))``; derivative 1 at the kinks ±1 (the
-    `jax.nn.hard_tanh` convention; ``torch.nn.Hardtanh`` gives 0). Output
+    `max(-1, min(x, 1))`; derivative 1 at the kinks ±1 (the
+    `jax.nn.hard_tanh` convention; `torch.nn.Hardtanh` gives 0). Output
     dtype = input dtype.
 
     Args:
@@ -275,7 +275,7 @@ class HardTanh(_Stateless):
 class HardSigmoid(_Stateless):
     """[`leakyjax.hard_sigmoid`][] as an nnx module.
 
-    ``relu6(x + 3) / 6``, as `jax.nn.hard_sigmoid`; derivative 0 at
+    `relu6(x + 3) / 6`, as `jax.nn.hard_sigmoid`; derivative 0 at
     the kinks ±3. Output dtype = input dtype.
 
     Args:
@@ -297,12 +297,12 @@ class HardSigmoid(_Stateless):
 class PReLU(nnx.Module):
     """Parametric ReLU with a learnable slope (He et al. 2015), as an nnx module.
 
-    ``y = x`` for ``x >= 0``, ``a * x`` otherwise, where ``a`` is the
-    ``nnx.Param`` attribute ``negative_slope``: shape ``()`` for one slope shared
-    by all units (``num_parameters=1``) or ``(C,)`` for one per channel on
-    ``axis``. Computed by [`leakyjax.prelu`][]: the slope is cast to the input
+    `y = x` for `x >= 0`, `a * x` otherwise, where `a` is the
+    `nnx.Param` attribute `negative_slope`: shape `()` for one slope shared
+    by all units (`num_parameters=1`) or `(C,)` for one per channel on
+    `axis`. Computed by [`leakyjax.prelu`][]: the slope is cast to the input
     dtype (bf16 in, bf16 out with f32 parameters) and gets gradient
-    ``sum(min(x, 0))``. Derivative in ``x`` at 0: 1. Same arguments and numbers
+    `sum(min(x, 0))`. Derivative in `x` at 0: 1. Same arguments and numbers
     as [`leakyjax.linen.PReLU`][].
 
     Differences from `flax.nnx.PReLU`: the slope starts at 0.25 (He et
@@ -310,20 +310,20 @@ class PReLU(nnx.Module):
     output keeps the input dtype. He et al. train the slopes without weight
     decay: see [`leakyjax.decay_mask`][].
 
-    Diagnostics: with ``record_pre_activation=True`` the module calls
-    ``self.sow(nnx.Intermediate, "pre_activation", x)`` before the activation.
+    Diagnostics: with `record_pre_activation=True` the module calls
+    `self.sow(nnx.Intermediate, "pre_activation", x)` before the activation.
 
     Args:
         num_parameters: 1 (one shared slope, default) or the number of channels
-            ``C`` on ``axis``.
+            `C` on `axis`.
         axis: the feature axis of per-channel slopes (default -1).
         negative_slope_init: the initial slope (default 0.25).
         param_dtype: dtype of the slope parameter (default float32).
         record_pre_activation: sow the input (see the module docstring).
 
     Raises:
-        ValueError: in the call, if the input's size on ``axis`` is not
-            ``num_parameters`` or the parameter has been given a wrong shape.
+        ValueError: in the call, if the input's size on `axis` is not
+            `num_parameters` or the parameter has been given a wrong shape.
 
     Example:
         >>> import jax.numpy as jnp
@@ -362,11 +362,11 @@ class PReLU(nnx.Module):
         """Applies PReLU.
 
         Args:
-            x: floating-point input; for per-channel slopes, ``x.shape[axis]``
-                must be ``num_parameters``.
+            x: floating-point input; for per-channel slopes, `x.shape[axis]`
+                must be `num_parameters`.
 
         Returns:
-            ``prelu(x, negative_slope)``, with the dtype and shape of ``x``.
+            `prelu(x, negative_slope)`, with the dtype and shape of `x`.
         """
         x = jnp.asarray(x)
         a = _m.slope_for(
@@ -380,33 +380,33 @@ class PReLU(nnx.Module):
 class RReLU(nnx.Module):
     """Randomized leaky ReLU (Xu et al. 2015), as an nnx module.
 
-    Training (``deterministic=False``, the default, as `flax.nnx.Dropout`):
-    every element gets its own slope, drawn from ``U(lower, upper)``
-    (``convention="pytorch"``, default: 1/8, 1/3) or as ``1/U(lower, upper)``
-    (``convention="xu"``: 3, 8). Evaluation (``deterministic=True``): the fixed
-    evaluation slope (``(lower+upper)/2``, or ``2/(lower+upper)`` for ``"xu"``).
+    Training (`deterministic=False`, the default, as `flax.nnx.Dropout`):
+    every element gets its own slope, drawn from `U(lower, upper)`
+    (`convention="pytorch"`, default: 1/8, 1/3) or as `1/U(lower, upper)`
+    (`convention="xu"`: 3, 8). Evaluation (`deterministic=True`): the fixed
+    evaluation slope (`(lower+upper)/2`, or `2/(lower+upper)` for `"xu"`).
     See [`leakyjax.rrelu`][].
 
-    Switched like `flax.nnx.Dropout`: ``model.eval()`` /
-    ``model.train()`` (or ``nnx.view(model, deterministic=...)``) set
-    ``deterministic``, which the call argument overrides. Keys come from the
-    ``rngs`` stream ``rng_collection`` (``"rrelu"``; an ``nnx.Rngs`` without
-    that stream falls back to its ``default`` stream) given at construction, or
-    from ``rngs=`` in the call (an ``nnx.Rngs``, an ``RngStream`` or a key).
+    Switched like `flax.nnx.Dropout`: `model.eval()` /
+    `model.train()` (or `nnx.view(model, deterministic=...)`) set
+    `deterministic`, which the call argument overrides. Keys come from the
+    `rngs` stream `rng_collection` (`"rrelu"`; an `nnx.Rngs` without
+    that stream falls back to its `default` stream) given at construction, or
+    from `rngs=` in the call (an `nnx.Rngs`, an `RngStream` or a key).
 
-    Diagnostics: with ``record_pre_activation=True`` the module calls
-    ``self.sow(nnx.Intermediate, "pre_activation", x)`` before the activation.
+    Diagnostics: with `record_pre_activation=True` the module calls
+    `self.sow(nnx.Intermediate, "pre_activation", x)` before the activation.
 
     Args:
-        lower: lower bound of the slope (or divisor for ``"xu"``); None for the
+        lower: lower bound of the slope (or divisor for `"xu"`); None for the
             convention's default.
         upper: upper bound; None for the convention's default.
-        convention: ``"pytorch"`` (default) or ``"xu"``.
+        convention: `"pytorch"` (default) or `"xu"`.
         deterministic: True for the evaluation slope; False (default) for random
             slopes.
-        rng_collection: the rng stream of the random slopes (``"rrelu"``).
+        rng_collection: the rng stream of the random slopes (`"rrelu"`).
         record_pre_activation: sow the input (see the module docstring).
-        rngs: an ``nnx.Rngs`` or ``RngStream`` for the random slopes.
+        rngs: an `nnx.Rngs` or `RngStream` for the random slopes.
 
     Example:
         >>> import jax.numpy as jnp
@@ -466,11 +466,11 @@ class RReLU(nnx.Module):
         Args:
             x: floating-point input.
             deterministic: overrides the attribute.
-            rngs: overrides the stream given at construction: an ``nnx.Rngs``,
-                an ``nnx.RngStream`` or a PRNG key.
+            rngs: overrides the stream given at construction: an `nnx.Rngs`,
+                an `nnx.RngStream` or a PRNG key.
 
         Returns:
-            The activation, with the dtype and shape of ``x``.
+            The activation, with the dtype and shape of `x`.
 
         Raises:
             ValueError: in training mode without any rngs.
@@ -501,7 +501,7 @@ class RReLU(nnx.Module):
         )
 
     def set_view(self, deterministic: bool | None = None):
-        """Used by ``nnx.view(model, deterministic=...)``.
+        """Used by `nnx.view(model, deterministic=...)`.
 
         Args:
             deterministic: True for the evaluation slope, False for random ones.
@@ -518,20 +518,20 @@ _NAMED = _m.named_modules(
 def get(spec: str | Callable | type) -> Callable[..., nnx.Module]:
     """A factory of nnx modules for a registry spec (see [`leakyjax.get`][]).
 
-    The factory takes ``rngs=`` (keyword; used by ``RReLU``, ignored by the
+    The factory takes `rngs=` (keyword; used by `RReLU`, ignored by the
     others) and keyword overrides, and makes a fresh module on each call, so
-    every layer gets its own parameters (PReLU). ``"prelu"`` gives
-    [`PReLU`][leakyjax.nnx.PReLU] (``"prelu:0.1"`` sets ``negative_slope_init``), ``"rrelu"``
-    [`RReLU`][leakyjax.nnx.RReLU], ``"leaky_relu:0.2"`` ``LeakyReLU(0.2)``, and names without a
+    every layer gets its own parameters (PReLU). `"prelu"` gives
+    [`PReLU`][leakyjax.nnx.PReLU] (`"prelu:0.1"` sets `negative_slope_init`), `"rrelu"`
+    [`RReLU`][leakyjax.nnx.RReLU], `"leaky_relu:0.2"` `LeakyReLU(0.2)`, and names without a
     named module (sigmoid, gelu, ...) an [`Activation`][leakyjax.nnx.Activation] of the spec.
 
     Args:
         spec: a registry spec, a function (wrapped in [`Activation`][leakyjax.nnx.Activation]) or
             an nnx Module class (called with the factory's keyword arguments,
-            ``rngs`` included).
+            `rngs` included).
 
     Returns:
-        ``factory(*, rngs=None, **overrides) -> nnx.Module``.
+        `factory(*, rngs=None, **overrides) -> nnx.Module`.
 
     Raises:
         ValueError: as [`leakyjax.get`][] for invalid specs.

@@ -2,9 +2,9 @@
 
 He et al. train PReLU slopes without weight decay: decay pulls the slopes
 towards 0, i.e. towards relu, which is not a prior anybody wants. optax's
-``adamw``/``add_decayed_weights`` take a ``mask`` pytree (True = decay); this
-module builds it from parameter names, for linen ``params`` dicts and nnx
-``State`` objects alike. jax only: optax is not imported here.
+`adamw`/`add_decayed_weights` take a `mask` pytree (True = decay); this
+module builds it from parameter names, for linen `params` dicts and nnx
+`State` objects alike. jax only: optax is not imported here.
 """
 
 from __future__ import annotations
@@ -44,27 +44,27 @@ def decay_mask(
     exclude_bias_and_norm: bool = False,
     exclude: Iterable[str] = (),
 ) -> Any:
-    """A pytree of bools for optax's ``mask=``: True where weight decay applies.
+    """A pytree of bools for optax's `mask=`: True where weight decay applies.
 
-    Parameters named ``negative_slope`` -- the PReLU slopes of
+    Parameters named `negative_slope` -- the PReLU slopes of
     [`leakyjax.linen.PReLU`][], [`leakyjax.nnx.PReLU`][] and
     `flax.linen.PReLU` -- are always False (no decay), as in He et al.
-    (2015). With ``exclude_bias_and_norm=True``, parameters named ``bias`` and
-    ``scale`` (the biases of Dense/Conv/Linear and the scales of
+    (2015). With `exclude_bias_and_norm=True`, parameters named `bias` and
+    `scale` (the biases of Dense/Conv/Linear and the scales of
     LayerNorm/BatchNorm/RMSNorm) are excluded too, as optax users often do.
 
-    Works on whatever pytree optax sees: a linen ``params`` dict, or an nnx
-    ``State`` (``nnx.state(model, nnx.Param)``; the mask then has the same
+    Works on whatever pytree optax sees: a linen `params` dict, or an nnx
+    `State` (`nnx.state(model, nnx.Param)`; the mask then has the same
     structure, as optax requires). It can also be passed as a callable:
-    ``optax.adamw(lr, weight_decay=wd, mask=decay_mask)``.
+    `optax.adamw(lr, weight_decay=wd, mask=decay_mask)`.
 
     Args:
         params: the parameter pytree.
-        exclude_bias_and_norm: also exclude ``bias`` and ``scale`` parameters.
+        exclude_bias_and_norm: also exclude `bias` and `scale` parameters.
         exclude: further parameter names to exclude.
 
     Returns:
-        A pytree of Python bools with the structure of ``params``.
+        A pytree of Python bools with the structure of `params`.
 
     Example:
         >>> import jax.numpy as jnp

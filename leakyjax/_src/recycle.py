@@ -19,16 +19,16 @@ computed without those units (for dead ReLU units: exactly what it computed
 before); the fresh incoming weights make the unit active again and
 gradient descent grows its outgoing weights from 0.
 
-What the official code does (google/dopamine, ``labs/redo/weight_recyclers.py``)
+What the official code does (google/dopamine, `labs/redo/weight_recyclers.py`)
 and what this module does the same way: the score normalises by the layer mean
-plus ``1e-9``; the bias of a recycled unit is reset (the code sets it to 0,
-which is the flax default ``bias_init``); Adam's ``mu`` and ``nu`` of recycled
-weights are zeroed and its step ``count`` is kept; the output layer is never
+plus `1e-9`; the bias of a recycled unit is reset (the code sets it to 0,
+which is the flax default `bias_init`); Adam's `mu` and `nu` of recycled
+weights are zeroed and its step `count` is kept; the output layer is never
 recycled. Where this module differs: it uses the layer's own initialiser
-(``kernel_init``; the dopamine networks use ``xavier_uniform`` for every layer),
+(`kernel_init`; the dopamine networks use `xavier_uniform` for every layer),
 zeroes every optimiser-state leaf that mirrors a recycled weight (not only
-Adam's), and maps a channels-last ``Conv -> flatten -> Dense`` connection to the
-``flatten`` order (channel ``c`` owns rows ``c, c + C, c + 2C, ...``).
+Adam's), and maps a channels-last `Conv -> flatten -> Dense` connection to the
+`flatten` order (channel `c` owns rows `c, c + C, c + 2C, ...`).
 
 Hyper-parameters reported for the paper (Table 1, as read from a published
 analysis of the code, not from the paper itself): recycling period
@@ -37,7 +37,7 @@ and $0.1$ otherwise, 64 examples to score; the shipped code defaults to
 $\tau = 0$. The default here is $\tau = 0.1$.
 
 Dead units (never positive on the batch, `leakyjax.diagnostics`) can be
-recycled too (``criterion="dead"`` or ``"either"``): for leaky units a dead unit
+recycled too (`criterion="dead"` or `"either"`): for leaky units a dead unit
 still has $|h| > 0$, so it need not be τ-dormant.
 
 References:
@@ -84,17 +84,17 @@ class RecycleResult(NamedTuple):
 
     Attributes:
         params: the new parameters, same structure as the input (linen variables
-            keep their other collections; for an nnx model, its ``nnx.Param``
+            keep their other collections; for an nnx model, its `nnx.Param`
             state, the model itself being updated in place).
         opt_state: the new optimiser state (None if none was given; for an
-            ``nnx.Optimizer``, updated in place and returned as its state).
-        recycled: ``{layer: int32}`` units re-initialised (0 with
-            ``count_only=True``).
-        dormant: ``{layer: int32}`` τ-dormant units (score ``<= tau``).
-        dead: ``{layer: int32}`` units never positive on the batch.
-        units: ``{layer: int}`` units per layer.
-        mask: ``{layer: bool (units,)}`` the units selected by ``criterion``.
-        score: ``{layer: (units,)}`` the dormancy scores $s_i$.
+            `nnx.Optimizer`, updated in place and returned as its state).
+        recycled: `{layer: int32}` units re-initialised (0 with
+            `count_only=True`).
+        dormant: `{layer: int32}` τ-dormant units (score `<= tau`).
+        dead: `{layer: int32}` units never positive on the batch.
+        units: `{layer: int}` units per layer.
+        mask: `{layer: bool (units,)}` the units selected by `criterion`.
+        score: `{layer: (units,)}` the dormancy scores $s_i$.
     """
 
     params: Any
@@ -157,17 +157,17 @@ def dormancy_score(activations: Any, *, feature_axis: int = -1) -> Any:
     \mathbb{E}|h_k| + 10^{-9}\big)
     $$
 
-    over every axis but ``feature_axis`` (batch and spatial positions). A layer
+    over every axis but `feature_axis` (batch and spatial positions). A layer
     whose units are equally active has every $s_i = 1$; the scores of a
-    layer average to 1 (to the guard ``1e-9``).
+    layer average to 1 (to the guard `1e-9`).
 
     Args:
         activations: a layer's outputs (after the activation), or a mapping
-            ``{layer: array}``.
+            `{layer: array}`.
         feature_axis: the unit axis (-1: Dense and channels-last Conv).
 
     Returns:
-        ``(units,)`` float32 scores (float64 for float64 input), or a dict.
+        `(units,)` float32 scores (float64 for float64 input), or a dict.
 
     Example:
         >>> import jax.numpy as jnp
@@ -189,7 +189,7 @@ def dormancy_score(activations: Any, *, feature_axis: int = -1) -> Any:
 # Parameter trees
 # --------------------------------------------------------------------------- #
 def _kernel_layers(tree: Any, prefix: tuple = ()) -> list[tuple[str, ...]]:
-    """Paths of the mappings holding a ``kernel`` (ndim >= 2), in insertion
+    """Paths of the mappings holding a `kernel` (ndim >= 2), in insertion
     order (flax's creation order; jax's flatten would sort the names)."""
     out = []
     if isinstance(tree, Mapping):
@@ -225,22 +225,22 @@ def _split(path: str | Sequence[str]) -> tuple[str, ...]:
 def layer_pairs(params: Any, activations: Any) -> dict[str, tuple[str, str]]:
     """The inferred (incoming, outgoing) layer of every activation layer.
 
-    For a sequential model: the ``i``-th activation layer (in the order of
-    ``activations``) follows the ``i``-th layer with a ``kernel`` (in the order
-    of ``params``, which for flax is creation order) and feeds the ``i+1``-th.
+    For a sequential model: the `i`-th activation layer (in the order of
+    `activations`) follows the `i`-th layer with a `kernel` (in the order
+    of `params`, which for flax is creation order) and feeds the `i+1`-th.
     This needs exactly one more kernel layer than activation layers (the output
     layer, which is never recycled); anything else (skip connections, two
     activations after one layer) needs the pairing given explicitly to
-    [recycle_dormant][leakyjax.recycle.recycle_dormant] as ``layers=``.
+    [recycle_dormant][leakyjax.recycle.recycle_dormant] as `layers=`.
 
     Args:
-        params: a parameter tree (linen ``params`` or variables, a pure dict of
-            an nnx model's ``nnx.Param`` state, or nested dicts with
-            ``kernel``/``bias``), or an ``nnx.Module``.
-        activations: ``{layer name: array}`` (only the names and order are used).
+        params: a parameter tree (linen `params` or variables, a pure dict of
+            an nnx model's `nnx.Param` state, or nested dicts with
+            `kernel`/`bias`), or an `nnx.Module`.
+        activations: `{layer name: array}` (only the names and order are used).
 
     Returns:
-        ``{activation layer: ("Dense_0", "Dense_1"), ...}`` with ``/``-joined
+        `{activation layer: ("Dense_0", "Dense_1"), ...}` with `/`-joined
         parameter paths.
 
     Raises:
@@ -326,10 +326,10 @@ def _eqx_linear(node: Any) -> bool:
 
 
 def _unwrap_eqx(model: Any):
-    """An equinox model's ``eqx.nn.Linear`` layers as ``{path: {kernel, bias}}``.
+    """An equinox model's `eqx.nn.Linear` layers as `{path: {kernel, bias}}`.
 
-    equinox keeps ``weight`` as ``(out, in)``; the pure tree holds its transpose,
-    flax's ``(in, out)`` kernel, so one reset serves every framework.
+    equinox keeps `weight` as `(out, in)`; the pure tree holds its transpose,
+    flax's `(in, out)` kernel, so one reset serves every framework.
     """
     import equinox as eqx
 
@@ -376,7 +376,7 @@ def _opt_touched(kind: str, touched: dict) -> dict:
 
 
 def _set(tree: Mapping, path: Sequence[str], value: Any) -> dict:
-    """A copy of ``tree`` with ``path`` set (parents copied, siblings shared)."""
+    """A copy of `tree` with `path` set (parents copied, siblings shared)."""
     out = dict(tree)
     head = path[0]
     key = head if head in out else (int(head) if head.isdigit() else head)
@@ -452,61 +452,61 @@ def recycle_dormant(
 ) -> RecycleResult:
     r"""Finds τ-dormant (or dead) units and recycles them, as ReDo does.
 
-    For every activation layer, units are selected by ``criterion`` on the
-    batch ``activations``:
+    For every activation layer, units are selected by `criterion` on the
+    batch `activations`:
 
-    * ``"dormant"`` (default): $s_i \le \tau$ (see
+    * `"dormant"` (default): $s_i \le \tau$ (see
       [dormancy_score][leakyjax.recycle.dormancy_score]);
-    * ``"dead"``: never positive on the batch
-      ([result][leakyjax.diagnostics.result]'s ``dead``);
-    * ``"either"``: both sets.
+    * `"dead"`: never positive on the batch
+      ([result][leakyjax.diagnostics.result]'s `dead`);
+    * `"either"`: both sets.
 
     A selected unit $i$ of a layer between kernels $W$ (incoming)
-    and $V$ (outgoing) gets $W_{:, i} \leftarrow$ ``kernel_init``,
-    $b_i \leftarrow$ ``bias_init``, $V_{i, :} \leftarrow 0$, and
-    every optimiser-state leaf that mirrors one of these weights (Adam's ``mu``
-    and ``nu``, momentum traces, ...: any leaf whose key path ends with the
+    and $V$ (outgoing) gets $W_{:, i} \leftarrow$ `kernel_init`,
+    $b_i \leftarrow$ `bias_init`, $V_{i, :} \leftarrow 0$, and
+    every optimiser-state leaf that mirrors one of these weights (Adam's `mu`
+    and `nu`, momentum traces, ...: any leaf whose key path ends with the
     weight's path and has its shape) is zeroed there; counters such as Adam's
-    ``count`` are kept. Nothing else changes. Because $V_{i,:} = 0$, the
+    `count` are kept. Nothing else changes. Because $V_{i,:} = 0$, the
     network computes what it computed with the selected units removed: exactly
     the same output for dead ReLU units ($h_i = 0$), a change of at most
     the small contribution $h_i V_{i,:}$ for dormant ones. Works under
-    `jax.jit` (``tau`` may be traced; ``layers``, ``criterion`` and the
-    initialisers are static) and ``nnx.jit``.
+    `jax.jit` (`tau` may be traced; `layers`, `criterion` and the
+    initialisers are static) and `nnx.jit`.
 
     Args:
-        params: linen ``params`` or variables (``{"params": ..., ...}``), a
-            plain pytree of layers ``{"kernel": (..., in, out), "bias": (out,)}``
+        params: linen `params` or variables (`{"params": ..., ...}`), a
+            plain pytree of layers `{"kernel": (..., in, out), "bias": (out,)}`
             (Dense and channels-last Conv, as flax lays them out), an
-            ``nnx.Module`` (updated in place), or an equinox model whose
-            ``eqx.nn.Linear`` layers are the kernel layers (a new model is
-            returned; its optax state is the one of ``eqx.filter(model,
-            eqx.is_array)``).
-        activations: ``{layer: array}`` of the layers' outputs on a batch, or
-            their pre-activations with ``activation=`` (what
-            [capture_linen][leakyjax.diagnostics.capture_linen] / ``capture_nnx``
+            `nnx.Module` (updated in place), or an equinox model whose
+            `eqx.nn.Linear` layers are the kernel layers (a new model is
+            returned; its optax state is the one of `eqx.filter(model,
+            eqx.is_array)`).
+        activations: `{layer: array}` of the layers' outputs on a batch, or
+            their pre-activations with `activation=` (what
+            [capture_linen][leakyjax.diagnostics.capture_linen] / `capture_nnx`
             return).
-        key: a PRNG key for the new weights (required unless ``count_only``).
+        key: a PRNG key for the new weights (required unless `count_only`).
         opt_state: an optax state for these params (linen / plain trees: the
-            state of ``tx.init(params["params"])`` or ``tx.init(params)``), or
-            an ``nnx.Optimizer`` (updated in place). None: no optimiser.
+            state of `tx.init(params["params"])` or `tx.init(params)`), or
+            an `nnx.Optimizer` (updated in place). None: no optimiser.
         tau: the dormancy threshold $\tau$ (default 0.1).
-        criterion: ``"dormant"``, ``"dead"`` or ``"either"``.
-        activation: None if ``activations`` are outputs; else the activation
-            (registry spec such as ``"relu"``, a callable, or ``{layer: ...}``)
+        criterion: `"dormant"`, `"dead"` or `"either"`.
+        activation: None if `activations` are outputs; else the activation
+            (registry spec such as `"relu"`, a callable, or `{layer: ...}`)
             that maps the given pre-activations to outputs.
-        layers: ``{activation layer: (incoming layer, outgoing layer)}`` with
-            parameter paths (``"Dense_0"`` or ``("block", "Dense_0")``); default
+        layers: `{activation layer: (incoming layer, outgoing layer)}` with
+            parameter paths (`"Dense_0"` or `("block", "Dense_0")`); default
             [layer_pairs][leakyjax.recycle.layer_pairs] (sequential models).
         kernel_init: the initialiser of the incoming kernels (a jax
-            initializer ``init(key, shape, dtype)``, or ``{layer path: init}``);
+            initializer `init(key, shape, dtype)`, or `{layer path: init}`);
             default `jax.nn.initializers.lecun_normal`, flax's default for
-            Dense, Conv and ``nnx.Linear``. Pass the one your layers use (e.g.
+            Dense, Conv and `nnx.Linear`. Pass the one your layers use (e.g.
             [leakyjax.initializers.he_normal][]).
         bias_init: the initialiser of the biases (default zeros, flax's).
         feature_axis: the unit axis of the activations (-1).
         count_only: only count (params and optimiser state are returned
-            unchanged, ``recycled`` is 0).
+            unchanged, `recycled` is 0).
 
     Returns:
         A [RecycleResult][leakyjax.recycle.RecycleResult].
@@ -637,7 +637,7 @@ def recycle_dormant(
 
 
 def _check_pairs(pure: Any, pairs: Mapping, units: Mapping, where: str) -> None:
-    """Every pairing names two kernels, the incoming one with ``units`` outputs."""
+    """Every pairing names two kernels, the incoming one with `units` outputs."""
     for name, (inc, outg) in pairs.items():
         w = f"{where} (layer {name!r})"
         inc, outg = _split(inc), _split(outg)
@@ -675,23 +675,23 @@ def reset_units(
     [continual_backprop][leakyjax.recycle.continual_backprop] differ only in how
     they choose units; both act through this function. For unit $i$ of an
     activation layer between kernels $W$ (incoming) and $V$ (outgoing):
-    $W_{:, i} \leftarrow$ ``kernel_init``, $b_i \leftarrow$ ``bias_init``,
-    $V_{i, :} \leftarrow 0$ (for a channels-last ``Conv -> flatten -> Dense``
+    $W_{:, i} \leftarrow$ `kernel_init`, $b_i \leftarrow$ `bias_init`,
+    $V_{i, :} \leftarrow 0$ (for a channels-last `Conv -> flatten -> Dense`
     link, rows $i, i + C, i + 2C, \dots$). Nothing else changes.
 
     Args:
-        params: a plain parameter tree ``{layer: {"kernel", "bias"}}`` (linen's
-            ``params``).
-        layers: ``{activation layer: (incoming layer, outgoing layer)}``.
-        masks: ``{activation layer: (units,) bool}``, the units to reset.
+        params: a plain parameter tree `{layer: {"kernel", "bias"}}` (linen's
+            `params`).
+        layers: `{activation layer: (incoming layer, outgoing layer)}`.
+        masks: `{activation layer: (units,) bool}`, the units to reset.
         key: PRNG key for the new weights.
-        kernel_init: initialiser (or ``{incoming layer path: init}``); default
+        kernel_init: initialiser (or `{incoming layer path: init}`); default
             lecun normal, flax's default.
         bias_init: initialiser of the biases; default zeros.
         where: the function name used in error messages.
 
     Returns:
-        ``(new params, touched)``, ``touched`` mapping each changed weight's
+        `(new params, touched)`, `touched` mapping each changed weight's
         path (a tuple) to the bool mask of its changed entries (what an
         optimiser-state reset needs).
 
@@ -810,12 +810,12 @@ class ContinualBackpropState(NamedTuple):
     A pytree of arrays (a jit argument, a scan carry).
 
     Attributes:
-        utility: ``{layer: (units,)}`` running average of the contribution
+        utility: `{layer: (units,)}` running average of the contribution
             utility $|h_i| \\sum_k |w_{ik}|$.
-        age: ``{layer: (units,) int32}`` steps since the unit was (re)born.
-        pending: ``{layer: ()}`` the fractional number of units due for
+        age: `{layer: (units,) int32}` steps since the unit was (re)born.
+        pending: `{layer: ()}` the fractional number of units due for
             replacement (replacement rate times eligible units, accumulated).
-        replaced: ``{layer: () int32}`` units replaced so far.
+        replaced: `{layer: () int32}` units replaced so far.
     """
 
     utility: dict
@@ -829,12 +829,12 @@ class ContinualBackpropResult(NamedTuple):
 
     Attributes:
         params: the new parameters (same structure; an nnx model is updated in
-            place and its ``nnx.Param`` state returned).
+            place and its `nnx.Param` state returned).
         opt_state: the new optimiser state (None if none was given).
         state: the new [ContinualBackpropState][leakyjax.recycle.ContinualBackpropState].
-        replaced: ``{layer: int32}`` units replaced in this step.
-        mask: ``{layer: (units,) bool}`` which.
-        utility: ``{layer: (units,)}`` the bias-corrected utility the choice
+        replaced: `{layer: int32}` units replaced in this step.
+        mask: `{layer: (units,) bool}` which.
+        utility: `{layer: (units,)}` the bias-corrected utility the choice
             was made on.
     """
 
@@ -850,8 +850,8 @@ def continual_backprop_init(activations: Any, *, feature_axis: int = -1) -> Any:
     """Fresh continual-backprop state for the activation layers of a model.
 
     Args:
-        activations: ``{layer: array}`` of one batch (only the unit counts are
-            used; shapes or ``jax.ShapeDtypeStruct`` work too).
+        activations: `{layer: array}` of one batch (only the unit counts are
+            used; shapes or `jax.ShapeDtypeStruct` work too).
         feature_axis: the unit axis (-1).
 
     Returns:
@@ -934,20 +934,20 @@ def continual_backprop(
     $$u_i \leftarrow \eta\, u_i + (1 - \eta)\, \mathbb{E}|h_i| \sum_k |w_{ik}|,
     \qquad \hat u_i = u_i / (1 - \eta^{a_i})$$
 
-    ($\eta$ = ``decay``, $a_i$ the unit's age, the expectation over the batch
-    and spatial positions); units older than ``maturity`` are *eligible*; the
-    layer accumulates ``replacement_rate`` times the number of eligible units
+    ($\eta$ = `decay`, $a_i$ the unit's age, the expectation over the batch
+    and spatial positions); units older than `maturity` are *eligible*; the
+    layer accumulates `replacement_rate` times the number of eligible units
     and, whenever that reaches 1, replaces that many (its integer part) of the
     eligible units with the lowest $\hat u_i$. A replaced unit gets fresh
     incoming weights (by default the He initialiser of its activation, i.e. the
-    leaky He gain $\sqrt{2/(1+a^2)}$ for ``"leaky_relu:a"``), bias 0, zero
+    leaky He gain $\sqrt{2/(1+a^2)}$ for `"leaky_relu:a"`), bias 0, zero
     outgoing weights (the new unit adds nothing to the output until it has
     learned; what changes is that the old unit's small contribution is gone),
-    utility 0 and age 0, and the optimiser-state entries of those weights (Adam's ``mu`` and
-    ``nu``, momentum, ...) are zeroed: the same reset as
+    utility 0 and age 0, and the optimiser-state entries of those weights (Adam's `mu` and
+    `nu`, momentum, ...) are zeroed: the same reset as
     [recycle_dormant][leakyjax.recycle.recycle_dormant] (see
     [reset_units][leakyjax.recycle.reset_units]). optax keeps one step
-    ``count`` per optimiser, not per entry, so the count is left as is; the
+    `count` per optimiser, not per entry, so the count is left as is; the
     paper's AdamGnT resets a per-entry step instead.
 
     Call it once per step, after the optimiser update, with the activations
@@ -955,26 +955,26 @@ def continual_backprop(
 
     Args:
         params: as [recycle_dormant][leakyjax.recycle.recycle_dormant]: linen
-            ``params`` or variables, a plain tree of ``kernel``/``bias``
-            layers, an ``nnx.Module`` (updated in place) or an equinox model
-            of ``eqx.nn.Linear`` layers (returned anew).
-        activations: ``{layer: array}`` outputs of the activation layers (or
-            pre-activations with ``activation=``).
+            `params` or variables, a plain tree of `kernel`/`bias`
+            layers, an `nnx.Module` (updated in place) or an equinox model
+            of `eqx.nn.Linear` layers (returned anew).
+        activations: `{layer: array}` outputs of the activation layers (or
+            pre-activations with `activation=`).
         state: from [continual_backprop_init][leakyjax.recycle.continual_backprop_init].
         key: PRNG key for the new weights.
-        opt_state: the optax state of ``params`` (or an ``nnx.Optimizer``);
+        opt_state: the optax state of `params` (or an `nnx.Optimizer`);
             None for none.
         replacement_rate: $\rho$, units replaced per eligible unit per step
             (the paper: $10^{-4}$ and below).
         maturity: $m$, steps a unit is protected after (re)birth (100).
         decay: $\eta$, of the running utility (0.99).
-        activation: None if ``activations`` are outputs; else a registry spec, a
-            callable or ``{layer: ...}``. A registry spec also sets the default
-            ``kernel_init`` (the He initialiser of that activation).
-        layers: ``{activation layer: (incoming, outgoing layer)}``; default
+        activation: None if `activations` are outputs; else a registry spec, a
+            callable or `{layer: ...}`. A registry spec also sets the default
+            `kernel_init` (the He initialiser of that activation).
+        layers: `{activation layer: (incoming, outgoing layer)}`; default
             [layer_pairs][leakyjax.recycle.layer_pairs].
-        kernel_init: initialiser of the incoming kernels (or ``{layer path:
-            init}``); default as above, else lecun normal.
+        kernel_init: initialiser of the incoming kernels (or `{layer path:
+            init}`); default as above, else lecun normal.
         bias_init: initialiser of the biases (zeros).
         feature_axis: the unit axis of the activations (-1).
 
@@ -983,7 +983,7 @@ def continual_backprop(
 
     Raises:
         ValueError, TypeError: for bad rates, a state of other layers, a missing
-            or non-key ``key``, a pairing that does not fit.
+            or non-key `key`, a pairing that does not fit.
 
     Example:
         >>> import jax, jax.numpy as jnp, optax

@@ -1,4 +1,4 @@
-"""Activation registry: ``"leaky_relu:0.2"`` -> a function, its He gain, a module.
+"""Activation registry: `"leaky_relu:0.2"` -> a function, its He gain, a module.
 
 A *spec* names an activation and, optionally, its parameters::
 
@@ -7,8 +7,8 @@ A *spec* names an activation and, optionally, its parameters::
     name:key=value[,...]      "elu:alpha=0.5", "rrelu:convention=xu"
     mixed                     "rrelu:0.1,upper=0.3"   (positional first)
 
-Names are case-insensitive and ``-`` may stand for ``_``. Float values accept a
-simple fraction (``"rrelu:1/8,1/3"``), bools accept ``true/false/1/0``. The
+Names are case-insensitive and `-` may stand for `_`. Float values accept a
+simple fraction (`"rrelu:1/8,1/3"`), bools accept `true/false/1/0`. The
 registry is jax-only and derived from the activation table
 (`leakyjax._src.table`); [`leakyjax.linen`][], [`leakyjax.nnx`][] and
 [`leakyjax.equinox`][] build module factories from the same parsed specs
@@ -37,7 +37,7 @@ class Spec(NamedTuple):
     """A parsed activation spec.
 
     Attributes:
-        name: the canonical registry name (``"identity"`` for ``"linear"``).
+        name: the canonical registry name (`"identity"` for `"linear"`).
         kwargs: every parameter of the activation, defaults filled in.
     """
 
@@ -55,9 +55,9 @@ def available() -> tuple[str, ...]:
     """Every name the registry knows, in a stable order.
 
     Returns:
-        The names accepted by [`get`][leakyjax.get], [`gain`][leakyjax.gain], ``leakyjax.linen.get``,
-        ``leakyjax.nnx.get`` and ``leakyjax.equinox.get``, in the order of the
-        activation table (``"linear"`` is an alias of ``"identity"``).
+        The names accepted by [`get`][leakyjax.get], [`gain`][leakyjax.gain], `leakyjax.linen.get`,
+        `leakyjax.nnx.get` and `leakyjax.equinox.get`, in the order of the
+        activation table (`"linear"` is an alias of `"identity"`).
 
     Example:
         >>> import leakyjax
@@ -124,19 +124,19 @@ def parse(spec: str) -> Spec:
     """Parses a spec string into the registry name and its full keyword arguments.
 
     Args:
-        spec: ``"name"``, ``"name:v1,v2"`` or ``"name:key=value,..."``
+        spec: `"name"`, `"name:v1,v2"` or `"name:key=value,..."`
             (see the module docstring).
 
     Returns:
         A `Spec` with the canonical name and every parameter (defaults
-        filled in), e.g. ``Spec("leaky_relu", {"negative_slope": 0.2})``.
+        filled in), e.g. `Spec("leaky_relu", {"negative_slope": 0.2})`.
 
     Raises:
-        TypeError: if ``spec`` is not a string.
+        TypeError: if `spec` is not a string.
         ValueError: for an unknown name (naming the closest valid name and the
             valid names), a malformed parameter list, an unknown parameter name
             (naming the closest one and the valid ones), a bad value, or a
-            value the activation rejects (e.g. ``celu:alpha=0``).
+            value the activation rejects (e.g. `celu:alpha=0`).
 
     Example:
         >>> from leakyjax._src.registry import parse
@@ -217,37 +217,37 @@ def parse(spec: str) -> Spec:
 def get(spec: str | Callable[[Array], Array]) -> Callable[[Array], Array]:
     r"""Looks up an activation function by name, with optional parameters.
 
-    Spec syntax: ``"name"``, ``"name:v1,v2"`` (positional, in the order of the
-    activation's parameters) or ``"name:key=value,..."``; names are
-    case-insensitive and ``-`` may replace ``_``. The names are
+    Spec syntax: `"name"`, `"name:v1,v2"` (positional, in the order of the
+    activation's parameters) or `"name:key=value,..."`; names are
+    case-insensitive and `-` may replace `_`. The names are
     [`available`][leakyjax.available]; their parameters, defaults and gains are listed in the
     guide's registry table, rendered from the same table of activations as everything
     this function knows.
 
-    The result is a pure function of ``x`` only, with the dtype rule of the
+    The result is a pure function of `x` only, with the dtype rule of the
     leakyjax functions (output dtype = input dtype). Two names are functions of
     what is otherwise stateful:
 
-    * ``"prelu"`` is [`leakyjax.prelu`][] with the slope **fixed at its init
-      value** (``negative_slope``, 0.25 unless given); a learnable slope needs
-      the ``PReLU`` module (``leakyjax.linen.get("prelu")``,
-      ``leakyjax.nnx.get("prelu")``, ``leakyjax.equinox.get("prelu")``), whose
-      ``negative_slope_init`` the spec sets.
-    * ``"rrelu"`` is the **deterministic evaluation** [`leakyjax.rrelu`][] (the
-      mean slope, or ``2/(lower+upper)`` with ``convention=xu``); random slopes
-      need a key (``leakyjax.rrelu(x, key)``) or the ``RReLU`` module.
+    * `"prelu"` is [`leakyjax.prelu`][] with the slope **fixed at its init
+      value** (`negative_slope`, 0.25 unless given); a learnable slope needs
+      the `PReLU` module (`leakyjax.linen.get("prelu")`,
+      `leakyjax.nnx.get("prelu")`, `leakyjax.equinox.get("prelu")`), whose
+      `negative_slope_init` the spec sets.
+    * `"rrelu"` is the **deterministic evaluation** [`leakyjax.rrelu`][] (the
+      mean slope, or `2/(lower+upper)` with `convention=xu`); random slopes
+      need a key (`leakyjax.rrelu(x, key)`) or the `RReLU` module.
 
     Args:
         spec: a spec string, or a callable, which is returned unchanged (so
             configs may hold either).
 
     Returns:
-        A function ``f(x) -> y``; for a string spec ``f.spec`` holds the
-        canonical spec (every parameter spelled out) and ``f.__name__`` the
+        A function `f(x) -> y`; for a string spec `f.spec` holds the
+        canonical spec (every parameter spelled out) and `f.__name__` the
         name.
 
     Raises:
-        TypeError: if ``spec`` is neither a string nor callable.
+        TypeError: if `spec` is neither a string nor callable.
         ValueError: for an unknown name or parameter (the message names the
             closest valid one and lists the valid options), a malformed spec, or
             a value the activation rejects.
@@ -301,7 +301,7 @@ def gain(spec: str | Callable[[Array], Array]) -> float:
 
     * prelu: the leaky gain at the initial slope (He et al. 2015, eq. 15);
     * rrelu: the leaky gain at the evaluation slope (the mean slope
-      $(l+u)/2$, or $2/(l+u)$ for ``convention=xu``);
+      $(l+u)/2$, or $2/(l+u)$ for `convention=xu`);
     * elu, celu, gelu, silu, softplus: √2, relu's gain. PyTorch defines no value
       for them. Each is the identity for large positive inputs and (nearly) flat
       for negative ones, so He et al.'s argument -- about half the

@@ -10,13 +10,13 @@ from `TABLE`:
 * the initialisers' gains ([`leakyjax.initializers.calculate_gain`][],
   [`for_activation`][leakyjax.initializers.for_activation], the leaky gain of
   [`he_normal`][leakyjax.initializers.he_normal]);
-* the module factories ``leakyjax.linen.get``, ``leakyjax.nnx.get`` and
-  ``leakyjax.equinox.get`` and the attributes of the named modules;
+* the module factories `leakyjax.linen.get`, `leakyjax.nnx.get` and
+  `leakyjax.equinox.get` and the attributes of the named modules;
 * the guide's registry table (docs/GUIDE.md) (`markdown_table`, checked by a test);
 * the tests, which loop over the table.
 
-Adding an activation means writing its function in ``activations.py``, its
-entry here and its float64 reference formula in ``tests/helpers.py``.
+Adding an activation means writing its function in `activations.py`, its
+entry here and its float64 reference formula in `tests/helpers.py`.
 jax only.
 """
 
@@ -50,15 +50,15 @@ class Param:
 
     Attributes:
         name: the keyword of the function and of the registry spec.
-        kind: ``float``, ``bool`` or ``str``.
+        kind: `float`, `bool` or `str`.
         default: the default value (None: the function picks it, e.g. rrelu's
-            bounds come from its ``convention``).
-        domain: the valid values, in words (``"finite"``, ``"> 0"``,
-            ``">= 0"``, ``"true|false"``, ``"pytorch|xu"``); the function
-            checks it and the tests try a value outside it (``invalid``).
-        choices: the valid strings of a ``str`` parameter.
+            bounds come from its `convention`).
+        domain: the valid values, in words (`"finite"`, `"> 0"`,
+            `">= 0"`, `"true|false"`, `"pytorch|xu"`); the function
+            checks it and the tests try a value outside it (`invalid`).
+        choices: the valid strings of a `str` parameter.
         attribute: the name of the module attribute when it differs from
-            ``name`` (PReLU's ``negative_slope_init``: the slope is a learnable
+            `name` (PReLU's `negative_slope_init`: the slope is a learnable
             parameter and this is its initial value, flax's name).
         invalid: a spec value outside the domain that the function rejects, or
             None when every finite value is valid.
@@ -84,21 +84,21 @@ class Entry:
 
     Attributes:
         name: the registry name.
-        function: the function, called as ``function(x, **params)``.
+        function: the function, called as `function(x, **params)`.
         params: the parameters, in positional spec order.
-        gain: ``gain(**params) -> float``, the He (Kaiming) gain.
-        gain_formula: the gain in words for the docs (``"√2"``,
-            ``"√(2/(1+a²))"``).
-        kinks: ``kinks(**params) -> ((x, f'(x)), ...)``: each point where the
+        gain: `gain(**params) -> float`, the He (Kaiming) gain.
+        gain_formula: the gain in words for the docs (`"√2"`,
+            `"√(2/(1+a²))"`).
+        kinks: `kinks(**params) -> ((x, f'(x)), ...)`: each point where the
             function is not differentiable and the derivative it gives there
-            (at ``x = 0`` the tests check ``+0.0`` and ``-0.0``). Empty for
+            (at `x = 0` the tests check `+0.0` and `-0.0`). Empty for
             smooth functions.
         residual: what the reverse pass keeps: `BIT`, `OUTPUT`,
             `KEY`, `JAX_NN` or `NONE`.
         formula: the function in one line of plain text.
         reference: the paper (or library) it comes from.
-        stateful: for the modules: ``"learnable slope"`` (PReLU) or
-            ``"random slope"`` (RReLU); as a registry function such an entry is
+        stateful: for the modules: `"learnable slope"` (PReLU) or
+            `"random slope"` (RReLU); as a registry function such an entry is
             the fixed (initial / evaluation) slope.
         aliases: other registry names of the same entry.
     """
@@ -120,7 +120,7 @@ class Entry:
         return {p.name: p.default for p in self.params}
 
     def bind(self, **params: Any) -> Callable[[Array], Array]:
-        """The function of ``x`` alone with these parameters."""
+        """The function of `x` alone with these parameters."""
         fn = self.function
         return lambda x: fn(x, **params)
 
@@ -132,7 +132,7 @@ def leaky_gain(negative_slope: float) -> float:
     r"""The He gain of a leaky rectifier, $\sqrt{2 / (1 + a^2)}$.
 
     He et al. (2015, eq. 15); `torch.nn.init.calculate_gain` for
-    ``"leaky_relu"``. The one place this formula is written.
+    `"leaky_relu"`. The one place this formula is written.
 
     Args:
         negative_slope: the slope $a$ for negative inputs.

@@ -3,8 +3,8 @@ r"""Dying-unit diagnostics: dead and rarely-active units per layer, inside jit.
 Definitions
 -----------
 A *unit* is one channel on the feature axis of a layer's pre-activations: one
-neuron of a Dense layer (shape ``(B, F)``), one channel of a convolution (shapes
-``(B, H, W, C)`` or ``(B, L, C)``). Every other axis is reduced, so for a
+neuron of a Dense layer (shape `(B, F)`), one channel of a convolution (shapes
+`(B, H, W, C)` or `(B, L, C)`). Every other axis is reduced, so for a
 convolution every spatial position of every example counts as one *example* of
 its channel (a channel is dead only if it is non-positive at every position of
 every image).
@@ -15,8 +15,8 @@ and it stays dead unless something else moves its inputs. For leaky units
 (leaky_relu, PReLU, RReLU, ELU, ...) the same "never positive" statistic is
 reported: such a unit still passes a gradient (the slope) and can recover, which
 is the point of the leaky family. A unit is **rarely active** if it is positive
-on fewer than ``rare_threshold`` (default 1%) of the examples; dead units are
-rarely active too, so ``rarely_active_fraction >= dead_fraction``.
+on fewer than `rare_threshold` (default 1%) of the examples; dead units are
+rarely active too, so `rarely_active_fraction >= dead_fraction`.
 
 The statistics are streaming: [init][leakyjax.diagnostics.init] a [UnitState][leakyjax.diagnostics.UnitState], [update][leakyjax.diagnostics.update]
 it batch by batch (inside `jax.jit` or `jax.lax.scan` if you like),
@@ -28,7 +28,7 @@ standard deviations use Chan et al.'s parallel update (numerically stable) in
 float32 (or the dtype given to [init][leakyjax.diagnostics.init]); they agree across batchings to
 float rounding.
 
-All functions also take a mapping ``{layer name: ...}`` in place of a single
+All functions also take a mapping `{layer name: ...}` in place of a single
 state or array, for many layers at once.
 
 Layout

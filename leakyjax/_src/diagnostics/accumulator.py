@@ -24,20 +24,20 @@ Array = jax.Array
 class UnitState(NamedTuple):
     """Streaming per-unit statistics of one layer's pre-activations.
 
-    The arrays have the *layout shape* ``(units,) + (1,) * (k - 1)`` for a feature
-    axis ``-k``: the feature axis is read back from the layout, so the state is a
-    plain pytree of arrays (a ``lax.scan`` carry, a jit argument) and
+    The arrays have the *layout shape* `(units,) + (1,) * (k - 1)` for a feature
+    axis `-k`: the feature axis is read back from the layout, so the state is a
+    plain pytree of arrays (a `lax.scan` carry, a jit argument) and
     [update][leakyjax.diagnostics.update] needs no options.
 
     Attributes:
-        count: ``()`` int32, the number of examples seen (the same for every unit).
+        count: `()` int32, the number of examples seen (the same for every unit).
         positive_count: int32, per unit, the number of examples with
-            pre-activation ``> 0``.
+            pre-activation `> 0`.
         nan_count: int32, per unit, the number of NaN pre-activations (NaN is
-            neither positive nor ``<= 0``: a unit that saw one is not dead).
+            neither positive nor `<= 0`: a unit that saw one is not dead).
         mean: per unit, the running mean of the pre-activation.
         m2: per unit, the running sum of squared deviations from the mean.
-        maximum: per unit, the largest pre-activation seen (``-inf`` at first).
+        maximum: per unit, the largest pre-activation seen (`-inf` at first).
     """
 
     # A field named count shadows tuple.count on purpose (public API, as in the docs).
@@ -52,15 +52,15 @@ class UnitState(NamedTuple):
 class ScoreState(NamedTuple):
     """Streaming sums for the three unit scores of one layer.
 
-    The per-unit arrays have the layout shape ``(units,) + (1,) * (k - 1)`` for
-    feature axis ``-k`` (as [UnitState][leakyjax.diagnostics.UnitState]), so the
+    The per-unit arrays have the layout shape `(units,) + (1,) * (k - 1)` for
+    feature axis `-k` (as [UnitState][leakyjax.diagnostics.UnitState]), so the
     state is a plain pytree: a jit argument, a scan carry.
 
     Attributes:
-        count: ``()`` int32, examples (batch x spatial positions) seen.
-        positive_count: int32 per unit, examples with pre-activation ``> 0``.
+        count: `()` int32, examples (batch x spatial positions) seen.
+        positive_count: int32 per unit, examples with pre-activation `> 0`.
         abs_sum: per unit, $\\sum |h_i|$ over the examples.
-        grad_count: ``()`` int32, examples seen with a gradient.
+        grad_count: `()` int32, examples seen with a gradient.
         grad_abs_sum: per unit, $\\sum |\\partial L / \\partial a_i|$.
     """
 
@@ -74,7 +74,7 @@ class ScoreState(NamedTuple):
 class LayerStats(NamedTuple):
     """The report for one layer, from [result][leakyjax.diagnostics.result].
 
-    Fractions are over units; rates over examples. All are ``nan`` when no
+    Fractions are over units; rates over examples. All are `nan` when no
     example has been seen.
 
     Attributes:
@@ -82,21 +82,21 @@ class LayerStats(NamedTuple):
         count: number of examples seen per unit.
         dead_fraction: fraction of units never positive on any example.
         rarely_active_fraction: fraction of units positive on fewer than
-            ``rare_threshold`` of the examples (dead units included).
+            `rare_threshold` of the examples (dead units included).
         nan_fraction: fraction of units with a NaN pre-activation (a diverged
             model; such units are not counted as dead).
         mean_active_rate: mean over units of the fraction of examples on which
             the unit is positive.
         mean: mean of the pre-activation over all units and examples.
-        std: standard deviation (population, ``ddof=0``) over all units and
+        std: standard deviation (population, `ddof=0`) over all units and
             examples.
-        unit_active_rate: ``(units,)`` the fraction of examples on which each
+        unit_active_rate: `(units,)` the fraction of examples on which each
             unit is positive.
-        unit_mean: ``(units,)`` per-unit mean pre-activation.
-        unit_std: ``(units,)`` per-unit standard deviation (``ddof=0``).
-        unit_max: ``(units,)`` per-unit maximum pre-activation; a unit is dead
-            exactly when this is ``<= 0``.
-        dead: ``(units,)`` bool, which units are dead.
+        unit_mean: `(units,)` per-unit mean pre-activation.
+        unit_std: `(units,)` per-unit standard deviation (`ddof=0`).
+        unit_max: `(units,)` per-unit maximum pre-activation; a unit is dead
+            exactly when this is `<= 0`.
+        dead: `(units,)` bool, which units are dead.
     """
 
     units: Any
@@ -122,7 +122,7 @@ def _is_state(x: Any) -> bool:
 
 
 def _normalize_axis(feature_axis: Any, ndim: int | None, where: str) -> int:
-    """Returns the feature axis as a negative int ``-k``."""
+    """Returns the feature axis as a negative int `-k`."""
     if isinstance(feature_axis, (bool, np.bool_)) or not isinstance(
         feature_axis, (int, np.integer)
     ):
@@ -204,15 +204,15 @@ def init(spec: Any, *, feature_axis: Any = -1, dtype: Any = None) -> Any:
     r"""Empty statistics for one layer, or for a mapping of layers.
 
     Args:
-        spec: the number of units (an int; ``feature_axis`` must then be
+        spec: the number of units (an int; `feature_axis` must then be
             negative), the shape of the pre-activations (a tuple of ints), an
             example array or `jax.ShapeDtypeStruct`, or a mapping
-            ``{layer name: spec}`` for many layers (e.g.
-            ``jax.eval_shape(fn, batch)``).
+            `{layer name: spec}` for many layers (e.g.
+            `jax.eval_shape(fn, batch)`).
         feature_axis: the axis that indexes units; every other axis is reduced.
-            ``-1`` (default) for Dense ``(B, F)`` and channels-last convolutions
-            ``(B, H, W, C)``; ``1`` for NCHW. With a mapping, one int for all
-            layers or a mapping ``{layer name: int}``.
+            `-1` (default) for Dense `(B, F)` and channels-last convolutions
+            `(B, H, W, C)`; `1` for NCHW. With a mapping, one int for all
+            layers or a mapping `{layer name: int}`.
         dtype: float dtype of the running mean and variance; default float32
             (float64 for float64 example arrays).
 
@@ -251,7 +251,7 @@ def init(spec: Any, *, feature_axis: Any = -1, dtype: Any = None) -> Any:
 
 
 def _batch_stats(state: UnitState, x: Any, mask: Any, where: str) -> UnitState:
-    """The statistics of one batch alone, in the layout of ``state``."""
+    """The statistics of one batch alone, in the layout of `state`."""
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise TypeError(
@@ -359,15 +359,15 @@ def update(state: Any, pre_activations: Any, *, mask: Any = None) -> Any:
         state: a [UnitState][leakyjax.diagnostics.UnitState] from [init][leakyjax.diagnostics.init] (or a dict of them).
         pre_activations: float array whose feature axis matches the state (any
             number of leading axes; all are reduced), or a mapping
-            ``{layer name: array}`` with the same names as ``state``.
+            `{layer name: array}` with the same names as `state`.
         mask: optional bool array over the leading non-feature axes (shape
-            ``(B,)`` flags each example, e.g. padding in a fixed-size last
-            batch); ``False`` entries are ignored. With a mapping of layers, the
+            `(B,)` flags each example, e.g. padding in a fixed-size last
+            batch); `False` entries are ignored. With a mapping of layers, the
             same mask is used for every layer.
 
     Returns:
-        The updated state; jit- and ``lax.scan``-compatible (same pytree
-        structure and dtypes as ``state``).
+        The updated state; jit- and `lax.scan`-compatible (same pytree
+        structure and dtypes as `state`).
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -411,7 +411,7 @@ def _update_one(state: UnitState, x: Any, mask: Any) -> UnitState:
 def merge(a: Any, b: Any) -> Any:
     """Combines statistics of the same layers from disjoint data.
 
-    ``merge(update(s, x1), update(s, x2))`` equals ``update(update(s, x1), x2)``
+    `merge(update(s, x1), update(s, x2))` equals `update(update(s, x1), x2)`
     (counts exactly, moments to rounding): use it for shards computed on
     different devices, hosts or in parallel scans.
 
@@ -452,8 +452,8 @@ def merge_across(state: Any, axis_name: Any) -> Any:
     """Merges the statistics of every device along a named mapped axis.
 
     Use inside `jax.shard_map`, `jax.pmap` or a `jax.vmap`
-    with ``axis_name``: each member ends up with the statistics of all the data.
-    Counts are summed (``psum``), maxima ``pmax``-ed, and means and variances
+    with `axis_name`: each member ends up with the statistics of all the data.
+    Counts are summed (`psum`), maxima `pmax`-ed, and means and variances
     combined with the parallel formula.
 
     Args:
@@ -531,7 +531,7 @@ def result(state: Any, *, rare_threshold: float = 0.01) -> Any:
 
     A unit is *dead* if its pre-activation was $\le 0$ on every example
     seen (for leaky units: "never positive"), *rarely active* if it was
-    positive on fewer than ``rare_threshold`` of the examples (dead units
+    positive on fewer than `rare_threshold` of the examples (dead units
     included).
 
     Args:
@@ -540,8 +540,8 @@ def result(state: Any, *, rare_threshold: float = 0.01) -> Any:
             rarely active; default 0.01 (1% of examples).
 
     Returns:
-        A [LayerStats][leakyjax.diagnostics.LayerStats] (or a dict ``{layer name: LayerStats}``). Works
-        under `jax.jit` (``rare_threshold`` may be traced).
+        A [LayerStats][leakyjax.diagnostics.LayerStats] (or a dict `{layer name: LayerStats}`). Works
+        under `jax.jit` (`rare_threshold` may be traced).
 
     Example:
         >>> import jax.numpy as jnp

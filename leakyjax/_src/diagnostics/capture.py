@@ -4,18 +4,18 @@ Flax is imported when a function here is called, never at import time, so
 `leakyjax.diagnostics` works with only jax installed.
 
 * linen: every leakyjax linen activation module calls
-  ``self.sow("intermediates", "pre_activation", x)``; applying the model with
-  ``mutable=["intermediates"]`` collects them.
+  `self.sow("intermediates", "pre_activation", x)`; applying the model with
+  `mutable=["intermediates"]` collects them.
 * nnx: every leakyjax nnx activation module has a bool attribute
-  ``record_pre_activation`` (default False) and, when it is True, calls
-  ``self.sow(nnx.Intermediate, "pre_activation", x)``. The capture switches the
+  `record_pre_activation` (default False) and, when it is True, calls
+  `self.sow(nnx.Intermediate, "pre_activation", x)`. The capture switches the
   flag on for every such module in the graph, runs the model (inside
-  ``nnx.capture`` where flax has it, else popping ``nnx.Intermediate``
+  `nnx.capture` where flax has it, else popping `nnx.Intermediate`
   afterwards) and restores the flags.
 
-Layer names are module paths joined with ``/`` (``"Dense_0/LeakyReLU_0"`` in
-linen, ``"layers/0/act"`` in nnx); a module called ``n > 1`` times gives
-``path[0]`` ... ``path[n-1]``.
+Layer names are module paths joined with `/` (`"Dense_0/LeakyReLU_0"` in
+linen, `"layers/0/act"` in nnx); a module called `n > 1` times gives
+`path[0]` ... `path[n-1]`.
 """
 
 from __future__ import annotations
@@ -71,22 +71,22 @@ def capture_linen(model: Any, variables: Any, *args: Any, **kwargs: Any) -> tupl
     """Applies a linen model and returns its output and every pre-activation.
 
     Every leakyjax linen activation module sows its input into the
-    ``intermediates`` collection; this applies ``model`` with
-    ``mutable=["intermediates"]`` and collects each ``pre_activation`` under its
-    module path. Other mutable collections given in ``kwargs["mutable"]`` are
+    `intermediates` collection; this applies `model` with
+    `mutable=["intermediates"]` and collects each `pre_activation` under its
+    module path. Other mutable collections given in `kwargs["mutable"]` are
     kept mutable (their updates are dropped, as in a forward pass for
     diagnostics). Works under `jax.jit`.
 
     Args:
-        model: a ``flax.linen.Module``.
-        variables: its variables (``model.init(...)``); an ``intermediates``
+        model: a `flax.linen.Module`.
+        variables: its variables (`model.init(...)`); an `intermediates`
             collection in them is ignored.
         *args: inputs of the model.
-        **kwargs: passed to ``model.apply`` (``rngs``, ``method``, ``train``,
+        **kwargs: passed to `model.apply` (`rngs`, `method`, `train`,
             ...).
 
     Returns:
-        ``(output, {layer name: pre-activation array})``.
+        `(output, {layer name: pre-activation array})`.
 
     Example:
         >>> import jax, jax.numpy as jnp, flax.linen as nn
@@ -125,7 +125,7 @@ def capture_linen(model: Any, variables: Any, *args: Any, **kwargs: Any) -> tupl
 
 
 def _linen_pure(model: Any, variables: Any, kwargs: dict) -> tuple[Callable, Any]:
-    """``pure(carry, batch) -> (acts, carry)`` with the variables as carry."""
+    """`pure(carry, batch) -> (acts, carry)` with the variables as carry."""
     _import_flax("dead_units")
 
     def pure(variables, batch):
@@ -141,15 +141,15 @@ def _linen_pure(model: Any, variables: Any, kwargs: dict) -> tuple[Callable, Any
 def activation_modules(model: Any) -> dict:
     """The leakyjax nnx activation modules of a model, by path.
 
-    A module qualifies if it has a bool attribute ``record_pre_activation``
+    A module qualifies if it has a bool attribute `record_pre_activation`
     (every leakyjax nnx activation module has one, and your own modules can
     follow the same contract).
 
     Args:
-        model: a ``flax.nnx.Module``.
+        model: a `flax.nnx.Module`.
 
     Returns:
-        ``{"layers/0/act": module, ...}`` in graph order.
+        `{"layers/0/act": module, ...}` in graph order.
 
     Example:
         >>> from flax import nnx
@@ -181,12 +181,12 @@ def activation_modules(model: Any) -> dict:
 
 @contextlib.contextmanager
 def record_pre_activations(model: Any) -> Iterator[dict]:
-    """Switches ``record_pre_activation`` on for every activation module.
+    """Switches `record_pre_activation` on for every activation module.
 
     The flags are restored on exit, also after an exception.
 
     Args:
-        model: a ``flax.nnx.Module``.
+        model: a `flax.nnx.Module`.
 
     Yields:
         The modules that were switched on, by path (see
@@ -252,18 +252,18 @@ def _nnx_call(model: Any, args: tuple, kwargs: dict) -> tuple:
 def capture_nnx(model: Any, *args: Any, **kwargs: Any) -> tuple:
     """Calls an nnx model and returns its output and every pre-activation.
 
-    Sets ``record_pre_activation=True`` on every leakyjax activation module,
-    calls ``model(*args, **kwargs)`` collecting what they sow, and restores the
+    Sets `record_pre_activation=True` on every leakyjax activation module,
+    calls `model(*args, **kwargs)` collecting what they sow, and restores the
     flags. The model's state changes as by a normal call (RNG counters,
-    batch statistics in train mode). Works inside ``nnx.jit``.
+    batch statistics in train mode). Works inside `nnx.jit`.
 
     Args:
-        model: a ``flax.nnx.Module`` built with leakyjax nnx activation modules.
+        model: a `flax.nnx.Module` built with leakyjax nnx activation modules.
         *args: inputs of the model.
         **kwargs: keyword arguments of the model call.
 
     Returns:
-        ``(output, {layer name: pre-activation array})``.
+        `(output, {layer name: pre-activation array})`.
 
     Raises:
         ValueError: if the model has no leakyjax activation module.
@@ -296,10 +296,10 @@ def capture_nnx(model: Any, *args: Any, **kwargs: Any) -> tuple:
 
 
 def _nnx_pure(model: Any, kwargs: dict) -> tuple[Callable, Any, Callable, Any]:
-    """``pure(state, batch) -> (acts, state)`` over the split model.
+    """`pure(state, batch) -> (acts, state)` over the split model.
 
-    The flags are switched on here and restored by ``finish(state)``, which also
-    writes the final state (RNG counters, ...) back into ``model``.
+    The flags are switched on here and restored by `finish(state)`, which also
+    writes the final state (RNG counters, ...) back into `model`.
     """
     _import_flax("dead_units")
     from flax import nnx

@@ -35,8 +35,8 @@ class GradientStats(NamedTuple):
         global_norm: $\sqrt{\sum_\text{leaves} \lVert g \rVert^2}$, as
             `optax.global_norm`.
         zero_fraction: fraction of all gradient entries exactly equal to 0.
-        leaves: ``{"Dense_0/kernel": LeafGradientStats, ...}``, one per array.
-        layers: ``{"Dense_0": LeafGradientStats, ...}``, the arrays grouped by
+        leaves: `{"Dense_0/kernel": LeafGradientStats, ...}`, one per array.
+        layers: `{"Dense_0": LeafGradientStats, ...}`, the arrays grouped by
             their parent path (a layer's kernel and bias together).
     """
 
@@ -58,7 +58,7 @@ def _key_name(k: Any) -> str:
 
 def _path_name(path: Sequence[Any]) -> str:
     parts = [_key_name(k) for k in path]
-    # nnx.Variable leaves are reached through their ``value`` attribute.
+    # nnx.Variable leaves are reached through their `value` attribute.
     if len(parts) > 1 and parts[-1] in ("value", "raw_value"):
         parts = parts[:-1]
     return "/".join(parts) if parts else "(root)"
@@ -87,8 +87,8 @@ def gradient_stats(grads: Any) -> GradientStats:
     grows over training is the same symptom seen from the gradients.
 
     Args:
-        grads: a pytree of float arrays (from `jax.grad`, ``nnx.grad``,
-            ...). Leaves are named by their path (``"Dense_0/kernel"``).
+        grads: a pytree of float arrays (from `jax.grad`, `nnx.grad`,
+            ...). Leaves are named by their path (`"Dense_0/kernel"`).
 
     Returns:
         A [GradientStats][leakyjax.diagnostics.GradientStats]: the global norm, the global zero fraction and

@@ -29,7 +29,7 @@ def _check_report(report: Any, where: str) -> dict:
 
 
 def _save(fig: Any, out: Any) -> None:
-    """Writes the figure to ``out`` atomically, if given (the figure stays open)."""
+    """Writes the figure to `out` atomically, if given (the figure stays open)."""
     if out is not None:
         buf = io.BytesIO()
         fmt = Path(out).suffix.lstrip(".") or "png"
@@ -48,8 +48,8 @@ def plot_report(
     """Bar chart of the dead and rarely-active percentage per layer.
 
     Args:
-        report: ``{layer name: LayerStats}``, or ``{run name: {layer name:
-            LayerStats}}`` to compare runs (grouped bars of dead %).
+        report: `{layer name: LayerStats}`, or `{run name: {layer name:
+            LayerStats}}` to compare runs (grouped bars of dead %).
         ax: a matplotlib Axes to draw into; a new figure when None.
         title: the axes title.
         out: a path to save the figure to (PNG by extension).
@@ -133,13 +133,13 @@ def plot_history(
     """Dead percentage per layer over training steps; one panel per run.
 
     Args:
-        history: a sequence of ``(step, {layer name: LayerStats})`` pairs (or a
-            mapping ``{step: report}``), or ``{run name: history}`` to compare
+        history: a sequence of `(step, {layer name: LayerStats})` pairs (or a
+            mapping `{step: report}`), or `{run name: history}` to compare
             runs side by side with a shared y axis.
         title: the figure title.
         out: a path to save the figure to.
-        metric: the [LayerStats][leakyjax.diagnostics.LayerStats] field to plot (``"dead_fraction"``,
-            ``"rarely_active_fraction"`` or ``"mean_active_rate"``), in %.
+        metric: the [LayerStats][leakyjax.diagnostics.LayerStats] field to plot (`"dead_fraction"`,
+            `"rarely_active_fraction"` or `"mean_active_rate"`), in %.
 
     Returns:
         The matplotlib Figure.

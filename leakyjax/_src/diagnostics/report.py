@@ -41,7 +41,7 @@ def format_report(report: Any, *, title: str | None = None) -> str:
     NaN pre-activation.
 
     Args:
-        report: ``{layer name: LayerStats}`` (from [result][leakyjax.diagnostics.result] or
+        report: `{layer name: LayerStats}` (from [result][leakyjax.diagnostics.result] or
             [dead_units][leakyjax.diagnostics.dead_units]) or a single [LayerStats][leakyjax.diagnostics.LayerStats].
         title: an optional first line.
 

@@ -16,7 +16,7 @@ from leakyjax._src.diagnostics.accumulator import init, result, update
 # Running functions and models over batches
 # --------------------------------------------------------------------------- #
 def _as_layer_dict(acts: Any, where: str) -> dict:
-    """A function's pre-activations as ``{name: array}``."""
+    """A function's pre-activations as `{name: array}`."""
     if isinstance(acts, Mapping):
         return dict(acts)
     if isinstance(acts, (tuple, list)):
@@ -82,48 +82,48 @@ def dead_units(
 ) -> Any:
     r"""Runs a function or a Flax model over batches and reports every layer.
 
-    Three kinds of ``fn``:
+    Three kinds of `fn`:
 
-    * a plain function ``fn(batch)`` returning its pre-activations explicitly:
-      a mapping ``{layer name: array}``, a sequence of arrays (named ``"0"``,
-      ``"1"``, ...) or one array (named ``"pre_activation"``);
-    * a ``flax.linen`` module built from leakyjax activation modules, with
-      ``variables``: it is applied with ``mutable=["intermediates"]`` and every
-      sown ``pre_activation`` is collected (see [capture_linen][leakyjax.diagnostics.capture_linen]);
-    * a ``flax.nnx`` module: ``record_pre_activation`` is switched on for every
+    * a plain function `fn(batch)` returning its pre-activations explicitly:
+      a mapping `{layer name: array}`, a sequence of arrays (named `"0"`,
+      `"1"`, ...) or one array (named `"pre_activation"`);
+    * a `flax.linen` module built from leakyjax activation modules, with
+      `variables`: it is applied with `mutable=["intermediates"]` and every
+      sown `pre_activation` is collected (see [capture_linen][leakyjax.diagnostics.capture_linen]);
+    * a `flax.nnx` module: `record_pre_activation` is switched on for every
       leakyjax activation module while it runs (see [capture_nnx][leakyjax.diagnostics.capture_nnx]). The
-      model's state is updated as by calling it (call ``model.eval()`` first
+      model's state is updated as by calling it (call `model.eval()` first
       for inference-mode statistics);
-    * an ``equinox`` module built from `leakyjax.equinox` activation
+    * an `equinox` module built from `leakyjax.equinox` activation
       modules, taking one example as equinox models do: it is mapped over the
       batch's leading axis and each activation's input is recorded (see
-      [leakyjax.equinox.capture][]; use ``equinox.nn.inference_mode``
-      first for RReLU's evaluation slope, or pass ``key=``).
+      [leakyjax.equinox.capture][]; use `equinox.nn.inference_mode`
+      first for RReLU's evaluation slope, or pass `key=`).
 
-    Layers are named by module path (``"Dense_0/LeakyReLU_0"``); a module
-    called several times gives ``path[0]``, ``path[1]``, ....
+    Layers are named by module path (`"Dense_0/LeakyReLU_0"`); a module
+    called several times gives `path[0]`, `path[1]`, ....
 
     Args:
         fn: the function or model.
         batches: an iterable of inputs, each passed as the single argument
-            (drop labels with ``(x for x, _ in loader)``).
-        variables: the linen variables (``model.init(...)``); only for linen.
-        feature_axis: the unit axis, an int or ``{layer name: int}``.
+            (drop labels with `(x for x, _ in loader)`).
+        variables: the linen variables (`model.init(...)`); only for linen.
+        feature_axis: the unit axis, an int or `{layer name: int}`.
         rare_threshold: see [result][leakyjax.diagnostics.result].
         jit: compile the per-batch step (default). The compiled step is
             cached per function / model (and per nnx graph), so calling
-            ``dead_units`` again during training does not recompile; batches
+            `dead_units` again during training does not recompile; batches
             of a new shape do.
         progress: show a tqdm progress bar.
         return_state: return the [UnitState][leakyjax.diagnostics.UnitState] dict instead of the report.
-        **apply_kwargs: passed on to ``model.apply`` (linen, e.g. ``rngs``,
-            ``method``) or to the nnx model call.
+        **apply_kwargs: passed on to `model.apply` (linen, e.g. `rngs`,
+            `method`) or to the nnx model call.
 
     Returns:
-        ``{layer name: LayerStats}`` (or ``{layer name: UnitState}``).
+        `{layer name: LayerStats}` (or `{layer name: UnitState}`).
 
     Raises:
-        ValueError: if ``batches`` is empty, or no pre-activation is found.
+        ValueError: if `batches` is empty, or no pre-activation is found.
 
     Example:
         >>> import jax, jax.numpy as jnp

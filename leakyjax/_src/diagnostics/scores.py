@@ -53,7 +53,7 @@ class Probe(NamedTuple):
     Attributes:
         pre_activation: the layer's input $a$ (the activation's argument).
         output: the layer's output $h = f(a)$.
-        grad: $\\partial L / \\partial a$, same shape as ``pre_activation``.
+        grad: $\\partial L / \\partial a$, same shape as `pre_activation`.
     """
 
     pre_activation: Array
@@ -64,18 +64,18 @@ class Probe(NamedTuple):
 class UnitScores(NamedTuple):
     """The three scores of one layer, from [unit_scores][].
 
-    Fractions are over units; all are ``nan`` when nothing has been seen
-    (``grad_*`` when no gradient has been seen).
+    Fractions are over units; all are `nan` when nothing has been seen
+    (`grad_*` when no gradient has been seen).
 
     Attributes:
         units: number of units.
         count: examples seen per unit.
-        active_rate: ``(units,)`` share of examples with pre-activation ``> 0``.
-        dormancy: ``(units,)`` ReDo's $s_i$ (the layer's scores average to 1).
-        grad_score: ``(units,)`` the gradient score $g_i$ (average 1).
-        never_positive: ``(units,)`` bool, active rate 0.
-        dormant: ``(units,)`` bool, $s_i \\le \\tau$.
-        grad_dormant: ``(units,)`` bool, $g_i \\le \\tau_g$.
+        active_rate: `(units,)` share of examples with pre-activation `> 0`.
+        dormancy: `(units,)` ReDo's $s_i$ (the layer's scores average to 1).
+        grad_score: `(units,)` the gradient score $g_i$ (average 1).
+        never_positive: `(units,)` bool, active rate 0.
+        dormant: `(units,)` bool, $s_i \\le \\tau$.
+        grad_dormant: `(units,)` bool, $g_i \\le \\tau_g$.
         never_positive_fraction: share of units never positive.
         dormant_fraction: share of τ-dormant units.
         grad_dormant_fraction: share of gradient-dormant units.
@@ -135,10 +135,10 @@ def init_scores(spec: Any, *, feature_axis: Any = -1, dtype: Any = None) -> Any:
     Args:
         spec: the number of units, the pre-activation shape, an example array,
             a [Probe][leakyjax.diagnostics.Probe], or a mapping
-            ``{layer name: spec}`` (e.g. the probes of one step, or their
-            ``jax.eval_shape``).
-        feature_axis: the unit axis (``-1``: Dense and channels-last conv), or
-            ``{layer name: int}``.
+            `{layer name: spec}` (e.g. the probes of one step, or their
+            `jax.eval_shape`).
+        feature_axis: the unit axis (`-1`: Dense and channels-last conv), or
+            `{layer name: int}`.
         dtype: float dtype of the sums (default float32).
 
     Returns:
@@ -258,17 +258,17 @@ def update_scores(
     Args:
         state: a [ScoreState][leakyjax.diagnostics.ScoreState] (or a dict).
         pre_activations: the layer's inputs $a$ (any leading axes, all
-            averaged), a [Probe][leakyjax.diagnostics.Probe] (then ``outputs``
-            and ``grads`` come from it), or a mapping ``{layer: array or
-            Probe}`` with the state's names (what
+            averaged), a [Probe][leakyjax.diagnostics.Probe] (then `outputs`
+            and `grads` come from it), or a mapping `{layer: array or
+            Probe}` with the state's names (what
             [value_grad_and_probes][leakyjax.diagnostics.value_grad_and_probes]
             returns).
-        outputs: the outputs $h = f(a)$ (same shape); or give ``activation``.
+        outputs: the outputs $h = f(a)$ (same shape); or give `activation`.
         grads: optional $\partial L / \partial a$ (same shape), for the
             gradient score.
         activation: the activation that maps pre-activations to outputs when
-            ``outputs`` is None: a registry spec (``"leaky_relu:0.2"``), a
-            callable, or ``{layer: ...}``.
+            `outputs` is None: a registry spec (`"leaky_relu:0.2"`), a
+            callable, or `{layer: ...}`.
 
     Returns:
         The updated state (same pytree structure); jit- and scan-compatible.
@@ -430,10 +430,10 @@ def pooled_fractions(scores: Mapping[str, UnitScores]) -> dict[str, Array]:
     """The three fractions over all units of many layers (weighted by units).
 
     Args:
-        scores: ``{layer: UnitScores}`` from [unit_scores][].
+        scores: `{layer: UnitScores}` from [unit_scores][].
 
     Returns:
-        ``{"never_positive": ..., "dormant": ..., "grad_dormant": ...}``.
+        `{"never_positive": ..., "dormant": ..., "grad_dormant": ...}`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -499,20 +499,20 @@ _TAPES: list[_Tape] = []
 
 
 def tap(name: str, pre_activation: Any, activation: Any) -> Array:
-    """Applies ``activation`` to a layer of a plain function, visibly to probes.
+    """Applies `activation` to a layer of a plain function, visibly to probes.
 
     Outside [value_grad_and_probes][leakyjax.diagnostics.value_grad_and_probes]
-    this is ``activation(pre_activation)``; inside, the layer's pre-activation,
-    output and loss gradient are recorded under ``name``.
+    this is `activation(pre_activation)`; inside, the layer's pre-activation,
+    output and loss gradient are recorded under `name`.
 
     Args:
-        name: the layer name (a layer applied twice gives ``name[0]``,
-            ``name[1]``).
+        name: the layer name (a layer applied twice gives `name[0]`,
+            `name[1]`).
         pre_activation: the activation's input.
-        activation: a callable or a registry spec (``"leaky_relu:0.2"``).
+        activation: a callable or a registry spec (`"leaky_relu:0.2"`).
 
     Returns:
-        ``activation(pre_activation)``.
+        `activation(pre_activation)`.
 
     Example:
         >>> import jax.numpy as jnp
@@ -542,7 +542,7 @@ def _nnx_classes() -> tuple:
 
 @contextlib.contextmanager
 def _recording(tape: _Tape) -> Iterator[None]:
-    """Routes leakyjax linen / nnx activation modules through ``tape``."""
+    """Routes leakyjax linen / nnx activation modules through `tape`."""
     _TAPES.append(tape)
     patched: list[tuple[type, Any]] = []
     stack = contextlib.ExitStack()
@@ -589,35 +589,35 @@ def value_grad_and_probes(
 ) -> Callable[..., tuple[Any, Any, dict[str, Probe]]]:
     r"""`jax.value_and_grad` that also returns every activation layer's probe.
 
-    The returned function runs ``fn`` once forward and once backward (as
-    ``jax.value_and_grad`` does) and returns ``(value, grads, probes)``:
-    ``probes`` maps each activation layer to a [Probe][leakyjax.diagnostics.Probe]
+    The returned function runs `fn` once forward and once backward (as
+    `jax.value_and_grad` does) and returns `(value, grads, probes)`:
+    `probes` maps each activation layer to a [Probe][leakyjax.diagnostics.Probe]
     (pre-activation, output, and $\partial L/\partial a$, taken by adding a zero
     to the pre-activation and differentiating with respect to it). Layers are
 
-    * every leakyjax ``flax.linen`` activation module, named by module path as
+    * every leakyjax `flax.linen` activation module, named by module path as
       [capture_linen][leakyjax.diagnostics.capture_linen] names them;
-    * every leakyjax ``flax.nnx`` activation module, named ``ClassName_i`` in
-      order of first call (use it with ``nnx.split`` / ``nnx.merge`` inside
-      ``fn``);
+    * every leakyjax `flax.nnx` activation module, named `ClassName_i` in
+      order of first call (use it with `nnx.split` / `nnx.merge` inside
+      `fn`);
     * every [tap][leakyjax.diagnostics.tap] in a plain function.
 
-    Feed ``probes`` to [update_scores][leakyjax.diagnostics.update_scores] in the
+    Feed `probes` to [update_scores][leakyjax.diagnostics.update_scores] in the
     same jitted step: the three scores then cost a few reductions over arrays
-    the step has anyway (see ``benchmarks/bench_diagnostics.py``).
+    the step has anyway (see `benchmarks/bench_diagnostics.py`).
 
     Args:
-        fn: the loss, ``fn(*args) -> scalar`` (or ``(scalar, aux)`` with
-            ``has_aux``).
-        argnums: which arguments to differentiate, as in ``jax.value_and_grad``.
-        has_aux: whether ``fn`` returns ``(loss, aux)``.
+        fn: the loss, `fn(*args) -> scalar` (or `(scalar, aux)` with
+            `has_aux`).
+        argnums: which arguments to differentiate, as in `jax.value_and_grad`.
+        has_aux: whether `fn` returns `(loss, aux)`.
 
     Returns:
-        ``f(*args) -> (value, grads, probes)``; ``value`` is ``(loss, aux)`` with
-        ``has_aux``.
+        `f(*args) -> (value, grads, probes)`; `value` is `(loss, aux)` with
+        `has_aux`.
 
     Raises:
-        ValueError: at the first call, if ``fn`` runs no activation layer.
+        ValueError: at the first call, if `fn` runs no activation layer.
 
     Example:
         >>> import jax, jax.numpy as jnp
@@ -698,7 +698,7 @@ def value_grad_and_probes(
 
 
 def _call_names(tape: _Tape) -> list[str]:
-    """The final name of each call, in call order (``name`` or ``name[i]``)."""
+    """The final name of each call, in call order (`name` or `name[i]`)."""
     totals: dict[str, int] = {}
     for name, _, _ in tape.calls:
         totals[name] = totals.get(name, 0) + 1

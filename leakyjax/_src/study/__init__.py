@@ -1,4 +1,4 @@
-"""Studies built on the training stack: ``compare`` and published-result checks.
+"""Studies built on the training stack: `compare` and published-result checks.
 
-Needs the ``train`` extra: ``pip install "leakyjax[train]"``.
+Needs the `train` extra: `pip install "leakyjax[train]"`.
 """

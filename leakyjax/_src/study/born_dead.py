@@ -1,4 +1,4 @@
-r"""``born-dead``: deep, narrow ReLU networks are constant at initialisation.
+r"""`born-dead`: deep, narrow ReLU networks are constant at initialisation.
 
 Lu, Shin, Su and Karniadakis (2019/2020), "Dying ReLU and Initialization:
 Theory and Numerical Examples", prove that a ReLU network of width $N$
@@ -56,11 +56,11 @@ class BornDeadCell(NamedTuple):
             all <= 0 for every sampled input (for leaky units the layer is
             then in its negative regime, not constant).
         p_dead_at_x0: fraction with some hidden layer entirely inactive at the
-            single input ``x0 = (1, ..., 1)``; its expectation is ``bound``.
-        bound: ``1 - (1 - 2**-width)**(depth - 1)``.
-        stderr: binomial standard error of ``p_constant``.
+            single input `x0 = (1, ..., 1)`; its expectation is `bound`.
+        bound: `1 - (1 - 2**-width)**(depth - 1)`.
+        stderr: binomial standard error of `p_constant`.
         p_flat: fraction whose relative output range
-            ``(max f - min f) / max |f|`` is below ``1e-6`` (numerically
+            `(max f - min f) / max |f|` is below `1e-6` (numerically
             constant in float32, even where not exactly constant).
         median_rel_range: median over networks of that relative range.
         trials: number of sampled networks.
@@ -77,7 +77,7 @@ class BornDeadCell(NamedTuple):
 
 
 def single_input_bound(width: int, depth: int) -> float:
-    """``1 - (1 - 2**-width)**(depth - 1)``: P(some hidden layer dead at one x).
+    """`1 - (1 - 2**-width)**(depth - 1)`: P(some hidden layer dead at one x).
 
     >>> round(single_input_bound(2, 5), 4)
     0.6836
@@ -86,10 +86,10 @@ def single_input_bound(width: int, depth: int) -> float:
 
 
 def domain_inputs(d_in: int, n_inputs: int, *, rng: np.random.Generator) -> np.ndarray:
-    """Dense sample of ``[-1, 1]^d_in``; the first row is ``x0 = (1, ..., 1)``.
+    """Dense sample of `[-1, 1]^d_in`; the first row is `x0 = (1, ..., 1)`.
 
-    ``d_in == 1`` gives a uniform grid including both ends; ``d_in > 1`` the
-    corner ``x0``, and uniform random points.
+    `d_in == 1` gives a uniform grid including both ends; `d_in > 1` the
+    corner `x0`, and uniform random points.
     """
     if d_in == 1:
         return np.linspace(1.0, -1.0, n_inputs)[:, None]
@@ -106,7 +106,7 @@ def _activation(name: str, slope: float):
 
 
 def _weights(rng: np.random.Generator, trials, d_in, width, n_hidden, bias_scale):
-    """He-normal weights, stacked over ``trials`` (numpy: no compile per shape)."""
+    """He-normal weights, stacked over `trials` (numpy: no compile per shape)."""
 
     def normal(shape, fan_in):
         return rng.standard_normal((trials, *shape)) * np.sqrt(2.0 / fan_in)
@@ -125,9 +125,9 @@ def _weights(rng: np.random.Generator, trials, d_in, width, n_hidden, bias_scale
 def _forward(x, p, *, act, slope):
     """Per network and per depth: constant?, dead layer?, dead at x0?, range.
 
-    The network of depth ``L`` is the first ``L - 1`` hidden layers of the
+    The network of depth `L` is the first `L - 1` hidden layers of the
     deepest one followed by the (shared) output layer, so one forward pass
-    scores every depth. Entry ``j`` of each output is depth ``j + 2``.
+    scores every depth. Entry `j` of each output is depth `j + 2`.
     """
     fn = _activation(act, slope)
 
@@ -173,26 +173,26 @@ def estimate_width(
 ) -> dict[int, BornDeadCell]:
     """Monte Carlo estimate of the born-dead probability for one width.
 
-    The same ``key`` gives the same weights for every ``activation``, so ReLU
+    The same `key` gives the same weights for every `activation`, so ReLU
     and leaky ReLU are compared on identical networks.
 
     Args:
         key: a jax PRNG key (seeds a numpy generator for the weights).
-        width: hidden width ``N`` (>= 1).
-        depths: depths ``L`` (hidden layers + 1, each >= 2) to score.
-        activation: ``"relu"`` or ``"leaky_relu"``.
-        negative_slope: slope of ``leaky_relu``.
-        bias: ``"zero"`` or ``"normal"`` (``N(0, 2/fan_in)`` like the weights).
-        d_in: input dimension; the domain is ``[-1, 1]^d_in``.
+        width: hidden width `N` (>= 1).
+        depths: depths `L` (hidden layers + 1, each >= 2) to score.
+        activation: `"relu"` or `"leaky_relu"`.
+        negative_slope: slope of `leaky_relu`.
+        bias: `"zero"` or `"normal"` (`N(0, 2/fan_in)` like the weights).
+        d_in: input dimension; the domain is `[-1, 1]^d_in`.
         trials: number of random networks.
         n_inputs: number of sampled inputs.
         chunk: networks per vmapped batch (bounds memory).
 
     Returns:
-        ``{depth: BornDeadCell}``.
+        `{depth: BornDeadCell}`.
 
     Raises:
-        ValueError: for out-of-range sizes or an unknown ``bias``/``activation``.
+        ValueError: for out-of-range sizes or an unknown `bias`/`activation`.
 
     >>> cells = estimate_width(jax.random.key(0), width=2, depths=(3, 10), trials=200)
     >>> cells[3].p_constant < cells[10].p_constant
@@ -363,7 +363,7 @@ def _parts(cfg: dict, seed: int) -> dict:
 
 
 def _cells(cfg: dict, values: dict) -> dict:
-    """``{(activation, bias, width, depth): cell}`` from the parts' values."""
+    """`{(activation, bias, width, depth): cell}` from the parts' values."""
     return {
         (act, bias, w, d): values[_key(act, bias, w)][str(d)]
         for bias in cfg["biases"]
@@ -422,7 +422,7 @@ def _p(x: float) -> str:
 
 
 def render_markdown(res: dict) -> str:
-    """The tables of docs/STUDY.md's ``born-dead`` section, from the results JSON."""
+    """The tables of docs/STUDY.md's `born-dead` section, from the results JSON."""
     cfg = res["config"]
     cells = {
         (c["activation"], c["bias"], c["width"], c["depth"]): c for c in res["cells"]

@@ -1,8 +1,8 @@
-"""``leakyjax compare``: train activations side by side and write a report.
+"""`leakyjax compare`: train activations side by side and write a report.
 
 For every activation the seeds train together in one compiled program
-(:func:`leakyjax._src.train.train`); each finished activation appends one JSON
-line per seed to ``results.jsonl`` (flushed and fsynced), so a killed run loses
+(`train`); each finished activation appends one JSON
+line per seed to `results.jsonl` (flushed and fsynced), so a killed run loses
 nothing that had finished and re-running the same command reads finished runs
 back instead of training them again.
 """
@@ -80,21 +80,21 @@ class Summary(NamedTuple):
 
 
 class CompareResult(NamedTuple):
-    """What :func:`compare` produced.
+    """What `compare` produced.
 
     Attributes:
         out: the output directory.
-        summaries: one :class:`Summary` per activation, ranked best first.
-        records: every result line (dicts, as in ``results.jsonl``) of this
+        summaries: one `Summary` per activation, ranked best first.
+        records: every result line (dicts, as in `results.jsonl`) of this
             comparison, including those read back.
         trained: activations trained by this call (the others were read back).
-        report: path of ``report.md``.
+        report: path of `report.md`.
         plots: paths of the PNG plots.
         decision: the answer to "which activation?" at the margin
-            (``decision.sentence`` leads ``report.md``).
+            (`decision.sentence` leads `report.md`).
 
     In a notebook the result renders as the decision and the ranked table
-    (``_repr_markdown_``); ``str(result)`` is the same as plain text.
+    (`_repr_markdown_`); `str(result)` is the same as plain text.
     """
 
     out: Path
@@ -133,11 +133,11 @@ class CompareResult(NamedTuple):
 
 
 def config_key(config: TrainConfig, data: str | None = None) -> str:
-    """A canonical string identifying ``config`` and the data (the resume key).
+    """A canonical string identifying `config` and the data (the resume key).
 
-    The activation is in the registry's canonical form, so ``ELU`` resumes
-    ``elu``; ``data`` is the data set's
-    :func:`~leakyjax._src.train.data.fingerprint` (a hash of its arrays), so
+    The activation is in the registry's canonical form, so `ELU` resumes
+    `elu`; `data` is the data set's
+    `fingerprint` (a hash of its arrays), so
     changed data never resumes old runs.
     """
     fields = config._asdict()
@@ -148,7 +148,7 @@ def config_key(config: TrainConfig, data: str | None = None) -> str:
 
 
 def records_of(result: TrainResult, data: str | None = None) -> list[dict]:
-    """One JSON-ready dict per seed of a :class:`TrainResult`."""
+    """One JSON-ready dict per seed of a `TrainResult`."""
     n = len(result.runs)
     out = []
     for run in result.runs:
@@ -188,7 +188,7 @@ def records_of(result: TrainResult, data: str | None = None) -> list[dict]:
     return out
 
 
-#: The fields every ``results.jsonl`` line must have, and their JSON types.
+#: The fields every `results.jsonl` line must have, and their JSON types.
 RECORD_SCHEMA = {
     "key": str,
     "activation": str,
@@ -243,7 +243,7 @@ def _outside(field: str, value: Any, low: float, high: float, why: str = "") -> 
 
 
 def _check_ranges(rec: dict) -> str | None:
-    """Why a number of ``rec`` is impossible (an accuracy of 5, a negative
+    """Why a number of `rec` is impossible (an accuracy of 5, a negative
     loss, a best step after the last one), or None."""
     metric = rec["metric"]
     if metric not in ("accuracy", "r2"):
@@ -291,8 +291,8 @@ def _canonical_cached(spec: str) -> str:
 
 
 def _check_key(rec: dict) -> str | None:
-    """Why the record's ``config`` (and data fingerprint) is not what its
-    ``key`` says, or None: the key is what resume looks up, so a hand-edited
+    """Why the record's `config` (and data fingerprint) is not what its
+    `key` says, or None: the key is what resume looks up, so a hand-edited
     config must not pass for the configuration that trained it."""
     try:
         key = json.loads(rec["key"])
@@ -323,12 +323,12 @@ def _check_key(rec: dict) -> str | None:
 
 
 def read_results(path: str | os.PathLike) -> list[dict]:
-    """The valid records of a ``results.jsonl``, in file order.
+    """The valid records of a `results.jsonl`, in file order.
 
-    A line that is not UTF-8 JSON matching :data:`RECORD_SCHEMA` (a torn last
-    line of a killed write, a hand edit, ``"final_test_acc": "high"``), or that
+    A line that is not UTF-8 JSON matching `RECORD_SCHEMA` (a torn last
+    line of a killed write, a hand edit, `"final_test_acc": "high"`), or that
     repeats an earlier (configuration, seed), is skipped with a
-    :class:`leakyjax._src.io.RecordWarning` naming ``file:line``; its run counts
+    `RecordWarning` naming `file:line`; its run counts
     as not finished and trains again. The file itself is never rewritten.
     """
     return _io.read_records(
@@ -360,7 +360,7 @@ def _stats(values: list) -> tuple[float, float]:
 
 
 def summarize(records: Sequence[dict], activations: Sequence[str]) -> list[Summary]:
-    """Per-activation :class:`Summary`, ranked by mean final test accuracy."""
+    """Per-activation `Summary`, ranked by mean final test accuracy."""
     out = []
     for act in activations:
         recs = [r for r in records if r["activation"] == act]
@@ -405,10 +405,10 @@ def _name_of(obj: Any) -> str:
 
 
 def resolve_model(model: Any) -> tuple[str, Any]:
-    """``(name in records, model or None)`` for ``compare``'s ``model``.
+    """`(name in records, model or None)` for `compare`'s `model`.
 
-    A built-in name (``"mlp"``, ``"cnn"``) gives ``(name, None)``;
-    ``"package.module:function"`` imports the factory.
+    A built-in name (`"mlp"`, `"cnn"`) gives `(name, None)`;
+    `"package.module:function"` imports the factory.
     """
     if model is None:
         return "", None
@@ -433,7 +433,7 @@ def resolve_model(model: Any) -> tuple[str, Any]:
 
 
 def resolve_data(base: TrainConfig, data: Any, task: str | None):
-    """``(name in records, Dataset)`` for ``compare``'s ``data``."""
+    """`(name in records, Dataset)` for `compare`'s `data`."""
     if data is None:
         if task is not None:
             raise ValueError("compare: task= needs your own data (data=...).")
@@ -465,52 +465,52 @@ def compare(
     wait: bool = False,
     margin: float = 0.01,
 ) -> CompareResult:
-    """Train ``activations`` side by side on the same task and seeds; report.
+    """Train `activations` side by side on the same task and seeds; report.
 
-    Each activation is ``base`` with its ``activation`` replaced; its seeds train
+    Each activation is `base` with its `activation` replaced; its seeds train
     together in one compiled program. Finished (activation, seed) runs already
-    in ``out/results.jsonl`` with the same configuration and data are read
-    back, not trained again. Writes ``results.jsonl``, ``report.md`` (with
-    compile and train time) and PNG plots into ``out``.
+    in `out/results.jsonl` with the same configuration and data are read
+    back, not trained again. Writes `results.jsonl`, `report.md` (with
+    compile and train time) and PNG plots into `out`.
 
     Args:
-        activations: registry specs (``"leaky_relu:0.2"``); duplicates are
+        activations: registry specs (`"leaky_relu:0.2"`); duplicates are
             dropped.
-        seeds: a count ``n`` (seeds ``0..n-1``) or explicit seeds.
+        seeds: a count `n` (seeds `0..n-1`) or explicit seeds.
         out: output directory (created).
-        base: the shared configuration (default :class:`TrainConfig`).
-        model: None (``base.model``), a built-in name, or your model: a factory
-            ``f(act) -> flax.linen.Module`` or ``f(act, *, rngs) ->
-            flax.nnx.Module``, or ``"package.module:function"`` naming one.
-            ``act`` is the parsed activation; call ``act(train=train)`` once
+        base: the shared configuration (default `TrainConfig`).
+        model: None (`base.model`), a built-in name, or your model: a factory
+            `f(act) -> flax.linen.Module` or `f(act, *, rngs) ->
+            flax.nnx.Module`, or `"package.module:function"` naming one.
+            `act` is the parsed activation; call `act(train=train)` once
             per layer for a fresh module. The model maps a batch of inputs to
-            ``(batch, classes)`` logits (``(batch, targets)`` for regression).
-        data: None (``base.dataset``), a built-in name, or your data: arrays
-            (a dict or 4-tuple of ``x_train, y_train, x_test, y_test``), an
-            ``.npz`` path with those keys, or ``"package.module:function"``
-            returning them (see :func:`leakyjax.train.as_dataset`).
-        task: ``"classification"`` or ``"regression"`` for your data (None:
+            `(batch, classes)` logits (`(batch, targets)` for regression).
+        data: None (`base.dataset`), a built-in name, or your data: arrays
+            (a dict or 4-tuple of `x_train, y_train, x_test, y_test`), an
+            `.npz` path with those keys, or `"package.module:function"`
+            returning them (see [`leakyjax.train.as_dataset`][leakyjax.train.as_dataset]).
+        task: `"classification"` or `"regression"` for your data (None:
             inferred from the labels).
         progress: show a tqdm progress bar.
         command: the command line recorded in the report.
         plots: write the PNG plots.
         echo: print the final table.
-        wait: when another process is working in ``out``, wait for it instead
-            of raising `leakyjax._src.io.Locked`.
+        wait: when another process is working in `out`, wait for it instead
+            of raising `Locked`.
         margin: the smallest difference of the final test score that matters
             (0.01: one point of accuracy, or 0.01 of R²): the report calls an
             activation better only by more than this, and equivalent within it.
 
     Returns:
-        A :class:`CompareResult`.
+        A `CompareResult`.
 
     Raises:
         ValueError: for an unknown activation, an invalid configuration, a
             model or data that do not fit (shapes, dtypes, missing keys) or an
-            unusable ``out`` (a file, not writable), before anything trains.
-        leakyjax._src.io.Locked: another process holds ``out`` (see ``wait``).
+            unusable `out` (a file, not writable), before anything trains.
+        `Locked`: another process holds `out` (see `wait`).
         OSError: writing failed (e.g. a full disk); finished runs stay in
-            ``results.jsonl``.
+            `results.jsonl`.
 
     Example:
         >>> import tempfile
@@ -581,7 +581,7 @@ def compare(
 
 
 def _unique_activations(activations: Sequence[str]) -> list[str]:
-    """``activations`` stripped, duplicates (in canonical form) dropped; the first
+    """`activations` stripped, duplicates (in canonical form) dropped; the first
     spelling is kept as the label."""
     seen: dict[str, str] = {}
     for a in activations:

@@ -1,4 +1,4 @@
-r"""``dead-vs-lr``: dead units against the learning rate, ReLU vs leaky ReLU.
+r"""`dead-vs-lr`: dead units against the learning rate, ReLU vs leaky ReLU.
 
 CS231n (Karpathy, "Commonly used activation functions", course notes) warns
 that a ReLU unit can be knocked into a region where it never activates again,
@@ -8,8 +8,8 @@ MLP with SGD + momentum 0.9 at a constant learning rate (no clipping, no
 warmup) over a range of learning rates and measures, after training, the
 fraction of units per hidden layer whose pre-activation is <= 0 on every
 training example ([`leakyjax.diagnostics`][], through the training stack's
-``RunResult.dead_fraction``). For leaky units such a unit still passes a
-gradient (slope ``a``) and can recover; for ReLU it cannot.
+`RunResult.dead_fraction`). For leaky units such a unit still passes a
+gradient (slope `a`) and can recover; for ReLU it cannot.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def _fracs(xs) -> str:
 
 
 def render_markdown(res: dict) -> str:
-    """The tables of docs/STUDY.md's ``dead-vs-lr`` section, from the results JSON."""
+    """The tables of docs/STUDY.md's `dead-vs-lr` section, from the results JSON."""
     cfg = res["config"]
     layers = "/".join(str(i + 1) for i in range(cfg["depth"]))
     by = {(r["activation"], r["learning_rate"]): r for r in res["summary"]["table"]}

@@ -1,4 +1,4 @@
-r"""``init-depth``: He vs Xavier initialisation of deep plain rectifier nets.
+r"""`init-depth`: He vs Xavier initialisation of deep plain rectifier nets.
 
 He, Zhang, Ren and Sun (2015), "Delving Deep into Rectifiers", section 2.2:
 for a layer $y_l = W_l x_l + b_l$ with $x_l = f(y_{l-1})$ and a
@@ -57,7 +57,7 @@ def _initializer(init: str, slope: float):
 
 
 def per_layer_factor(init: str, slope: float) -> float:
-    """Theoretical ``Var[y_l] / Var[y_{l-1}]`` for square layers.
+    """Theoretical `Var[y_l] / Var[y_{l-1}]` for square layers.
 
     >>> per_layer_factor("xavier", 0.0), per_layer_factor("he", 0.2)
     (0.5, 1.0)
@@ -83,14 +83,14 @@ def propagate(
     width: int = 256,
     batch: int = 1024,
 ) -> np.ndarray:
-    """Second moment of the pre-activations of each of ``depth`` random layers.
+    """Second moment of the pre-activations of each of `depth` random layers.
 
-    Inputs are standard normal; every layer is ``width x width`` with zero
+    Inputs are standard normal; every layer is `width x width` with zero
     biases and the given initialiser; the activation is relu (slope 0) or
     leaky_relu.
 
     Returns:
-        ``(depth,)`` array: ``mean(y_l ** 2)`` over units and inputs.
+        `(depth,)` array: `mean(y_l ** 2)` over units and inputs.
 
     >>> m = propagate(jax.random.key(0), init="xavier", negative_slope=0.0,
     ...               depth=10, width=128, batch=256)
@@ -315,7 +315,7 @@ def _parts(cfg: dict, seed: int) -> dict:
 
 
 def _split(values: dict) -> tuple[dict, dict]:
-    """``(variance, training)``, each keyed ``f"{init}_{slope}"``."""
+    """`(variance, training)`, each keyed `f"{init}_{slope}"`."""
     var = {k[4:]: v for k, v in values.items() if k.startswith("var_")}
     runs = {k[6:]: v for k, v in values.items() if k.startswith("train_")}
     return var, runs
@@ -356,7 +356,7 @@ def _f3(xs) -> str:
 
 
 def render_markdown(res: dict) -> str:
-    """The tables of docs/STUDY.md's ``init-depth`` section, from the results JSON."""
+    """The tables of docs/STUDY.md's `init-depth` section, from the results JSON."""
     cfg = res["config"]
     var, runs = res["variance"], res["training"]
     d = cfg["depth"]

@@ -1,4 +1,4 @@
-r"""``plasticity``: loss of plasticity under re-permuted labels, and its cures.
+r"""`plasticity`: loss of plasticity under re-permuted labels, and its cures.
 
 Dohare et al. (Nature 2024) show that a network trained by plain backprop on a
 long sequence of tasks learns each new task worse than the last ("loss of
@@ -8,19 +8,19 @@ least useful mature units every step) keeps it learning. Sokar et al. (ICML
 by recycling them (ReDo). Does a leaky rectifier, whose units never stop
 passing a gradient, already prevent it, and do the cures still matter?
 
-The continual task: mnist1d (``num_train`` training and ``num_test`` test
-examples), an MLP (``depth`` hidden layers of ``width`` units, the He
-initialiser of its activation), Adam; every ``steps_per_task`` steps the ten
+The continual task: mnist1d (`num_train` training and `num_test` test
+examples), an MLP (`depth` hidden layers of `width` units, the He
+initialiser of its activation), Adam; every `steps_per_task` steps the ten
 class labels are re-permuted by a fresh random bijection (the same sequence
-for every variant of a seed), for ``tasks`` tasks. For relu,
+for every variant of a seed), for `tasks` tasks. For relu,
 leaky_relu(0.01), leaky_relu(0.2), prelu (one slope per layer, init 0.25) and
 elu, three methods share seeds, data order and label sequences:
 
-* ``plain``: backprop;
-* ``redo``: ReDo every ``redo_every`` steps, τ = ``tau``, scored on a probe
+* `plain`: backprop;
+* `redo`: ReDo every `redo_every` steps, τ = `tau`, scored on a probe
   batch of training examples ([recycle_dormant][leakyjax.recycle.recycle_dormant]);
-* ``cbp``: continual backprop every step, replacement rate ``cbp_rate``,
-  maturity ``cbp_maturity``, utility decay 0.99
+* `cbp`: continual backprop every step, replacement rate `cbp_rate`,
+  maturity `cbp_maturity`, utility decay 0.99
   ([continual_backprop][leakyjax.recycle.continual_backprop]).
 
 Per task we record the online training accuracy (the mean accuracy of the

@@ -1,4 +1,4 @@
-r"""``prelu-profile``: which slopes does PReLU learn, layer by layer?
+r"""`prelu-profile`: which slopes does PReLU learn, layer by layer?
 
 He, Zhang, Ren and Sun (2015), "Delving Deep into Rectifiers", Table 1, list
 the learned PReLU coefficients of every layer of their 14-layer ImageNet model,
@@ -9,7 +9,7 @@ learn smaller coefficients (more nonlinear units with depth).
 
 Here a 1-D CNN on mnist1d (three conv layers, kernel 5, stride 2, then one
 hidden dense layer, each followed by PReLU) is trained with channel-shared and
-channel-wise slopes (``leakyjax.linen.PReLU(num_parameters=C)``), with SGD +
+channel-wise slopes (`leakyjax.linen.PReLU(num_parameters=C)`), with SGD +
 momentum, weight decay on the weights but not on the slopes
 ([`leakyjax.decay_mask`][]), and the learned slopes are reported per layer.
 The training stack's CNN has channel-shared PReLU only, so this module builds
@@ -58,7 +58,7 @@ def make_cnn(*, width: int, hidden: int, channel_wise: bool, num_outputs: int = 
 
 
 def slopes_of(params) -> dict[str, np.ndarray]:
-    """Per layer, the PReLU slopes ``(seeds, channels)`` (channels 1 if shared)."""
+    """Per layer, the PReLU slopes `(seeds, channels)` (channels 1 if shared)."""
     out = {}
     for layer in LAYERS:
         a = np.asarray(params[f"prelu_{layer}"]["negative_slope"], np.float64)
@@ -214,7 +214,7 @@ def _summarise(cfg: dict, rows: dict) -> tuple[dict, dict]:
 
 
 def render_markdown(res: dict) -> str:
-    """The table of docs/STUDY.md's ``prelu-profile`` section, from the results JSON."""
+    """The table of docs/STUDY.md's `prelu-profile` section, from the results JSON."""
     cfg = res["config"]
     seeds = ", ".join(str(s) for s in cfg["seeds"])
     out = [

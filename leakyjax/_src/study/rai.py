@@ -1,4 +1,4 @@
-r"""``rai``: randomized asymmetric initialisation against being born dead.
+r"""`rai`: randomized asymmetric initialisation against being born dead.
 
 Lu, Shin, Su and Karniadakis (CiCP 2020, arXiv:1903.06733) prove that deep,
 narrow ReLU networks initialised from symmetric distributions are born dead
@@ -8,18 +8,18 @@ from the positive Beta(2, 1), the others from $N(0, 0.6007^2/\mathrm{fan\_in})$
 ([`leakyjax.initializers.rai`][]). Their numerical examples show that RAI
 lowers the probability of being born dead and of collapsing during training.
 
-Part 1 (Monte Carlo, float64, the machinery of the ``born-dead`` study): the
-probability that the network is constant on ``[-1, 1]`` at initialisation, for
+Part 1 (Monte Carlo, float64, the machinery of the `born-dead` study): the
+probability that the network is constant on `[-1, 1]` at initialisation, for
 widths 2-10 and depths 10-50, under three schemes with the same sampler
 structure: He-normal weights and zero biases; RAI as in the paper (the positive
-entry drawn among the ``fan_in + 1`` entries of ``[W, b]``); RAI as the library
-offers it to flax users (``kernel_init=rai()``, ``bias_init=rai_bias(fan_in)``:
+entry drawn among the `fan_in + 1` entries of `[W, b]`); RAI as the library
+offers it to flax users (`kernel_init=rai()`, `bias_init=rai_bias(fan_in)`:
 the positive entry always a weight). The output layer is He-normal in every
 scheme (it cannot change whether the output is constant).
 
 Part 2 (training): deep narrow ReLU networks fit a 1-D function on 256 points
-of ``[-1, 1]`` with full-batch Adam; a run has *collapsed* when its final mean
-squared error is no better than the best constant's (``>= 0.99 Var f``).
+of `[-1, 1]` with full-batch Adam; a run has *collapsed* when its final mean
+squared error is no better than the best constant's (`>= 0.99 Var f`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ COLLAPSE_FRACTION = 0.99
 
 
 def _layer(rng, scheme: str, trials: int, fan_in: int, width: int):
-    """(W, b) stacked over trials: ``(trials, fan_in, width)``, ``(trials, width)``."""
+    """(W, b) stacked over trials: `(trials, fan_in, width)`, `(trials, width)`."""
     if scheme == "he":
         w = rng.standard_normal((trials, fan_in, width)) * np.sqrt(2.0 / fan_in)
         return w, np.zeros((trials, width))
@@ -135,7 +135,7 @@ def _apply(p, x):
 def train_cell(
     key, *, scheme: str, target: str, width: int, depth: int, cfg: dict
 ) -> dict:
-    """Trains ``cfg["train_trials"]`` networks; collapse rate and final losses."""
+    """Trains `cfg["train_trials"]` networks; collapse rate and final losses."""
     import optax
 
     seed = np.asarray(jax.random.key_data(key)).ravel().tolist()
@@ -321,7 +321,7 @@ def _plot(path: Path, cfg: dict, values: dict) -> Path:
 
 
 def render_markdown(res: dict) -> str:
-    """The numbers of docs/STUDY.md's ``rai`` section, from the results JSON."""
+    """The numbers of docs/STUDY.md's `rai` section, from the results JSON."""
     cfg = res["config"]
     bd = {(r["scheme"], r["width"], r["depth"]): r for r in res["born_dead"]}
     out = [

@@ -1,4 +1,4 @@
-r"""``redo``: dormant units under shifting targets, and what cures them.
+r"""`redo`: dormant units under shifting targets, and what cures them.
 
 Sokar, Agarwal, Castro and Evci (ICML 2023) report that the share of τ-dormant
 units grows when a network is trained on non-stationary targets, and that
@@ -9,22 +9,22 @@ supervised version.
 
 Two tasks on mnist1d with an MLP (3 hidden layers, He initialisation):
 
-* ``permuted``: Adam, the ten class labels re-permuted (a fresh random
-  bijection) every ``K`` steps, so the representation stays useful and only
+* `permuted`: Adam, the ten class labels re-permuted (a fresh random
+  bijection) every `K` steps, so the representation stays useful and only
   the read-out must be relearned -- non-stationary targets as in the paper's
   supervised experiments;
-* ``high_lr``: stationary labels, SGD with momentum 0.9 at a learning rate one
-  step beyond the best one (the ``dead-vs-lr`` study's lr 0.3, where ReLU
+* `high_lr`: stationary labels, SGD with momentum 0.9 at a learning rate one
+  step beyond the best one (the `dead-vs-lr` study's lr 0.3, where ReLU
   layers die).
 
-Four variants share seeds and data order: ReLU; ReLU + ReDo (every ``F`` steps,
+Four variants share seeds and data order: ReLU; ReLU + ReDo (every `F` steps,
 τ = 0.1, scored on a fixed probe batch of training examples; incoming weights
 re-drawn from the He initialiser, outgoing set to 0, the optimiser's moments of
 those weights zeroed); leaky_relu(0.01); ReLU with RAI initialisation
-([`leakyjax.initializers.rai`][]). Every ``F`` steps we record the test
+([`leakyjax.initializers.rai`][]). Every `F` steps we record the test
 accuracy (under the current labelling), the τ-dormant fraction and the dead
 fraction of the hidden units (pooled over layers, on the probe batch) --
-before recycling, so the ReDo curve shows what accumulated in ``F`` steps.
+before recycling, so the ReDo curve shows what accumulated in `F` steps.
 """
 
 from __future__ import annotations
@@ -315,7 +315,7 @@ def _plot(path: Path, cfg: dict, values: dict) -> Path:
 
 
 def render_markdown(res: dict) -> str:
-    """The numbers of docs/STUDY.md's ``redo`` section, from the results JSON."""
+    """The numbers of docs/STUDY.md's `redo` section, from the results JSON."""
     cfg = res["config"]
     out = [
         f"Mean over seeds ({len(cfg['seeds'])}). *final* / *mean*: test accuracy at the "

@@ -1,6 +1,6 @@
-"""The ``compare`` report: ranked table, paired comparisons, a recommendation, plots.
+"""The `compare` report: ranked table, paired comparisons, a recommendation, plots.
 
-``report.md`` answers "which activation for my model?": the ranked table, then
+`report.md` answers "which activation for my model?": the ranked table, then
 for every pair of activations the mean difference of their final test score
 over the seeds both finished (paired, so the seed-to-seed spread that both
 share cancels) with a two-sided 95% t interval, the set that cannot be told
@@ -51,7 +51,7 @@ def _mib(b: float | None) -> str:
 def table_rows(
     summaries: Sequence[Any], metric: str, *, costs: bool = False
 ) -> tuple[list[str], list[list]]:
-    """Header and rows of the ranked table (``costs``: with the *ms / step* and
+    """Header and rows of the ranked table (`costs`: with the *ms / step* and
     *step MiB* columns before the last, *s / seed*)."""
     pct = metric == "accuracy"
     unit = " (%)" if pct else ""
@@ -122,7 +122,7 @@ class Pair(NamedTuple):
         a: the higher-ranked activation.
         b: the other one.
         n: seeds both finished without diverging (the pairs).
-        mean: mean of ``score(a) - score(b)`` over those seeds.
+        mean: mean of `score(a) - score(b)` over those seeds.
         sd: standard deviation of the differences (ddof=1; nan for n < 2).
         low: lower end of the two-sided 95% t interval of the mean (nan for n < 2).
         high: upper end.
@@ -144,13 +144,13 @@ class Verdict(NamedTuple):
 
     Attributes:
         best: the activation ranked first (highest mean), or None if none finished.
-        tied: activations that cannot be told apart from ``best`` (``best``
+        tied: activations that cannot be told apart from `best` (`best`
             first): the 95% paired interval of their difference includes 0.
         pairs: every pair, higher-ranked first.
-        seeds_needed: seeds per activation that would separate ``best`` from
-            the runner-up in ``tied`` (paired t test, two-sided 5%, 80% power,
+        seeds_needed: seeds per activation that would separate `best` from
+            the runner-up in `tied` (paired t test, two-sided 5%, 80% power,
             at the observed mean and sd of the differences); None when
-            ``best`` is separated from all, or it cannot be estimated.
+            `best` is separated from all, or it cannot be estimated.
         sentence: the recommendation in one plain sentence.
     """
 
@@ -176,7 +176,7 @@ def _scores(records: Sequence[dict], act: str) -> dict[int, float]:
 
 
 def paired(records: Sequence[dict], a: str, b: str) -> Pair:
-    """The paired comparison of ``a`` and ``b`` (final test score, same seeds)."""
+    """The paired comparison of `a` and `b` (final test score, same seeds)."""
     from scipy import stats
 
     sa, sb = _scores(records, a), _scores(records, b)
@@ -195,10 +195,10 @@ def paired(records: Sequence[dict], a: str, b: str) -> Pair:
 
 
 def seeds_needed(mean: float, sd: float) -> int | None:
-    """Seeds for a two-sided 5% paired t test to detect ``mean`` with 80% power.
+    """Seeds for a two-sided 5% paired t test to detect `mean` with 80% power.
 
-    The smallest n with ``P(reject) >= 0.8`` under the noncentral t
-    distribution (effect ``mean / sd``); None when ``mean`` is 0 or not finite,
+    The smallest n with `P(reject) >= 0.8` under the noncentral t
+    distribution (effect `mean / sd`); None when `mean` is 0 or not finite,
     or more than 1000 seeds would be needed.
 
     Example:
@@ -223,26 +223,26 @@ def seeds_needed(mean: float, sd: float) -> int | None:
 class Decision(NamedTuple):
     """The report's answer to "which activation?", decided at a stated margin.
 
-    Each activation is compared with the top-ranked one, ``best``, on the
-    paired differences ``d = score(best) - score(other)`` over the seeds both
+    Each activation is compared with the top-ranked one, `best`, on the
+    paired differences `d = score(best) - score(other)` over the seeds both
     finished: *worse by more than the margin* when the 95% t interval of the
-    mean of ``d`` lies above ``margin``; *equivalent* when the 90% t interval
-    lies inside ``(-margin, margin)`` (two one-sided t tests at 5%, TOST);
+    mean of `d` lies above `margin`; *equivalent* when the 90% t interval
+    lies inside `(-margin, margin)` (two one-sided t tests at 5%, TOST);
     *undecided* otherwise.
 
     Attributes:
-        outcome: ``"better"`` (``best`` beats every other activation by more
-            than the margin), ``"equivalent"`` (every other activation is
-            equivalent to ``best`` or worse by more than the margin, at least
-            one equivalent), ``"undecided"`` (some comparison is neither) or
-            ``"none"`` (fewer than two activations finished).
+        outcome: `"better"` (`best` beats every other activation by more
+            than the margin), `"equivalent"` (every other activation is
+            equivalent to `best` or worse by more than the margin, at least
+            one equivalent), `"undecided"` (some comparison is neither) or
+            `"none"` (fewer than two activations finished).
         best: the activation ranked first, or None.
-        equivalent: ``best`` and the activations equivalent to it.
-        worse: activations worse than ``best`` by more than the margin.
+        equivalent: `best` and the activations equivalent to it.
+        worse: activations worse than `best` by more than the margin.
         undecided: activations neither equivalent nor worse by the margin.
         margin: the margin, in units of the score (0.01 is 1 point of accuracy).
-        pick: for ``"equivalent"``, the cheapest of ``equivalent`` (fastest
-            step, then least train-step memory); else ``best``.
+        pick: for `"equivalent"`, the cheapest of `equivalent` (fastest
+            step, then least train-step memory); else `best`.
         sentence: the decision in one or two plain sentences (markdown bold).
     """
 
@@ -306,19 +306,19 @@ def decide(
     """Decides "which activation?" at a margin that matters; see [Decision][].
 
     Args:
-        records: result records (``activation``, ``seed``, ``diverged``,
-            ``final_test_acc``; ``step_time`` / ``step_memory`` for the costs).
+        records: result records (`activation`, `seed`, `diverged`,
+            `final_test_acc`; `step_time` / `step_memory` for the costs).
         summaries: per-activation summaries, ranked best first.
         margin: the smallest difference of the final test score that matters,
             in units of the score (0.01: one point of accuracy); > 0.
         costs: per-activation [Cost][] for the tie-break (default: from
-            ``records``).
+            `records`).
 
     Returns:
         A [Decision][].
 
     Raises:
-        ValueError: if ``margin`` is not a finite number > 0.
+        ValueError: if `margin` is not a finite number > 0.
 
     Example:
         >>> recs = [dict(activation=a, seed=s, diverged=False, final_test_acc=v)
@@ -609,7 +609,7 @@ def _curves(records, act, key):
 
 
 def write_plots(out: Path, records: Sequence[dict], summaries: Sequence[Any]) -> tuple:
-    """Write ``curves.png``, ``final_accuracy.png`` and ``dead_fraction.png``."""
+    """Write `curves.png`, `final_accuracy.png` and `dead_fraction.png`."""
     from leakyjax._src.io import pyplot
 
     plt = pyplot()
@@ -735,7 +735,7 @@ def dead_informative(summaries: Sequence[Any]) -> bool:
 
 
 def resolved_config(base: Any) -> dict[str, Any]:
-    """``base`` as a dict with the defaults that ``None`` stands for filled in
+    """`base` as a dict with the defaults that `None` stands for filled in
     (depth and width of the model, sizes and data seed of the data set)."""
     from leakyjax._src.train import data as _data
     from leakyjax._src.train.models import MODELS as _MODELS
@@ -865,10 +865,10 @@ def write_report(
     margin: float = 0.01,
     sizes: tuple[int, int, int] | None = None,
 ) -> Path:
-    """Write ``report.md`` and return its path.
+    """Write `report.md` and return its path.
 
-    It leads with the [decide][] sentence at ``margin``; ``sizes`` are the
-    ``(train, validation, test)`` example counts, stated with the accuracy
+    It leads with the [decide][] sentence at `margin`; `sizes` are the
+    `(train, validation, test)` example counts, stated with the accuracy
     granularity they imply.
     """
     out = Path(out)

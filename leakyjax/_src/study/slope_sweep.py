@@ -1,4 +1,4 @@
-r"""``slope-sweep``: the rectifier family side by side (Xu et al. 2015).
+r"""`slope-sweep`: the rectifier family side by side (Xu et al. 2015).
 
 Xu, Wang, Chen and Li (2015), "Empirical Evaluation of Rectified Activations
 in Convolutional Network", compare ReLU, leaky ReLU (slope 1/100 and 1/5.5),
@@ -139,7 +139,7 @@ def _config(quick: bool, seed: int) -> dict:
 
 
 def ordering(rows: dict, model: str, metric: str) -> list[str]:
-    """Activation labels sorted by mean ``metric`` (lowest first)."""
+    """Activation labels sorted by mean `metric` (lowest first)."""
     labels = [k for (m, k) in rows if m == model]
     return sorted(labels, key=lambda k: float(np.mean(rows[(model, k)][metric])))
 
@@ -243,10 +243,10 @@ def _summarise(cfg: dict, values: dict) -> tuple[dict, dict]:
 
 
 def render_markdown(res: dict) -> str:
-    """The table of docs/STUDY.md's ``slope-sweep`` section, from the results JSON.
+    """The table of docs/STUDY.md's `slope-sweep` section, from the results JSON.
 
     **Bold**: the lowest mean of a column (every one that ties at the shown
-    precision); orderings join exact ties with ``=``.
+    precision); orderings join exact ties with `=`.
     """
     cfg = res["config"]
     models = cfg["models"]

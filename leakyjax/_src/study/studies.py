@@ -1,17 +1,17 @@
-"""``leakyjax study NAME``: reproductions of published results about rectifiers.
+"""`leakyjax study NAME`: reproductions of published results about rectifiers.
 
 Each study is a module in `leakyjax._src.study` that declares one
 `Study`: its configuration, its parts (name -> compute function), how
 to summarise them, how to plot them and how to render its section of
 docs/STUDY.md. One runner, `execute`, does the rest for all of them: it
 stores every finished part (one Monte Carlo cell, one training run) under
-``out/parts/<study>/`` and reads it back on the next call unless its
-configuration changed or ``force=True`` (so an interrupted run resumes), shows
-progress with tqdm, writes the JSON record ``out/<study>.json`` and the PNG
+`out/parts/<study>/` and reads it back on the next call unless its
+configuration changed or `force=True` (so an interrupted run resumes), shows
+progress with tqdm, writes the JSON record `out/<study>.json` and the PNG
 figure, and returns a [`StudyResult`][leakyjax.study.StudyResult].
 
-``add_study_parser(subparsers)`` adds the ``study`` subcommand to the
-``leakyjax`` console script; [`run_study`][leakyjax.study.run_study] is the same from Python;
+`add_study_parser(subparsers)` adds the `study` subcommand to the
+`leakyjax` console script; [`run_study`][leakyjax.study.run_study] is the same from Python;
 `markdown` renders a results file as docs/STUDY.md shows it.
 """
 
@@ -74,11 +74,11 @@ class StudyResult(NamedTuple):
     """What a study run produced.
 
     Attributes:
-        name: the study name, e.g. ``"born-dead"``.
+        name: the study name, e.g. `"born-dead"`.
         out: the output directory.
         results: path of the JSON file with all numbers.
         figures: paths of the PNG figures.
-        summary: the headline numbers (also in the JSON file under ``"summary"``).
+        summary: the headline numbers (also in the JSON file under `"summary"`).
     """
 
     name: str
@@ -102,7 +102,7 @@ to_jsonable = _io.to_jsonable
 
 
 def mnist1d_loader(cfg: dict) -> Callable[[], Any]:
-    """The study's mnist1d split (``cfg["num_train"]``, ``cfg["num_test"]``),
+    """The study's mnist1d split (`cfg["num_train"]`, `cfg["num_test"]`),
     generated on first call and reused after."""
     cache: dict = {}
 
@@ -122,18 +122,18 @@ class Study(NamedTuple):
     """A study, as `execute` runs it.
 
     Attributes:
-        name: the CLI name, e.g. ``"born-dead"``; files are named after
-            ``name.replace("-", "_")``.
-        config: ``(quick, seed) -> dict``: the settings every part depends on
+        name: the CLI name, e.g. `"born-dead"`; files are named after
+            `name.replace("-", "_")`.
+        config: `(quick, seed) -> dict`: the settings every part depends on
             (JSON-able; a stored part is reused only under the same config).
-        parts: ``(config, seed) -> {part name: compute()}``, in the order to
-            compute them; each ``compute()`` returns JSON-able numbers.
-        summarise: ``(config, values) -> (summary, data)`` from the parts'
-            values (``{part name: value}``): the headline numbers (with
-            ``"lines"``, printed by the CLI) and the other fields of the JSON
+        parts: `(config, seed) -> {part name: compute()}`, in the order to
+            compute them; each `compute()` returns JSON-able numbers.
+        summarise: `(config, values) -> (summary, data)` from the parts'
+            values (`{part name: value}`): the headline numbers (with
+            `"lines"`, printed by the CLI) and the other fields of the JSON
             record.
-        plot: ``(path, config, values) -> path``: writes the PNG figure.
-        render_markdown: ``(record) -> str``: the study's tables in
+        plot: `(path, config, values) -> path`: writes the PNG figure.
+        render_markdown: `(record) -> str`: the study's tables in
             docs/STUDY.md, from the JSON record (see `markdown`).
     """
 
@@ -154,13 +154,13 @@ def execute(
     force: bool = False,
     progress: bool = True,
 ) -> StudyResult:
-    """Runs ``study`` in ``out`` (which [`run_study`][leakyjax.study.run_study] has checked and locked).
+    """Runs `study` in `out` (which [`run_study`][leakyjax.study.run_study] has checked and locked).
 
     Computes the parts not stored yet (with a progress bar), then writes
-    ``out/<stem>.json`` -- ``study``, ``config``, the study's data fields,
-    ``summary``, ``seconds_this_call``, ``seconds_all_parts`` (the compute
+    `out/<stem>.json` -- `study`, `config`, the study's data fields,
+    `summary`, `seconds_this_call`, `seconds_all_parts` (the compute
     time of every part, whichever call computed it; None if unknown),
-    ``parts_reused``, ``parts_computed`` -- and the figure ``out/<stem>.png``.
+    `parts_reused`, `parts_computed` -- and the figure `out/<stem>.png`.
     """
     cfg = study.config(quick, seed)
     store = PartStore(out, study.name, config=cfg, force=force)
@@ -220,7 +220,7 @@ def execute(
 
 
 def load(name: str) -> Study:
-    """The `Study` registered as ``name`` in [`STUDIES`][leakyjax.study.STUDIES]."""
+    """The `Study` registered as `name` in [`STUDIES`][leakyjax.study.STUDIES]."""
     return importlib.import_module(STUDIES[name][0]).STUDY
 
 
@@ -233,7 +233,7 @@ def _duration(seconds: float) -> str:
 def markdown(record: dict) -> str:
     """A study's section of docs/STUDY.md from its JSON record.
 
-    The study's ``render_markdown(record)``, then the compute time and the
+    The study's `render_markdown(record)`, then the compute time and the
     configuration, both read from the record.
     """
     text = load(record["study"]).render_markdown(record).rstrip()
@@ -266,17 +266,17 @@ class PartStore:
     """Resumable store of finished parts of one study, one JSON file per part.
 
     A part is read back when its file exists and was written with the same
-    ``config`` (so a ``--quick`` run never feeds a full run); otherwise it is
-    computed by ``fn()`` and written. A part file that is damaged (not UTF-8,
+    `config` (so a `--quick` run never feeds a full run); otherwise it is
+    computed by `fn()` and written. A part file that is damaged (not UTF-8,
     not JSON, not an object, another part's key, a value that does not match
     its checksum) is skipped with one
     [RecordWarning][leakyjax._src.io.RecordWarning] naming the file, and the
     part is computed again; a part file that is a directory or unreadable is
-    an ``OSError`` naming it.
+    an `OSError` naming it.
 
     Args:
         out: the study's output directory.
-        study: the study name (subdirectory of ``out/parts``).
+        study: the study name (subdirectory of `out/parts`).
         config: the settings that the parts depend on (JSON-able).
         force: recompute every part.
     """
@@ -320,7 +320,7 @@ class PartStore:
         return self._load(key) is not None
 
     def _load(self, key: str) -> dict | None:
-        """The stored part ``key``, or None (missing, another config, damaged)."""
+        """The stored part `key`, or None (missing, another config, damaged)."""
         path = self._path(key)
         if self.force:
             return None
@@ -345,9 +345,9 @@ class PartStore:
         return blob
 
     def get(self, key: str, fn: Callable[[], Any], *, recompute: bool = False) -> Any:
-        """The stored value of part ``key``, or ``fn()`` (then stored).
+        """The stored value of part `key`, or `fn()` (then stored).
 
-        ``recompute``: ignore the stored value (as ``force`` does for all).
+        `recompute`: ignore the stored value (as `force` does for all).
         """
         blob = None if recompute else self._load(key)
         if blob is not None:
@@ -383,8 +383,8 @@ def _digest(value: Any) -> str:
 
 
 def _parse_part(data: bytes, key: str) -> tuple[dict | None, str | None]:
-    """``(part, None)``, ``(None, None)`` for a part with no value (computed
-    again, silently), or ``(None, why it is damaged)``."""
+    """`(part, None)`, `(None, None)` for a part with no value (computed
+    again, silently), or `(None, why it is damaged)`."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -420,15 +420,15 @@ def run_study(
     force: bool = False,
     progress: bool = True,
 ) -> StudyResult:
-    """Runs one study and writes its JSON results and PNG figures into ``out``.
+    """Runs one study and writes its JSON results and PNG figures into `out`.
 
     Args:
-        name: one of ``born-dead``, ``init-depth``, ``slope-sweep``,
-            ``prelu-profile``, ``dead-vs-lr``, ``rai``, ``redo``.
+        name: one of `born-dead`, `init-depth`, `slope-sweep`,
+            `prelu-profile`, `dead-vs-lr`, `rai`, `redo`.
         out: output directory (created). Finished parts found there are reused.
         quick: small sizes (seconds to a minute on a laptop CPU; used in tests).
         seed: base random seed.
-        force: recompute parts that are already stored in ``out``.
+        force: recompute parts that are already stored in `out`.
         progress: show tqdm progress bars.
 
     Returns:
@@ -443,11 +443,11 @@ def run_study(
 
     Raises:
         ValueError: for an unknown study name, a bad seed or an unusable
-            ``out`` (a file, not writable).
-        RuntimeError: another process is working in ``out`` (it holds the
+            `out` (a file, not writable).
+        RuntimeError: another process is working in `out` (it holds the
             folder's lock).
-        ImportError: when the ``train`` extra (flax, optax, matplotlib, ...) is
-            missing; install it with ``pip install "leakyjax[train]"``.
+        ImportError: when the `train` extra (flax, optax, matplotlib, ...) is
+            missing; install it with `pip install "leakyjax[train]"`.
     """
     if name not in STUDIES:
         import difflib
@@ -492,16 +492,16 @@ def _main(args: argparse.Namespace) -> int:
 
 
 def add_study_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Adds ``study NAME [--quick] --out DIR`` to a CLI's subparsers.
+    """Adds `study NAME [--quick] --out DIR` to a CLI's subparsers.
 
-    The new parser's ``func`` default is a callable ``func(args) -> int`` that
+    The new parser's `func` default is a callable `func(args) -> int` that
     runs the study and prints where the results are.
 
     Args:
-        subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
+        subparsers: the object returned by `ArgumentParser.add_subparsers()`.
 
     Returns:
-        The ``study`` parser.
+        The `study` parser.
 
     Example:
         >>> import argparse
@@ -564,15 +564,15 @@ def train_curves(
 ) -> tuple[dict, Any]:
     """Trains a study's own linen classifier on the one training loop.
 
-    [`leakyjax.train.train`][] with ``model`` (a linen module), the optax
-    transformation ``tx``, no validation split, all seeds vmapped in one
+    [`leakyjax.train.train`][] with `model` (a linen module), the optax
+    transformation `tx`, no validation split, all seeds vmapped in one
     program (and CPU convolutions in a host loop over one jitted step).
 
     Returns:
-        ``(curves, params)``: ``curves`` has ``step``, ``train_loss`` (whole
-        training set, evaluation mode) and ``test_acc`` as ``(seeds, evals)``
-        arrays, their final values, and the ``on_eval`` records under
-        ``extra``; ``params`` are the final parameters with a leading seed axis.
+        `(curves, params)`: `curves` has `step`, `train_loss` (whole
+        training set, evaluation mode) and `test_acc` as `(seeds, evals)`
+        arrays, their final values, and the `on_eval` records under
+        `extra`; `params` are the final parameters with a leading seed axis.
     """
     from leakyjax._src.train import TrainConfig, train
 

@@ -1,7 +1,7 @@
 """Training stack: data sets, models, an optax loop with seeds in one program.
 
-Needs the ``train`` extra (flax, optax, scikit-learn, mnist1d):
-``pip install "leakyjax[train]"``.
+Needs the `train` extra (flax, optax, scikit-learn, mnist1d):
+`pip install "leakyjax[train]"`.
 """
 
 try:

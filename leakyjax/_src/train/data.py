@@ -1,6 +1,6 @@
 """Data sets that need no download: mnist1d (generated), sklearn digits, regression.
 
-Every loader returns a :class:`Dataset` of numpy arrays (float32 inputs; int32
+Every loader returns a `Dataset` of numpy arrays (float32 inputs; int32
 labels for classification, float32 targets for regression). Nothing is cached
 on disk; each process keeps the arrays it generated in memory.
 """
@@ -21,16 +21,16 @@ class Dataset(NamedTuple):
     """A train/test split held in memory.
 
     Attributes:
-        name: the data set's name (one of :data:`DATASETS`).
-        x_train: inputs, ``(num_train, *input_shape)`` float32.
-        y_train: int32 class labels ``(num_train,)`` or float32 targets
-            ``(num_train, num_outputs)`` for regression.
+        name: the data set's name (one of `DATASETS`).
+        x_train: inputs, `(num_train, *input_shape)` float32.
+        y_train: int32 class labels `(num_train,)` or float32 targets
+            `(num_train, num_outputs)` for regression.
         x_test: test inputs.
         y_test: test labels / targets.
-        task: ``"classification"`` or ``"regression"``.
+        task: `"classification"` or `"regression"`.
         num_outputs: number of classes, or of regression targets.
-        metric: the score reported as ``*_acc``: ``"accuracy"`` for
-            classification, ``"r2"`` (coefficient of determination) for regression.
+        metric: the score reported as `*_acc`: `"accuracy"` for
+            classification, `"r2"` (coefficient of determination) for regression.
     """
 
     name: str
@@ -168,25 +168,25 @@ def load_dataset(
 ) -> Dataset:
     """Load (generate) a data set in memory; nothing is downloaded or written.
 
-    * ``"mnist1d"``: Greydanus' MNIST-1D, 40-sample 1-D signals, 10 classes,
-      generated with ``mnist1d.data.make_dataset`` (default 4000 train / 1000
+    * `"mnist1d"`: Greydanus' MNIST-1D, 40-sample 1-D signals, 10 classes,
+      generated with `mnist1d.data.make_dataset` (default 4000 train / 1000
       test, data seed 42 as in the paper).
-    * ``"digits"``: scikit-learn's 8x8 handwritten digits (1797 images, 10
-      classes), shuffled with ``seed``, default 1437 train / 360 test, shape
-      ``(8, 8)``, standardised with the training mean and std.
-    * ``"regression"``: a synthetic smooth regression task,
-      :math:`y = \\sin(x W_1) W_2 + 0.5 (x W_3)^2 + \\epsilon`, 8 inputs,
+    * `"digits"`: scikit-learn's 8x8 handwritten digits (1797 images, 10
+      classes), shuffled with `seed`, default 1437 train / 360 test, shape
+      `(8, 8)`, standardised with the training mean and std.
+    * `"regression"`: a synthetic smooth regression task,
+      $y = \\sin(x W_1) W_2 + 0.5 (x W_3)^2 + \\epsilon$, 8 inputs,
       1 standardised target, default 2000 train / 500 test.
 
     Args:
-        name: one of :data:`DATASETS`.
+        name: one of `DATASETS`.
         num_train: number of training examples (the default depends on the set).
         num_test: number of test examples.
         seed: the data seed (defaults: mnist1d 42, others 0). The training seeds
             do not change the data, only initialisation and data order.
 
     Returns:
-        A :class:`Dataset`.
+        A `Dataset`.
 
     Raises:
         ValueError: for an unknown name (the message lists the valid ones) or
@@ -216,7 +216,7 @@ TASKS = ("classification", "regression")
 
 
 def _load_object(ref: str, what: str) -> Any:
-    """``package.module:attribute`` -> the attribute (imported)."""
+    """`package.module:attribute` -> the attribute (imported)."""
     import importlib
 
     mod, sep, attr = ref.partition(":")
@@ -248,7 +248,7 @@ def _load_object(ref: str, what: str) -> Any:
 
 
 def _read_npz(path: str) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz`` file; a ValueError naming the file otherwise."""
+    """The arrays of an `.npz` file; a ValueError naming the file otherwise."""
     import zipfile
 
     fix = (
@@ -289,23 +289,23 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
 def as_dataset(
     data: Any, *, task: str | None = None, name: str | None = None
 ) -> Dataset:
-    """A user's data as a :class:`Dataset`, checked.
+    """A user's data as a `Dataset`, checked.
 
     Args:
-        data: a :class:`Dataset`; a mapping with ``x_train``, ``y_train``,
-            ``x_test``, ``y_test`` (a dict, or a loaded ``.npz``); a 4-tuple in
-            that order; a path to an ``.npz`` with those keys; or
-            ``"package.module:function"`` naming a function that returns one of
+        data: a `Dataset`; a mapping with `x_train`, `y_train`,
+            `x_test`, `y_test` (a dict, or a loaded `.npz`); a 4-tuple in
+            that order; a path to an `.npz` with those keys; or
+            `"package.module:function"` naming a function that returns one of
             the former.
-        task: ``"classification"`` or ``"regression"``; None infers it from
-            the labels (integer ``y`` of shape ``(n,)``: classification; float
-            ``y``: regression).
+        task: `"classification"` or `"regression"`; None infers it from
+            the labels (integer `y` of shape `(n,)`: classification; float
+            `y`: regression).
         name: the data set's name in records (default: the path or reference,
-            else ``"user"``).
+            else `"user"`).
 
     Returns:
-        A :class:`Dataset`: inputs float32; labels int32 ``(n,)`` with
-        ``num_outputs = max label + 1``, or targets float32 ``(n, k)``.
+        A `Dataset`: inputs float32; labels int32 `(n,)` with
+        `num_outputs = max label + 1`, or targets float32 `(n, k)`.
 
     Raises:
         ValueError: naming the missing key, or the array whose shape, length or

@@ -1,20 +1,20 @@
 """The training loop: optax, seeds in one compiled program, data parallel.
 
-One call of :func:`train` trains every seed of one configuration together: the
+One call of `train` trains every seed of one configuration together: the
 parameters, optimiser states, model state (batch statistics) and data-order
-streams of all seeds carry a leading seed axis, and one ``jax.vmap``-ed program
-advances them all. Steps run in chunks of ``eval_every`` with the state
-donated; how a chunk runs is chosen per backend (``chunking="auto"``): a
-``lax.scan`` over the chunk's steps, except on CPU for models with
+streams of all seeds carry a leading seed axis, and one `jax.vmap`-ed program
+advances them all. Steps run in chunks of `eval_every` with the state
+donated; how a chunk runs is chosen per backend (`chunking="auto"`): a
+`lax.scan` over the chunk's steps, except on CPU for models with
 convolutions, where XLA's convolutions are many times slower inside a loop
 body than in a plain jitted step, so the host loops over one jitted step.
 Evaluation (validation + test loss and score) and the dead-unit statistics of
 the training set share one program. The batch axis is sharded over all local
-devices (``jax.sharding.Mesh`` + ``NamedSharding``; parameters replicated).
+devices (`jax.sharding.Mesh` + `NamedSharding`; parameters replicated).
 
-The model is a built-in one (``config.model``), a flax.linen module, or a
-user's factory ``f(act) -> linen module`` / ``f(act, *, rngs) -> nnx module``
-that receives the parsed activation (:class:`ActivationFactory`).
+The model is a built-in one (`config.model`), a flax.linen module, or a
+user's factory `f(act) -> linen module` / `f(act, *, rngs) -> nnx module`
+that receives the parsed activation (`ActivationFactory`).
 """
 
 from __future__ import annotations
@@ -55,21 +55,21 @@ class TrainConfig(NamedTuple):
     """Everything that defines one training configuration (all seeds share it).
 
     Attributes:
-        activation: registry spec of the hidden activation (``"leaky_relu:0.2"``).
-        dataset: ``"mnist1d"``, ``"digits"`` or ``"regression"``.
-        model: ``"mlp"`` or ``"cnn"``.
+        activation: registry spec of the hidden activation (`"leaky_relu:0.2"`).
+        dataset: `"mnist1d"`, `"digits"` or `"regression"`.
+        model: `"mlp"` or `"cnn"`.
         depth: hidden layers (None: the model's default, mlp 2, cnn 3).
         width: units / channels per layer (None: mlp 100, cnn 32).
         dropout: dropout rate after each activation.
         batch_norm: BatchNorm before each activation.
         steps: optimiser steps (the budget; early stopping may use fewer).
         batch_size: examples per step (sharded over the local devices).
-        optimizer: ``"adamw"`` (decoupled weight decay, PReLU slopes masked),
-            ``"adam"`` or ``"sgd"`` (momentum 0.9).
+        optimizer: `"adamw"` (decoupled weight decay, PReLU slopes masked),
+            `"adam"` or `"sgd"` (momentum 0.9).
         learning_rate: peak learning rate.
-        schedule: ``"warmup_cosine"`` (linear warmup then cosine decay to 0) or
-            ``"constant"``.
-        warmup_steps: linear warmup length (clamped below ``steps``).
+        schedule: `"warmup_cosine"` (linear warmup then cosine decay to 0) or
+            `"constant"`.
+        warmup_steps: linear warmup length (clamped below `steps`).
         weight_decay: AdamW decoupled weight decay (not applied to PReLU slopes).
         clip_norm: global-norm gradient clipping (None disables).
         val_fraction: share of the training set held out for validation and
@@ -80,11 +80,11 @@ class TrainConfig(NamedTuple):
         num_train: training examples before the validation split (None: default).
         num_test: test examples (None: default).
         data_seed: seed of the data set itself (None: the data set's default).
-        init: initialisation of the built-in models' hidden layers: ``"he"``
-            (He-normal with the activation's gain) or ``"rai"`` (randomized
+        init: initialisation of the built-in models' hidden layers: `"he"`
+            (He-normal with the activation's gain) or `"rai"` (randomized
             asymmetric initialisation, Lu et al. 2020).
         recycle_every: recycle τ-dormant hidden units every this many steps
-            (ReDo, Sokar et al. 2023, :func:`leakyjax.recycle_dormant`, scored on
+            (ReDo, Sokar et al. 2023, [`leakyjax.recycle_dormant`][leakyjax.recycle_dormant], scored on
             the current batch; linen models); None disables.
         recycle_tau: the dormancy threshold τ of the recycling.
     """
@@ -118,11 +118,11 @@ class TrainConfig(NamedTuple):
 class History(NamedTuple):
     """Learning curves of one seed, one entry per evaluation.
 
-    ``train_loss`` is the mean training loss over the steps since the previous
-    evaluation (nan at step 0); ``train_eval_loss`` and ``train_acc`` are the
-    loss and score on the whole training split in evaluation mode. ``*_acc`` is
+    `train_loss` is the mean training loss over the steps since the previous
+    evaluation (nan at step 0); `train_eval_loss` and `train_acc` are the
+    loss and score on the whole training split in evaluation mode. `*_acc` is
     accuracy, or R² for regression.
-    ``dead_fraction`` is ``(evals, layers)``: per hidden layer, the fraction
+    `dead_fraction` is `(evals, layers)`: per hidden layer, the fraction
     of units whose pre-activation is <= 0 on every training example (layers:
     the leakyjax activation modules; 0 columns if the model has none).
     Entries after a seed stopped (early stopping, divergence) repeat nothing:
@@ -154,13 +154,13 @@ class RunResult(NamedTuple):
         steps: optimiser steps applied.
         diverged: the loss (or a gradient) became nan/inf; training of this seed
             stopped there and its metrics are nan.
-        stopped_early: early stopping ended this seed before ``config.steps``.
+        stopped_early: early stopping ended this seed before `config.steps`.
         dead_fraction: per hidden layer, the fraction of units whose
             pre-activation is negative on every training example
-            (``leakyjax.diagnostics``), or None where it cannot be measured.
+            (`leakyjax.diagnostics`), or None where it cannot be measured.
         history: the learning curves.
         recycled: per hidden layer, the units recycled over training
-            (``TrainConfig.recycle_every``); None when recycling is off.
+            (`TrainConfig.recycle_every`); None when recycling is off.
     """
 
     seed: int
@@ -178,22 +178,22 @@ class RunResult(NamedTuple):
 
 
 class TrainResult(NamedTuple):
-    """The outcome of :func:`train`: one :class:`RunResult` per seed.
+    """The outcome of `train`: one `RunResult` per seed.
 
     Attributes:
         config: the configuration trained.
-        runs: one result per seed, in the order of ``seeds``.
+        runs: one result per seed, in the order of `seeds`.
         variables: final variables of all seeds, stacked on a leading seed
-            axis: ``{"params": ..., **state}`` (linen: its collections such as
-            ``batch_stats``; nnx: ``{"params": ..., "state": ...}``).
+            axis: `{"params": ..., **state}` (linen: its collections such as
+            `batch_stats`; nnx: `{"params": ..., "state": ...}`).
         wall_time: seconds for the whole call (all seeds, compilation included).
         compile_time: seconds spent compiling (a persistent-cache hit counts
             as its load time).
         num_devices: devices the batch axis was sharded over.
-        metric: ``"accuracy"`` or ``"r2"``.
-        chunking: how chunks ran: ``"scan"`` or ``"loop"`` (host loop over one
+        metric: `"accuracy"` or `"r2"`.
+        chunking: how chunks ran: `"scan"` or `"loop"` (host loop over one
             jitted step).
-        evals: what ``on_eval`` returned at each evaluation (empty without it).
+        evals: what `on_eval` returned at each evaluation (empty without it).
         compiles: programs this call compiled (init, train chunk or step,
             evaluation); 0 when an earlier call of the same configuration had
             compiled them. A persistent-cache load counts as a compile.
@@ -232,13 +232,13 @@ class _State(NamedTuple):
 def check_config(
     config: TrainConfig, *, model: bool = False, dataset: bool = False
 ) -> TrainConfig:
-    """Validate ``config`` and return it with the activation spec normalised.
+    """Validate `config` and return it with the activation spec normalised.
 
     Args:
         config: the configuration.
-        model: a model is given to :func:`train` (``config.model`` is then only
+        model: a model is given to `train` (`config.model` is then only
             its name in records).
-        dataset: a data set is given (``config.dataset`` is only its name).
+        dataset: a data set is given (`config.dataset` is only its name).
 
     Raises:
         ValueError: naming the bad field, the bad value and what is accepted.
@@ -299,9 +299,9 @@ def check_config(
 
 
 def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
-    """The optax transformation of ``config``.
+    """The optax transformation of `config`.
 
-    ``adamw``: global-norm clipping -> AdamW whose weight decay skips PReLU
+    `adamw`: global-norm clipping -> AdamW whose weight decay skips PReLU
     slopes (He et al. 2015), on a linear-warmup + cosine-decay schedule (or a
     constant one).
 
@@ -337,13 +337,13 @@ def make_optimizer(config: TrainConfig) -> optax.GradientTransformation:
 
 
 def _val_count(n: int, val_fraction: float) -> int:
-    """Examples of ``n`` held out for validation."""
+    """Examples of `n` held out for validation."""
     n_val = round(val_fraction * n)
     return max(n_val, 1) if val_fraction > 0 else 0
 
 
 def split_sizes(ds: Dataset, val_fraction: float) -> tuple[int, int, int]:
-    """``(train, validation, test)`` example counts that [train][] uses."""
+    """`(train, validation, test)` example counts that [train][] uses."""
     n = len(ds.y_train)
     n_val = _val_count(n, val_fraction)
     return n - n_val, n_val, len(ds.y_test)
@@ -408,11 +408,11 @@ def _primitives(jaxpr, out: set) -> set:
 
 
 def choose_chunking(step: Callable, args: tuple, platform: str) -> str:
-    """``"loop"`` on CPU when the step has a convolution, else ``"scan"``.
+    """`"loop"` on CPU when the step has a convolution, else `"scan"`.
 
     XLA's CPU convolutions inside a while-loop body lose their fast (Eigen)
-    path: a conv step measured 10-40x slower in a ``lax.scan`` than jitted
-    alone (``benchmarks/train_stack.py`` measures the ratio). A host loop over
+    path: a conv step measured 10-40x slower in a `lax.scan` than jitted
+    alone (`benchmarks/train_stack.py` measures the ratio). A host loop over
     one jitted, donated step costs only the dispatch. Elsewhere, and for
     models without convolutions, a scan over the chunk is the faster choice.
     """
@@ -426,8 +426,8 @@ def choose_chunking(step: Callable, args: tuple, platform: str) -> str:
 #: parameters: the parameters the forward pass reads, passed as traced inputs (the
 #: functions take traced parameters exactly), and the ones only the initial values
 #: read (PReLU's initial slope; the init program stays per activation). ReLU keeps
-#: its own program: ``relu'(0) = 0`` while ``leaky_relu'(0) = 1``. RReLU's bounds
-#: are not shared: ``leakyjax.rrelu`` takes them as Python numbers (its evaluation
+#: its own program: `relu'(0) = 0` while `leaky_relu'(0) = 1`. RReLU's bounds
+#: are not shared: `leakyjax.rrelu` takes them as Python numbers (its evaluation
 #: slope is computed from them in double precision).
 _TRACED_PARAMS = {"leaky_relu": ("negative_slope",), "prelu": ()}
 _INIT_PARAMS = {"prelu": ("negative_slope",)}
@@ -459,7 +459,7 @@ class _SharedActivation(ActivationFactory):
 
 
 class _with_hyper:
-    """Context: modules made by a [_SharedActivation][] read ``values``."""
+    """Context: modules made by a [_SharedActivation][] read `values`."""
 
     def __init__(self, values: dict):
         self.values = values
@@ -473,7 +473,7 @@ class _with_hyper:
 
 
 def _share_plan(spec: str) -> tuple[str, dict] | None:
-    """The family key and the traced parameters of ``spec``, or None."""
+    """The family key and the traced parameters of `spec`, or None."""
     parsed = _registry.parse(spec)
     traced = _TRACED_PARAMS.get(parsed.name)
     if traced is None:
@@ -520,8 +520,8 @@ def _program(
 ) -> _Program:
     """Builds (or finds) the jitted init, step, chunk and evaluation functions.
 
-    Cached per (configuration, model, task, devices) when ``cache_key`` is not
-    None, so repeated :func:`train` calls of one configuration compile once.
+    Cached per (configuration, model, task, devices) when `cache_key` is not
+    None, so repeated `train` calls of one configuration compile once.
     The data arrays are arguments, never constants: the same program trains on
     any data of the same shapes.
     """
@@ -677,7 +677,7 @@ def _program(
     return prog
 
 
-#: Compiler options per program and platform. ``init`` runs once per training run,
+#: Compiler options per program and platform. `init` runs once per training run,
 #: so on CPU it is compiled without LLVM optimisation: its random draws (threefry,
 #: erfinv) otherwise take seconds to compile, once per activation. The draws are the
 #: same distribution; a value may differ in its last bit from an optimised compile.
@@ -696,9 +696,9 @@ class _Compiler:
         self.memory: dict[str, int | None] = {}
 
     def get(self, name: str, *args) -> Any:
-        """The compiled function ``name`` for arguments like ``args``.
+        """The compiled function `name` for arguments like `args`.
 
-        Every function but ``init`` takes the traced activation parameters first;
+        Every function but `init` takes the traced activation parameters first;
         the function returned has them bound.
         """
         if name != "init":
@@ -725,7 +725,7 @@ class _Compiler:
 
 
 def _model_and_key(config: TrainConfig, model: Any, ds: Dataset):
-    """The :class:`Net` of ``model`` (or of ``config.model``) and its cache key."""
+    """The `Net` of `model` (or of `config.model`) and its cache key."""
     return _model_and_key_of(config, model, ds, activation_factory(config.activation))
 
 
@@ -751,9 +751,9 @@ def _net_plan(config: TrainConfig, model: Any, ds: Dataset):
 
 
 def _reads_hyper(net: Net, x0, hyper: dict) -> bool:
-    """Whether every activation module of ``net``'s forward pass is made in it.
+    """Whether every activation module of `net`'s forward pass is made in it.
 
-    A linen model whose ``__call__`` (or ``setup``) makes its activation modules
+    A linen model whose `__call__` (or `setup`) makes its activation modules
     makes them inside the program's trace, where they read the traced
     parameters; modules made outside the trace are counted as such.
     """
@@ -789,7 +789,7 @@ def _model_and_key_of(config: TrainConfig, model: Any, ds: Dataset, act: Any):
 
 
 def _load(config: TrainConfig, dataset: Any) -> Dataset:
-    """Phase 1 of [train][]: the data set (``config.dataset``, or the user's)."""
+    """Phase 1 of [train][]: the data set (`config.dataset`, or the user's)."""
     if dataset is None:
         return load_dataset(
             config.dataset,
@@ -835,7 +835,7 @@ class _Book:
             )
 
     def record(self, e: int, alive: np.ndarray, outputs) -> None:
-        """Evaluation ``e`` (the evaluation program's outputs) of the seeds alive."""
+        """Evaluation `e` (the evaluation program's outputs) of the seeds alive."""
         hist = self.hist
         loss, term, loss_tr, term_tr, dead = (
             np.asarray(a, np.float64) for a in outputs
@@ -931,43 +931,43 @@ def train(
     on_eval: Callable[[int, Any], Any] | None = None,
     chunking: str = "auto",
 ) -> TrainResult:
-    """Train every seed of ``config`` in one compiled program.
+    """Train every seed of `config` in one compiled program.
 
     Seeds share the data set and differ in initialisation, data order and
     dropout/RReLU noise. A seed whose loss or gradients become non-finite is
     frozen and reported as diverged; the others continue. Results do not
     depend on which other seeds train alongside (up to float reassociation),
-    so ``train(c, seeds=(0, 1))`` matches ``train(c, (0,))`` and
-    ``train(c, (1,))``.
+    so `train(c, seeds=(0, 1))` matches `train(c, (0,))` and
+    `train(c, (1,))`.
 
     Args:
-        config: the configuration (see :class:`TrainConfig`).
+        config: the configuration (see `TrainConfig`).
         seeds: training seeds, trained together (vmapped).
-        model: None (build ``config.model``), a ``flax.linen.Module``, or a
-            factory that receives the parsed activation ``act`` (an
-            :class:`ActivationFactory`; ``act(train=train)`` makes a fresh
+        model: None (build `config.model`), a `flax.linen.Module`, or a
+            factory that receives the parsed activation `act` (an
+            `ActivationFactory`; `act(train=train)` makes a fresh
             module per layer) and returns a linen module, or takes
-            ``rngs`` as well (``f(act, *, rngs)``) and returns an nnx module
-            (built once per seed). Linen models whose ``__call__`` takes
-            ``train`` get it (BatchNorm, Dropout); nnx models are switched with
-            ``.train()`` / ``.eval()``. The output must be ``(batch, classes)``
-            logits, or ``(batch, targets)`` for regression.
-        dataset: None (load ``config.dataset``), a :class:`Dataset`, or any
-            data :func:`as_dataset` accepts (arrays, an ``.npz``, ...).
+            `rngs` as well (`f(act, *, rngs)`) and returns an nnx module
+            (built once per seed). Linen models whose `__call__` takes
+            `train` get it (BatchNorm, Dropout); nnx models are switched with
+            `.train()` / `.eval()`. The output must be `(batch, classes)`
+            logits, or `(batch, targets)` for regression.
+        dataset: None (load `config.dataset`), a `Dataset`, or any
+            data `as_dataset` accepts (arrays, an `.npz`, ...).
         optimizer: an optax transformation to use instead of
-            :func:`make_optimizer` ``(config)``.
+            `make_optimizer` `(config)`.
         devices: devices to shard the batch over (default: all local devices; the
-            largest count dividing ``batch_size`` is used).
+            largest count dividing `batch_size` is used).
         progress: called with the number of steps advanced after each chunk
-            (e.g. ``tqdm.update``).
-        on_eval: called as ``on_eval(step, params)`` after each evaluation
-            (``params`` with the leading seed axis); what it returns is kept in
-            :attr:`TrainResult.evals`.
-        chunking: ``"auto"`` (see :func:`choose_chunking`), ``"scan"`` or
-            ``"loop"``.
+            (e.g. `tqdm.update`).
+        on_eval: called as `on_eval(step, params)` after each evaluation
+            (`params` with the leading seed axis); what it returns is kept in
+            `TrainResult.evals`.
+        chunking: `"auto"` (see `choose_chunking`), `"scan"` or
+            `"loop"`.
 
     Returns:
-        A :class:`TrainResult`.
+        A `TrainResult`.
 
     Raises:
         ValueError: for an invalid configuration, empty / duplicate seeds, or a
@@ -1128,11 +1128,11 @@ class BatchWarning(UserWarning):
 
 
 def check_batch(config: TrainConfig, ds: Dataset, *, stacklevel: int = 2) -> bool:
-    """Warns ([BatchWarning][]) when ``config.batch_size`` exceeds the training
+    """Warns ([BatchWarning][]) when `config.batch_size` exceeds the training
     split; returns whether it does.
 
     The training split is what is left of the data set's training examples once
-    ``config.val_fraction`` is held out for validation. A larger batch still
+    `config.val_fraction` is held out for validation. A larger batch still
     trains (each batch draws from consecutive epochs' shuffles, so it repeats
     examples), but is rarely what was meant.
     """

@@ -1,12 +1,12 @@
 """Models for the training stack: an MLP and a 1-D / 2-D CNN (flax.linen).
 
-An activation spec (``"leaky_relu:0.2"``) is parsed once, into an
-:class:`ActivationFactory`; models receive the factory and call it once per
-layer for a fresh module. Every hidden layer is ``Dense``/``Conv`` ->
+An activation spec (`"leaky_relu:0.2"`) is parsed once, into an
+`ActivationFactory`; models receive the factory and call it once per
+layer for a fresh module. Every hidden layer is `Dense`/`Conv` ->
 [BatchNorm] -> activation -> [Dropout], and the kernels use a fan-in normal
 initialiser scaled by that activation's gain (He et al. 2015 for the leaky
 family). User models receive the same factory (see
-:func:`leakyjax.train.train`'s ``model`` argument).
+[`leakyjax.train.train`][leakyjax.train.train]'s `model` argument).
 """
 
 from __future__ import annotations
@@ -28,16 +28,16 @@ MODELS = ("mlp", "cnn")
 class ActivationFactory(NamedTuple):
     """A parsed, validated activation spec that makes fresh modules.
 
-    ``act(train=...)`` returns a new module (linen, or nnx for
-    ``api="nnx"``) on each call, so every layer gets its own parameters
-    (PReLU). ``train`` matters only for random activations (RReLU draws random
+    `act(train=...)` returns a new module (linen, or nnx for
+    `api="nnx"`) on each call, so every layer gets its own parameters
+    (PReLU). `train` matters only for random activations (RReLU draws random
     slopes in training, the fixed mean slope otherwise); keyword overrides go to
-    the module (``act(num_parameters=64)``), and nnx modules take ``rngs=``.
+    the module (`act(num_parameters=64)`), and nnx modules take `rngs=`.
 
     Attributes:
         spec: the normalised registry spec.
-        name: the activation's registry name (``"leaky_relu"``).
-        api: ``"linen"`` or ``"nnx"``.
+        name: the activation's registry name (`"leaky_relu"`).
+        api: `"linen"` or `"nnx"`.
 
     Example:
         >>> from leakyjax.train import activation_factory
@@ -65,7 +65,7 @@ class ActivationFactory(NamedTuple):
         return _linen.get(self.spec)(**overrides)
 
     def with_api(self, api: str) -> ActivationFactory:
-        """The same activation for the other Flax API (``"linen"``, ``"nnx"``)."""
+        """The same activation for the other Flax API (`"linen"`, `"nnx"`)."""
         return self._replace(api=api)
 
 
@@ -76,14 +76,14 @@ def _parse(spec: str) -> ActivationFactory:
 
 
 def activation_factory(spec: str | ActivationFactory) -> ActivationFactory:
-    """Parse and validate ``spec`` once; the result makes modules per layer.
+    """Parse and validate `spec` once; the result makes modules per layer.
 
     Args:
-        spec: a registry spec such as ``"elu:alpha=0.5"`` (or a factory, returned
+        spec: a registry spec such as `"elu:alpha=0.5"` (or a factory, returned
             as is).
 
     Returns:
-        An :class:`ActivationFactory`.
+        An `ActivationFactory`.
 
     Raises:
         ValueError: for an invalid spec, naming the closest valid name.
@@ -96,31 +96,31 @@ def activation_factory(spec: str | ActivationFactory) -> ActivationFactory:
 
 
 def validate_activation(spec: str) -> str:
-    """Returns ``spec`` stripped, or raises ValueError naming it and the valid names."""
+    """Returns `spec` stripped, or raises ValueError naming it and the valid names."""
     return activation_factory(spec).spec
 
 
 def _head_init():
     """LeCun normal (gain 1, fan-in) for the linear output layer.
 
-    Like flax's default ``lecun_normal`` but not truncated: a truncated normal
+    Like flax's default `lecun_normal` but not truncated: a truncated normal
     costs seconds of XLA compilation on CPU, for no benefit here.
     """
     return _init.for_activation("linear")
 
 
 class MLP(nn.Module):
-    """``depth`` hidden Dense layers of ``width`` units, then a linear head.
+    """`depth` hidden Dense layers of `width` units, then a linear head.
 
     Attributes:
-        act: the activation (an :class:`ActivationFactory`).
+        act: the activation (an `ActivationFactory`).
         num_outputs: width of the output layer (classes or targets).
         depth: number of hidden layers.
-        width: units per hidden layer (int, or a sequence of ``depth`` ints).
+        width: units per hidden layer (int, or a sequence of `depth` ints).
         dropout: dropout rate after each activation (0 disables).
         batch_norm: BatchNorm before each activation.
-        init_scheme: ``"he"`` or ``"rai"`` for the hidden layers (see
-            :func:`make_model`).
+        init_scheme: `"he"` or `"rai"` for the hidden layers (see
+            `make_model`).
     """
 
     act: ActivationFactory
@@ -153,24 +153,24 @@ class MLP(nn.Module):
 
 
 class CNN(nn.Module):
-    """``depth`` conv layers of ``width`` channels, then a linear head.
+    """`depth` conv layers of `width` channels, then a linear head.
 
-    1-D inputs ``(batch, length)`` get the mnist1d notebook's ``ConvBase``
+    1-D inputs `(batch, length)` get the mnist1d notebook's `ConvBase`
     (Greydanus 2020): a kernel-5 convolution then kernel-3 ones, all stride 2
     with one sample of zero padding each side, 25 channels by default (a
     40-sample signal becomes 19, 10, 5 positions: a 125-feature linear head).
-    2-D inputs ``(batch, h, w)`` get 3x3 convolutions with stride 1 and SAME
+    2-D inputs `(batch, h, w)` get 3x3 convolutions with stride 1 and SAME
     padding (digits are only 8x8).
 
     Attributes:
-        act: the activation (an :class:`ActivationFactory`).
+        act: the activation (an `ActivationFactory`).
         num_outputs: width of the output layer.
         depth: number of conv layers.
         width: channels per conv layer.
         dropout: dropout rate after each activation (0 disables).
         batch_norm: BatchNorm before each activation.
-        init_scheme: ``"he"`` or ``"rai"`` for the hidden layers (see
-            :func:`make_model`).
+        init_scheme: `"he"` or `"rai"` for the hidden layers (see
+            `make_model`).
     """
 
     act: ActivationFactory
@@ -227,20 +227,20 @@ def make_model(
     """Build a model by name.
 
     Args:
-        name: ``"mlp"`` or ``"cnn"``.
-        activation: registry spec, e.g. ``"leaky_relu:0.2"``, or an
-            :class:`ActivationFactory`.
+        name: `"mlp"` or `"cnn"`.
+        activation: registry spec, e.g. `"leaky_relu:0.2"`, or an
+            `ActivationFactory`.
         num_outputs: output width.
         depth: hidden layers (default 2 for mlp, 3 for cnn).
         width: units / channels (default 100 for mlp, 25 for cnn).
         dropout: dropout rate after each activation.
         batch_norm: BatchNorm before each activation.
-        init: ``"he"`` (He-normal with the activation's gain, zero biases) or
-            ``"rai"`` (randomized asymmetric initialisation of the hidden
-            layers, :func:`leakyjax.initializers.rai` and ``rai_bias``).
+        init: `"he"` (He-normal with the activation's gain, zero biases) or
+            `"rai"` (randomized asymmetric initialisation of the hidden
+            layers, [`leakyjax.initializers.rai`][leakyjax.initializers.rai] and `rai_bias`).
 
     Returns:
-        A flax.linen module called as ``model.apply(variables, x, train=...)``.
+        A flax.linen module called as `model.apply(variables, x, train=...)`.
 
     Raises:
         ValueError: for an unknown model or activation, or bad sizes.

@@ -1,14 +1,14 @@
 """One interface over the models the loop trains: built-in, user linen, user nnx.
 
-:func:`as_net` turns a linen module, or a user's factory ``f(act) -> module``
-(linen or nnx), into a :class:`Net` of three pure functions that the loop
+`as_net` turns a linen module, or a user's factory `f(act) -> module`
+(linen or nnx), into a `Net` of three pure functions that the loop
 vmaps over seeds:
 
-* ``init(key, x0) -> (params, extra)``: ``params`` are what the optimiser
-  updates; ``extra`` is the rest of the model's state (batch statistics, nnx
+* `init(key, x0) -> (params, extra)`: `params` are what the optimiser
+  updates; `extra` is the rest of the model's state (batch statistics, nnx
   RNG counters), carried and updated by training steps.
-* ``apply(params, extra, x, train, key) -> (out, extra)``.
-* ``capture(params, extra, x) -> (out, {layer: pre-activation})`` in evaluation
+* `apply(params, extra, x, train, key) -> (out, extra)`.
+* `capture(params, extra, x) -> (out, {layer: pre-activation})` in evaluation
   mode, for the dead-unit statistics of leakyjax activation modules.
 """
 
@@ -77,7 +77,7 @@ def _linen_net(model: Any) -> Net:
 
 
 def _nnx_net(build: Callable[[Any], Any]) -> Net:
-    """``build(rngs) -> nnx.Module``: split into params / rest for the loop."""
+    """`build(rngs) -> nnx.Module`: split into params / rest for the loop."""
     from flax import nnx
 
     from leakyjax._src.diagnostics import capture as _capture
@@ -114,15 +114,15 @@ def _nnx_net(build: Callable[[Any], Any]) -> Net:
 
 
 def is_nnx_factory(factory: Callable) -> bool:
-    """A user factory builds an nnx module when it takes ``rngs``."""
+    """A user factory builds an nnx module when it takes `rngs`."""
     return _takes(factory, "rngs")
 
 
 def as_net(model: Any, act: Any = None) -> Net:
-    """A :class:`Net` for a linen module or a factory ``f(act[, rngs=])``.
+    """A `Net` for a linen module or a factory `f(act[, rngs=])`.
 
     Raises:
-        TypeError: when ``model`` is neither, or the factory returns something
+        TypeError: when `model` is neither, or the factory returns something
             that is not a Flax module.
     """
     import flax.linen as nn

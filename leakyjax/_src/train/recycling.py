@@ -1,15 +1,15 @@
 """Cures for dying units in the training stack: RAI initialisation, ReDo recycling.
 
-Two knobs of :class:`leakyjax.train.TrainConfig` (``leakyjax compare --init``,
-``--recycle``) come here, so that the loop and the models only call into this
+Two knobs of [`leakyjax.train.TrainConfig`][leakyjax.train.TrainConfig] (`leakyjax compare --init`,
+`--recycle`) come here, so that the loop and the models only call into this
 module:
 
-* ``init="rai"``: hidden layers get :func:`leakyjax.initializers.rai` kernels and
-  :func:`leakyjax.initializers.rai_bias` biases instead of He's
-  (:func:`initializers`);
-* ``recycle_every=F``: every ``F`` optimiser steps the units of the hidden
-  layers that are τ-dormant on the current batch (``recycle_tau``) are recycled
-  with :func:`leakyjax.recycle_dormant` (:func:`make_recycler`), and the
+* `init="rai"`: hidden layers get [`leakyjax.initializers.rai`][leakyjax.initializers.rai] kernels and
+  [`leakyjax.initializers.rai_bias`][leakyjax.initializers.rai_bias] biases instead of He's
+  (`initializers`);
+* `recycle_every=F`: every `F` optimiser steps the units of the hidden
+  layers that are τ-dormant on the current batch (`recycle_tau`) are recycled
+  with [`leakyjax.recycle_dormant`][leakyjax.recycle_dormant] (`make_recycler`), and the
   per-layer counts are accumulated.
 """
 
@@ -29,7 +29,7 @@ from leakyjax._src import registry as _registry
 
 def layer_order(name: str) -> tuple:
     """Sort key of activation-layer names: digits compare as numbers, so
-    ``layer_10`` comes after ``layer_9`` (the order of the loop's dead fractions
+    `layer_10` comes after `layer_9` (the order of the loop's dead fractions
     and recycled counts)."""
     return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name))
 
@@ -59,7 +59,7 @@ def check(init: str, recycle_every: Any, recycle_tau: Any) -> None:
 
 
 def initializers(init: str, activation: str, fan_in: int) -> tuple[Any, Any]:
-    """(kernel_init, bias_init) of a hidden layer with ``fan_in`` inputs."""
+    """(kernel_init, bias_init) of a hidden layer with `fan_in` inputs."""
     if init == "rai":
         return _init.rai(), _init.rai_bias(fan_in)
     return _init.for_activation(activation), jax.nn.initializers.zeros
@@ -68,14 +68,14 @@ def initializers(init: str, activation: str, fan_in: int) -> tuple[Any, Any]:
 def make_recycler(
     net: Any, activation: str, init: str, every: int, tau: float
 ) -> Callable:
-    """``f(step, params, extra, opt_state, x, key) -> (params, opt_state, counts)``.
+    """`f(step, params, extra, opt_state, x, key) -> (params, opt_state, counts)`.
 
-    ReDo every ``every`` steps, after the update of steps ``every - 1,
-    2 every - 1, ...`` (``step`` counts from 0), scored on the batch ``x``;
-    ``counts`` is a ``(layers,)`` int32 array of the units recycled at this step,
+    ReDo every `every` steps, after the update of steps `every - 1,
+    2 every - 1, ...` (`step` counts from 0), scored on the batch `x`;
+    `counts` is a `(layers,)` int32 array of the units recycled at this step,
     layers in the loop's order. New incoming weights come from the model's own
-    initialiser (``init``). jit/vmap-safe; ``net`` is the loop's linen
-    :class:`~leakyjax._src.train.net.Net`.
+    initialiser (`init`). jit/vmap-safe; `net` is the loop's linen
+    `Net`.
     """
     fn = _registry.get(activation)  # prelu: its initial slope; rrelu: mean slope
     kernel_init = _init.rai() if init == "rai" else _init.for_activation(activation)
