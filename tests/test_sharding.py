@@ -8,6 +8,7 @@ import textwrap
 
 import pytest
 
+from leakyjax._src._bits import _pack_axis
 from tests.helpers import run_on_host_devices
 
 SCRIPT = textwrap.dedent(
@@ -139,6 +140,7 @@ CASES += [
     ("btd_B", (4, 12, 16), P("d")),
     ("btd_T", (2, 12, 16), P(None, "d")),
     ("btd_T64", (2, 64, 16), P(None, "d")),
+    ("btd_T_D1", (8, 12, 1), P(None, "d")),
 ]
 rs = np.random.RandomState(0)
 out = {"fail": [], "checked": 0, "spec_kept": []}
@@ -263,9 +265,29 @@ def test_sharded_gradients_equal_jax_nn():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["fail"] == [], out["fail"]
-    # 15 shapes x (2 contexts) + 2 device_put + 1 two-device, and 13 under
+    # 16 shapes x (2 contexts) + 2 device_put + 1 two-device, and 14 under
     # shard_map: every one of them checked
     assert out["checked"] > 900, out["checked"]
     assert all(out["spec_kept"]), out  # the gradient is sharded as its input
     assert out["draw_equal"], out  # rrelu's sharded slopes are the unsharded ones
     assert out["draw_ulps"] <= 1, out  # ... and jax.random.uniform's (to an ulp)
+
+
+@pytest.mark.parametrize(
+    ("shape", "shards", "axis"),
+    [
+        ((16, 5), None, -2),  # unsharded: as before (2 * 5 bytes)
+        ((16, 5), (4, 1), -1),  # 2 bytes of rows over 4 devices: along the 5
+        ((32, 5), (4, 1), -2),  # 4 bytes of rows, one per device
+        ((6, 8), (1, 4), -2),  # the rows are not split
+        ((100,), (4,), None),  # 25 per device: a bool mask
+        ((1 << 16,), (4,), -1),
+        ((8, 6, 6, 3), (4, 1, 1, 1), -2),  # NHWC sharded on N: along W
+        ((2, 12, 16), (1, 4, 1), -1),  # (B, T, D) sharded on T: along D
+        ((2, 64, 1), (1, 4, 1), -2),  # 64 = 8 * 2 per device: along T
+        ((8, 12, 1), (1, 4, 1), -3),  # T not splittable, D of 1: along B
+        ((6, 1), (2, 1), None),
+    ],
+)
+def test_pack_axis_never_splits_a_byte_over_shards(shape, shards, axis):
+    assert _pack_axis(shape, shards) == axis

@@ -12,6 +12,14 @@ axis). A long 1-D array is differentiated as rows `(n // w, w)` (`_rows`) so
 that it packs the same way. An array whose last two axes have at most one
 element each keeps a `bool` mask: packing cannot make it smaller there.
 
+An array sharded in its type (explicit mesh axes, `jax.make_mesh`'s default)
+is packed along a split axis only where its bytes split evenly over the
+shards (a multiple of `8 k` elements for `k` shards): else along an unsharded
+axis, else a `bool` mask, so a byte never holds bits of two devices and every
+device packs its own block. Unsharded arrays, automatic axes and the blocks
+inside `shard_map` pack as above. `_unpack` reads the packed axis from the
+bits' shape.
+
 A function of a scalar under `vmap` (`equinox.nn.MLP` applies its activation
 to scalars, vmapped over the units and the batch) would be that case once per
 element; `_traced` applies it to the whole batched array instead (a

@@ -19,6 +19,12 @@ memory; written out, XLA fuses it into the product that uses the slopes) and
 the final `u * (upper - lower)` and `+ lower` rounded one at a time, the same
 in every program. A key that is not threefry's uses `jax.random.uniform`
 itself.
+
+An operand sharded in its type (explicit mesh axes) gets a draw sharded as it
+is: the counters are built in its sharding, and the one-element dependency
+keeps the split axes whole (a one-word all-reduce), so every device draws its
+block of the same numbers. Inside `shard_map` the draw is that of the block's
+shape, as `jax.random.uniform` there.
 """
 
 from __future__ import annotations
@@ -80,10 +86,10 @@ def _fused_uniform_ok(key, shape) -> bool:
     )
 
 
-def _sharded(x: Array) -> Any:
+def _sharded(x: Array | None) -> Any:
     """The sharding in ``x``'s type where it splits an axis (explicit mesh
     axes), else None: the sharding a draw of ``x``'s shape is made in."""
-    if not any(k > 1 for k in _shards(x)):
+    if x is None or not any(k > 1 for k in _shards(x)):
         return None
     return jax.typeof(x).sharding
 
