@@ -12,6 +12,14 @@ axis). A long 1-D array is differentiated as rows `(n // w, w)` (`_rows`) so
 that it packs the same way. An array whose last two axes have at most one
 element each keeps a `bool` mask: packing cannot make it smaller there.
 
+An array sharded in its type (explicit mesh axes, `jax.make_mesh`'s default)
+is packed along a split axis only where its bytes split evenly over the
+shards (a multiple of `8 k` elements for `k` shards): else along an unsharded
+axis, else a `bool` mask, so a byte never holds bits of two devices and every
+device packs its own block. Unsharded arrays, automatic axes and the blocks
+inside `shard_map` pack as above. `_unpack` reads the packed axis from the
+bits' shape.
+
 A function of a scalar under `vmap` (`equinox.nn.MLP` applies its activation
 to scalars, vmapped over the units and the batch) would be that case once per
 element; `_traced` applies it to the whole batched array instead (a
@@ -37,7 +45,28 @@ except ImportError:  # pragma: no cover - a jax that moved it
     _BatchTracer = ()
 
 
-def _pack_axis(shape: tuple[int, ...]) -> int | None:
+def _shards(x: Array) -> tuple[int, ...]:
+    """How many pieces each axis of `x` is split into by the sharding in its
+    type (explicit mesh axes); 1 for every axis of an unsharded array, one with
+    automatic axes (the compiler places it) and one inside `shard_map` (the
+    body sees its own block)."""
+    sharding = getattr(jax.typeof(x), "sharding", None)
+    spec, mesh = getattr(sharding, "spec", None), getattr(sharding, "mesh", None)
+    if spec is None or mesh is None:
+        return (1,) * x.ndim
+    sizes = dict(mesh.shape)
+    out = []
+    for d in range(x.ndim):
+        names = spec[d] if d < len(spec) else None
+        names = () if names is None else names
+        names = (names,) if isinstance(names, str) else tuple(names)
+        out.append(math.prod(sizes[n] for n in names))
+    return tuple(out)
+
+
+def _pack_axis(
+    shape: tuple[int, ...], shards: tuple[int, ...] | None = None
+) -> int | None:
     """The axis `_pack` packs along (from the end), or None for a bool mask.
 
     The one of the last two axes that needs fewer bytes (ties: the
@@ -45,14 +74,30 @@ def _pack_axis(shape: tuple[int, ...]) -> int | None:
     make the residual smaller than a byte per element: an empty array, or one
     whose last two axes have at most one element each (a scalar, a vector of
     one element, `(5, 1, 1)`).
+
+    `shards` (`_shards`): an axis split into `k` pieces by its
+    sharding is packed only if its bytes split evenly too (its size a multiple
+    of `8 k`): a byte never holds the bits of two devices. Else the other of
+    the last two axes, else the axis before them that needs the fewest bytes,
+    else a bool mask (still one byte per element, and exact).
     """
     n = math.prod(shape)
-    best, axis = n, None
-    for ax in (-2, -1):
-        if len(shape) >= -ax:
-            size = n // shape[ax] * -(-shape[ax] // 8) if shape[ax] else 0
+    shards = shards or (1,) * len(shape)
+
+    def best_of(axes: tuple[int, ...]) -> int | None:
+        best, axis = n, None
+        for ax in axes:
+            c, k = shape[ax], shards[ax]
+            if k > 1 and c % (8 * k):
+                continue  # the packed bytes would not split over the shards
+            size = n // c * -(-c // 8) if c else 0
             if size < best:
                 best, axis = size, ax
+        return axis
+
+    axis = best_of(tuple(ax for ax in (-2, -1) if len(shape) >= -ax))
+    if axis is None and any(k > 1 for k in shards):
+        axis = best_of(tuple(range(-len(shape), -2)))
     return axis
 
 
@@ -63,7 +108,7 @@ def _pack(mask: Array) -> Array:
     `j` of byte `k` is element `8k + j` of that axis), or the bool mask
     itself where packing saves nothing.
     """
-    axis = _pack_axis(mask.shape)
+    axis = _pack_axis(mask.shape, _shards(mask))
     if axis is None:
         return mask
     ax = mask.ndim + axis
@@ -80,11 +125,15 @@ def _pack(mask: Array) -> Array:
 
 
 def _unpack(bits: Array, shape: tuple[int, ...]) -> Array:
-    """Inverse of `_pack`: the bool mask of `shape`."""
-    axis = _pack_axis(shape)
-    if axis is None:
+    """Inverse of `_pack`: the bool mask of `shape`.
+
+    The packed axis is read from `bits` (the one axis whose size differs
+    from `shape`'s), so the backward unpacks what the forward packed,
+    whatever the sharding of the cotangent.
+    """
+    if bits.dtype == jnp.bool_:
         return bits
-    ax = len(shape) + axis
+    ax = next(d for d in range(len(shape)) if bits.shape[d] != shape[d])
     full = (*bits.shape[: ax + 1], 8, *bits.shape[ax + 1 :])
     shifts = lax.broadcasted_iota(jnp.uint8, full, ax + 1)
     dims = [d for d in range(len(full)) if d != ax + 1]

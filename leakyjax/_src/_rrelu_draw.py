@@ -19,17 +19,25 @@ memory; written out, XLA fuses it into the product that uses the slopes) and
 the final `u * (upper - lower)` and `+ lower` rounded one at a time, the same
 in every program. A key that is not threefry's uses `jax.random.uniform`
 itself.
+
+An operand sharded in its type (explicit mesh axes) gets a draw sharded as it
+is: the counters are built in its sharding, and the one-element dependency
+keeps the split axes whole (a one-word all-reduce), so every device draws its
+block of the same numbers. Inside `shard_map` the draw is that of the block's
+shape, as `jax.random.uniform` there.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from leakyjax._src._bits import _shards
 from leakyjax._src._inputs import Array
 
 _RRELU_DEFAULTS = {"pytorch": (1.0 / 8.0, 1.0 / 3.0), "xu": (3.0, 8.0)}
@@ -78,7 +86,15 @@ def _fused_uniform_ok(key, shape) -> bool:
     )
 
 
-def _uniform(key, shape, lo, hi, after=None):
+def _sharded(x: Array | None) -> Any:
+    """The sharding in `x`'s type where it splits an axis (explicit mesh
+    axes), else None: the sharding a draw of `x`'s shape is made in."""
+    if x is None or not any(k > 1 for k in _shards(x)):
+        return None
+    return jax.typeof(x).sharding
+
+
+def _uniform(key, shape, lo, hi, after=None, like=None):
     """`jax.random.uniform(key, shape, float32, lo, hi)` as fusible
     elementwise ops where `_fused_uniform_ok`: the same random bits and
     mapping, `lo + (u * (hi - lo))` with `u` in [0, 1), each step rounded
@@ -87,10 +103,15 @@ def _uniform(key, shape, lo, hi, after=None):
 
     With `after` (an array of `shape`) the draw waits for it (see
     `_after`): element `i`'s bits depend on `after[i]`'s.
+
+    The draw is sharded as `after` (else `like`, an array of `shape`) is
+    in its type (explicit mesh axes): the same numbers, each device computing
+    its own block.
     """
+    out = _sharded(after if after is not None else like) if shape else None
     if not _fused_uniform_ok(key, shape):
         key = key if after is None else _after(key, after)
-        return jax.random.uniform(key, shape, jnp.float32, lo, hi)
+        return jax.random.uniform(key, shape, jnp.float32, lo, hi, out_sharding=out)
     typed = jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
     data = jax.random.key_data(key) if typed else key  # a legacy uint32 key
     # Element i's counter is (0, i). The 0 is taken from the key (_zero_from), so
@@ -101,14 +122,15 @@ def _uniform(key, shape, lo, hi, after=None):
     # _after, is a second reader, so XLA writes out an `after` that it
     # computes from a wider array, e.g. a bfloat16 cotangent from a float32 dot).
     zero = _zero_from(data) if after is None else _zeros_from(after)
-    count = jnp.broadcast_to(zero, shape)
+    zeros = jnp.broadcast_to(zero, shape, out_sharding=out)
+    count = zeros
     for d in range(len(shape)):
         index = lax.iota(jnp.uint32, shape[d])
         if after is None:  # an iota that is not loop-invariant either
             index = index + zero
         index = index * np.uint32(math.prod(shape[d + 1 :]))
-        count = count + lax.broadcast_in_dim(index, shape, (d,))
-    b1, b2 = _threefry2x32(data[0], data[1], jnp.broadcast_to(zero, shape), count)
+        count = count + lax.broadcast_in_dim(index, shape, (d,), out_sharding=out)
+    b1, b2 = _threefry2x32(data[0], data[1], zeros, count)
     mantissa = lax.shift_right_logical(b1 ^ b2, np.uint32(9))
     unit = lax.bitcast_convert_type(mantissa | np.uint32(0x3F800000), jnp.float32)
     lo, hi = np.float32(lo), np.float32(hi)
@@ -119,8 +141,10 @@ def _uniform(key, shape, lo, hi, after=None):
     return lax.max(lo, scaled + lo)
 
 
-def _rrelu_slopes(key, shape, dtype, lo, hi, xu, after=None):
-    draw = _uniform(key, shape, lo, hi, after)
+def _rrelu_slopes(key, shape, dtype, lo, hi, xu, after=None, like=None):
+    """rrelu's slopes of `shape`: `U(lo, hi)`, or its inverse for the
+    `"xu"` convention (`xu`); `after`, `like`: see `_uniform`."""
+    draw = _uniform(key, shape, lo, hi, after, like)
     return (1.0 / draw if xu else draw).astype(dtype)
 
 
@@ -128,7 +152,16 @@ def _rrelu_slopes(key, shape, dtype, lo, hi, xu, after=None):
 def _zero_from(v: Array) -> Array:
     """One `uint32` 0 that XLA cannot fold: `_zeros_from` of `v`'s
     first element. Under `vmap` it stays one unbatched 0, taken from the
-    first element of the whole batch (the rule below)."""
+    first element of the whole batch (the rule below).
+
+    An axis split by `v`'s sharding (explicit mesh axes) cannot be sliced to
+    one element: it is kept whole, and the 0 is the max of its zeros (one
+    element per row of that axis, and a one-word all-reduce).
+    """
+    shards = _shards(v)
+    if any(k > 1 for k in shards):
+        limit = tuple(n if k > 1 else 1 for n, k in zip(v.shape, shards, strict=True))
+        return jnp.max(_zeros_from(lax.slice(v, (0,) * v.ndim, limit)))
     return _zeros_from(lax.reshape(lax.slice(v, (0,) * v.ndim, (1,) * v.ndim), ()))
 
 

@@ -221,6 +221,11 @@ def _rrelu_scale(bits, key, t, lo, hi, xu):
     return jnp.where(_unpack(bits, t.shape), t, slopes * t)
 
 
+def _rrelu_manual_tangent(bits, key, t, lo, hi, xu):
+    slopes = _rrelu_slopes(key, t.shape, t.dtype, lo, hi, xu, like=t)
+    return jnp.where(_unpack(bits, t.shape), t, slopes * t)
+
+
 def _rrelu_tangent(bits, key, t, lo, hi, xu):
     # t -> D t, D = diag(1 or the slope), is linear and symmetric, and its
     # transpose must draw from the cotangent's data (above): a nonlinear use of
@@ -232,10 +237,16 @@ def _rrelu_tangent(bits, key, t, lo, hi, xu):
     # No tangents for the constants, ever (e.g. from the barrier in the forward):
     # jax's linear_solve jvp needs a tangent for t whenever its constants have one.
     bits, key = lax.stop_gradient(bits), lax.stop_gradient(key)
+    if jax.sharding.get_abstract_mesh().manual_axes:
+        # Inside shard_map the transposed solve fails jax's varying-axes check
+        # (jax 0.10): a checkpointed map, which also saves just (bits, key).
+        return jax.checkpoint(_rrelu_manual_tangent, static_argnums=(3, 4, 5))(
+            bits, key, t, lo, hi, xu
+        )
     scale = functools.partial(_rrelu_scale, bits, key, lo=lo, hi=hi, xu=xu)
 
     def inverse(v):
-        slopes = _rrelu_slopes(key, v.shape, v.dtype, lo, hi, xu)
+        slopes = _rrelu_slopes(key, v.shape, v.dtype, lo, hi, xu, like=v)
         return jnp.where(_unpack(bits, v.shape), v, v / slopes)
 
     return lax.custom_linear_solve(inverse, t, lambda _, v: scale(v), symmetric=True)
@@ -243,7 +254,7 @@ def _rrelu_tangent(bits, key, t, lo, hi, xu):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
 def _rrelu(x, key, lo, hi, xu):
-    return _leaky_value(x, _rrelu_slopes(key, x.shape, x.dtype, lo, hi, xu))
+    return _leaky_value(x, _rrelu_slopes(key, x.shape, x.dtype, lo, hi, xu, like=x))
 
 
 @_rrelu.defjvp
@@ -256,7 +267,8 @@ def _rrelu_jvp(lo, hi, xu, primals, tangents):
     # backward does: x is written out anyway (the bits read it too), and the
     # elementwise zeros made XLA keep more in the unrolled bfloat16 MLP and the
     # float32 scanned one of the zoo.
-    y = _leaky_value(x, _rrelu_slopes(_after(key, x), x.shape, x.dtype, lo, hi, xu))
+    slopes = _rrelu_slopes(_after(key, x), x.shape, x.dtype, lo, hi, xu, like=x)
+    y = _leaky_value(x, slopes)
     return y, _rrelu_tangent(bits, key, tx, lo, hi, xu)
 
 
