@@ -78,10 +78,11 @@ KNOWN = {
 }
 
 
-#: label -> its family in leakyjax._src._platform.RULES (rrelu: always its own rule).
+#: label -> its family in leakyjax._src._platform.RULES.
 FAMILY = {
     "leakyjax.relu": "relu",
     "leakyjax.leaky_relu": "leaky",
+    "leakyjax.rrelu": "rrelu",
     "leakyjax.relu6": "clip",
     "leakyjax.hard_tanh": "clip",
     "leakyjax.hard_sigmoid": "clip",
@@ -94,11 +95,10 @@ _PLATFORM = {"cpu": "cpu", "h100": "gpu", "tpu-v5e": "tpu"}
 
 
 def rule(label: str) -> str:
-    """The derivative rule ``label`` uses on TARGET ("bits" for rrelu)."""
+    """The derivative rule ``label`` uses on TARGET."""
     from leakyjax._src._platform import RULES
 
-    family = FAMILY.get(label)
-    return getattr(RULES[family], _PLATFORM[TARGET]) if family else "bits"
+    return getattr(RULES[FAMILY[label]], _PLATFORM[TARGET])
 
 
 # Per deviceless target: (model, dtype, label) -> why it is above a limit.

@@ -257,10 +257,7 @@ def _rrelu(x, key, lo, hi, xu):
     return _leaky_value(x, _rrelu_slopes(key, x.shape, x.dtype, lo, hi, xu, like=x))
 
 
-@_rrelu.defjvp
-def _rrelu_jvp(lo, hi, xu, primals, tangents):
-    (x, key), (tx, _) = primals, tangents
-    x = jnp.asarray(x)
+def _rrelu_bits_rule(x, key, tx, lo, hi, xu):
     # Save the bits and the key; the backward redraws the slopes from the key.
     bits, x = _bits_first(_pack(x >= 0), x)
     # The forward waits for x through the key (_after), not elementwise as the
@@ -270,6 +267,24 @@ def _rrelu_jvp(lo, hi, xu, primals, tangents):
     slopes = _rrelu_slopes(_after(key, x), x.shape, x.dtype, lo, hi, xu, like=x)
     y = _leaky_value(x, slopes)
     return y, _rrelu_tangent(bits, key, tx, lo, hi, xu)
+
+
+def _rrelu_plain_rule(x, key, tx, lo, hi, xu):
+    """jax's autodiff of the leaky rectifier at the drawn slopes (what the
+    plain formula compiles to: XLA:TPU recomputes the draw from the key)."""
+    slopes = _rrelu_slopes(key, x.shape, x.dtype, lo, hi, xu, like=x)
+    return jax.jvp(lambda v: _leaky_value(v, slopes), (x,), (tx,))
+
+
+@_rrelu.defjvp
+def _rrelu_jvp(lo, hi, xu, primals, tangents):
+    (x, key), (tx, _) = primals, tangents
+    x = jnp.asarray(x)
+    rules = {
+        "bits": lambda x, tx: _rrelu_bits_rule(x, key, tx, lo, hi, xu),
+        "plain": lambda x, tx: _rrelu_plain_rule(x, key, tx, lo, hi, xu),
+    }
+    return by_target(RULES["rrelu"], rules, x, tx)
 
 
 _rrelu_jit = jax.jit(_rrelu, static_argnums=(2, 3, 4))
