@@ -72,6 +72,16 @@ KNOWN = {
         "which XLA orders the other way here (jax.nn keeps more)"
         for f in ONE_BIT
     },
+    **{
+        ("linen_cnn", d, f): "XLA (CPU) recomputes jax.nn's mask from the "
+        "BatchNorm input inside the backward fusion, so jax.nn costs the "
+        "identity's bytes here; a saved residual is then an addition (the bits "
+        "are exactly n/8 above)"
+        for d, f in [
+            *(("f32", f) for f in ONE_BIT if f != "leakyjax.rrelu"),
+            ("bf16", "leakyjax.leaky_relu"),
+        ]
+    },
     ("resnet", "f32", "leakyjax.hard_tanh"): "exactly identity + n/8, which is "
     "n/8 bytes above jax.nn.hard_tanh: XLA recomputes jax.nn's mask by fusion, "
     "and that step compiles below the identity's own",
