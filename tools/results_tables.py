@@ -443,7 +443,7 @@ ZOO = source(
 )
 # Compiled for the chip without one (benchmarks/targets.py makes the venv with its
 # compiler on first use). The TPU compiler is slow on a 2-core machine: its zoo is
-# the models and activations of tests/test_memory.py's TPU cases, at bench shapes.
+# two models and four functions, at bench shapes.
 ZOO_H100 = source(
     Source(
         "zoo_memory_h100",
@@ -458,8 +458,8 @@ ZOO_TPU = source(
         "zoo_memory_tpu",
         "benchmarks/results/zoo_tpu-v5e.json",
         "{python} -m benchmarks.targets run tpu-v5e -- -m benchmarks.zoo "
-        "--target tpu-v5e --models mlp,mlp_scan,resnet,transformer,linen_cnn "
-        "--acts leakyjax.relu,leakyjax.leaky_relu,leakyjax.elu,leakyjax.prelu "
+        "--target tpu-v5e --models mlp,transformer "
+        "--acts leakyjax.relu,leakyjax.leaky_relu,leakyjax.rrelu,leakyjax.elu "
         "--out {out}/results.json",
         _ZOO_BENCH,
     )
