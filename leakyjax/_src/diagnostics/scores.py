@@ -48,7 +48,7 @@ EPS = 1e-9  # ReDo's guard for an entirely silent layer (dopamine's code)
 
 
 class Probe(NamedTuple):
-    """One activation layer seen by a train step, from [value_grad_and_probes][].
+    """One activation layer seen by a train step, from [`value_grad_and_probes`][leakyjax.diagnostics.value_grad_and_probes].
 
     Attributes:
         pre_activation: the layer's input $a$ (the activation's argument).
@@ -62,7 +62,7 @@ class Probe(NamedTuple):
 
 
 class UnitScores(NamedTuple):
-    """The three scores of one layer, from [unit_scores][].
+    """The three scores of one layer, from [`unit_scores`][leakyjax.diagnostics.unit_scores].
 
     Fractions are over units; all are `nan` when nothing has been seen
     (`grad_*` when no gradient has been seen).
@@ -430,7 +430,7 @@ def pooled_fractions(scores: Mapping[str, UnitScores]) -> dict[str, Array]:
     """The three fractions over all units of many layers (weighted by units).
 
     Args:
-        scores: `{layer: UnitScores}` from [unit_scores][].
+        scores: `{layer: UnitScores}` from [`unit_scores`][leakyjax.diagnostics.unit_scores].
 
     Returns:
         `{"never_positive": ..., "dormant": ..., "grad_dormant": ...}`.
