@@ -403,13 +403,14 @@ def _compare_table(data: dict, *, timing: bool) -> str:
 
 
 def _compare_verdict(data: dict) -> str:
-    """The report's recommendation sentence (paired comparisons over the seeds)."""
+    """The report's lead: the decision at the default margin (1 point), as
+    `leakyjax compare` prints it."""
     from leakyjax._src.study.compare import summarize
-    from leakyjax._src.study.report import verdict
+    from leakyjax._src.study.report import decide
 
     records = data["records"]
     acts = list(dict.fromkeys(r["activation"] for r in records))
-    return verdict(records, summarize(records, acts)).sentence
+    return decide(records, summarize(records, acts)).sentence
 
 
 table("compare_demo", COMPARE_DEMO)(lambda d: _compare_table(d, timing=False))
