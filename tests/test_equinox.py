@@ -134,7 +134,8 @@ def test_get_factories_and_overrides():
 def test_filter_jit_filter_grad_and_jax_jit_keep_a_concrete_slope():
     model = _mlp(E.LeakyReLU(0.2))
     f = eqx.filter_jit(lambda m, x: jax.vmap(m)(x))
-    np.testing.assert_array_equal(f(model, X), jax.vmap(model)(X))
+    # jit and eager may round the matmuls differently (XLA fuses differently)
+    np.testing.assert_allclose(f(model, X), jax.vmap(model)(X), rtol=1e-6)
     g = eqx.filter_grad(lambda m: jnp.sum(jax.vmap(m)(X)))(model)
     assert g.layers[0].weight.shape == model.layers[0].weight.shape
     # the slope is static: under plain jax.jit it is still a Python float
