@@ -276,10 +276,18 @@ def _rrelu_plain_rule(x, key, tx, lo, hi, xu):
     return jax.jvp(lambda v: _leaky_value(v, slopes), (x,), (tx,))
 
 
+# jax < 0.9 cannot partially evaluate the rules' conditional around rrelu's
+# linear solve (an assertion in its cond partial evaluation, jax 0.8.1): there
+# rrelu keeps its bits and key on every target.
+_ONE_RRELU_RULE = tuple(int(p) for p in jax.__version__.split(".")[:2]) < (0, 9)
+
+
 @_rrelu.defjvp
 def _rrelu_jvp(lo, hi, xu, primals, tangents):
     (x, key), (tx, _) = primals, tangents
     x = jnp.asarray(x)
+    if _ONE_RRELU_RULE:
+        return _rrelu_bits_rule(x, key, tx, lo, hi, xu)
     rules = {
         "bits": lambda x, tx: _rrelu_bits_rule(x, key, tx, lo, hi, xu),
         "plain": lambda x, tx: _rrelu_plain_rule(x, key, tx, lo, hi, xu),
