@@ -443,24 +443,12 @@ ZOO = source(
     )
 )
 # Compiled for the chip without one (benchmarks/targets.py makes the venv with its
-# compiler on first use). The TPU compiler is slow on a 2-core machine: its zoo is
-# two models and four functions, at bench shapes.
+# compiler on first use).
 ZOO_H100 = source(
     Source(
         "zoo_memory_h100",
         "benchmarks/results/zoo_h100.json",
         "{python} -m benchmarks.targets run h100 -- -m benchmarks.zoo --target h100 "
-        "--out {out}/results.json",
-        _ZOO_BENCH,
-    )
-)
-ZOO_TPU = source(
-    Source(
-        "zoo_memory_tpu",
-        "benchmarks/results/zoo_tpu-v5e.json",
-        "{python} -m benchmarks.targets run tpu-v5e -- -m benchmarks.zoo "
-        "--target tpu-v5e --models mlp,transformer "
-        "--acts leakyjax.relu,leakyjax.leaky_relu,leakyjax.rrelu,leakyjax.elu "
         "--out {out}/results.json",
         _ZOO_BENCH,
     )
@@ -544,7 +532,6 @@ def _one_bit_rule(label: str, target: str) -> bool:
 
 @table("zoo_memory", ZOO)
 @table("zoo_memory_h100", ZOO_H100)
-@table("zoo_memory_tpu", ZOO_TPU)
 def _zoo_memory(data: dict) -> str:
     """Per model and dtype: identity, the one-bit bound, counterpart / leakyjax."""
     rows = data["results"]
