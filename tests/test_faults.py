@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -119,13 +118,26 @@ def _raw_identities(path):
     return out
 
 
+_TIMED = ("ms / step", "s / seed")  # timing columns: they differ per run
+
+
 def _table(report):
     """The ranked table and the paired comparisons of report.md, without the
-    wall-time column and the compile/train time line (timings differ per run)."""
+    timing columns, the compile/train time line and the pick on step time
+    (timings differ per run)."""
     text = report.read_text()
     body = text.split("## Configuration")[0]
-    rows = [re.sub(r"\| [0-9.]+ \|$", "|", r) for r in body.splitlines()]
-    return "\n".join(r for r in rows if not r.startswith(("Command:", "Time:")))
+    drop: list[int] = []
+    rows = []
+    for r in body.splitlines():
+        cells = r.split("|")
+        if any(c.strip() in _TIMED for c in cells):
+            drop = [i for i, c in enumerate(cells) if c.strip() in _TIMED]
+        if r.startswith("|") and drop and len(cells) > max(drop):
+            cells = [c for i, c in enumerate(cells) if i not in drop]
+        rows.append("|".join(cells))
+    skip = ("Command:", "Time:")
+    return "\n".join(r for r in rows if not r.startswith(skip) and "fastest" not in r)
 
 
 _NUMERIC = (
