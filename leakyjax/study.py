@@ -7,7 +7,7 @@ published statements, our numbers and verdicts are in `docs/STUDY.md`.
 Example:
     >>> import leakyjax.study
     >>> list(leakyjax.study.STUDIES)
-    ['born-dead', 'init-depth', 'slope-sweep', 'prelu-profile', 'dead-vs-lr', 'rai', 'redo']
+    ['born-dead', 'init-depth', 'slope-sweep', 'prelu-profile', 'dead-vs-lr', 'rai', 'redo', 'plasticity']
 """
 
 from leakyjax._src.study.studies import STUDIES as STUDIES
