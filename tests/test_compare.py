@@ -251,3 +251,32 @@ def test_classification_labels_must_be_integers(tmp_path):
         from leakyjax.train import as_dataset
 
         as_dataset(user_data("regression"), task="classification")
+
+
+def test_each_spec_is_parsed_once_on_its_way_down(tmp_path, monkeypatch):
+    """compare -> check_config -> train -> the model's modules: one parse per
+    spec, carried down as an `ActivationFactory` (a spelling of the same
+    activation, ELU beside elu, is dropped before training)."""
+    from leakyjax._src import registry
+    from leakyjax._src.train import models
+
+    parsed = []
+    real = registry.parse
+
+    def counting(spec):
+        parsed.append(spec)
+        return real(spec)
+
+    monkeypatch.setattr(registry, "parse", counting)
+    models._parse.cache_clear()
+    models._module_factory.cache_clear()
+    registry._get_string.cache_clear()
+    base = BASE._replace(steps=4, eval_every=4, depth=2)
+    res = cmp.compare(
+        ["relu", "leaky_relu:0.3", "ELU", "elu"], seeds=1, out=tmp_path, base=base,
+        progress=False, plots=False,
+    )  # fmt: skip
+    assert res.trained == ("relu", "leaky_relu:0.3", "ELU")
+    counts = {s: parsed.count(s) for s in parsed}
+    assert counts.pop("linear", 1) == 1  # the head's initialiser (cached)
+    assert counts == {"relu": 1, "leaky_relu:0.3": 1, "ELU": 1, "elu": 1}

@@ -52,14 +52,14 @@ def named_modules(*classes: type) -> dict[str, type]:
 
 
 def factory_args(
-    spec: str, named: Mapping[str, type], generic: type
+    spec: str | _registry.Spec, named: Mapping[str, type], generic: type
 ) -> tuple[type, dict[str, Any]]:
     """The class and keyword arguments `get(spec)` instantiates.
 
     The entry's named module when the API has one (the spec's parameters under
     their attribute names), else `generic(function=<canonical spec>)`.
     """
-    parsed = _registry.parse(spec)
+    parsed = spec if isinstance(spec, _registry.Spec) else _registry.parse(spec)
     cls = named.get(parsed.name)
     if cls is None:
         return generic, {"function": str(parsed)}

@@ -338,5 +338,5 @@ def gain(spec: str | Callable[[Array], Array]) -> float:
                 f"registry name instead (one of {', '.join(_table.names())})."
             )
         spec = inner_spec
-    parsed = parse(spec)
+    parsed = spec if isinstance(spec, Spec) else parse(spec)
     return float(_table.entry(parsed.name).gain(**parsed.kwargs))

@@ -9,7 +9,6 @@ back instead of training them again.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -284,12 +283,6 @@ def _check_ranges(rec: dict) -> str | None:
     return None
 
 
-@functools.lru_cache(maxsize=256)
-def _canonical_cached(spec: str) -> str:
-    """`canonical`, once per spec: a results file repeats a few specs many times."""
-    return canonical(spec)
-
-
 def _check_key(rec: dict) -> str | None:
     """Why the record's `config` (and data fingerprint) is not what its
     `key` says, or None: the key is what resume looks up, so a hand-edited
@@ -307,7 +300,7 @@ def _check_key(rec: dict) -> str | None:
             f"{cfg.get('activation')!r}"
         )
     try:
-        cfg["activation"] = _canonical_cached(str(cfg.get("activation")))
+        cfg["activation"] = canonical(str(cfg.get("activation")))
     except (TypeError, ValueError) as e:
         return f"config activation is not valid: {e}"
     if rec.get("data_fingerprint") is not None:
@@ -347,9 +340,9 @@ def canonical(spec: str) -> str:
         >>> canonical("ELU"), canonical("leaky_relu") == canonical("leaky_relu:0.01")
         ('elu:alpha=1.0', True)
     """
-    from leakyjax._src.registry import parse
+    from leakyjax._src.train.models import activation_factory
 
-    return str(parse(spec))
+    return activation_factory(spec).canonical
 
 
 def _stats(values: list) -> tuple[float, float]:
@@ -580,18 +573,24 @@ def compare(
         )  # fmt: skip
 
 
-def _unique_activations(activations: Sequence[str]) -> list[str]:
-    """`activations` stripped, duplicates (in canonical form) dropped; the first
-    spelling is kept as the label."""
+def _unique_activations(activations: Sequence[Any]) -> list[str]:
+    """`activations` (specs or `ActivationFactory`s) as stripped spec strings,
+    duplicates (in canonical form) dropped; the first spelling is kept as the
+    label."""
+    from leakyjax._src.train.models import ActivationFactory, activation_factory
+
     seen: dict[str, str] = {}
     for a in activations:
+        if isinstance(a, ActivationFactory):
+            seen.setdefault(a.canonical, a.spec)
+            continue
         if not isinstance(a, str):
             raise ValueError(
                 f"compare: an activation must be a spec string, got {a!r}."
             )
         a = a.strip()
         try:
-            key = canonical(a)
+            key = activation_factory(a).canonical
         except ValueError:
             key = a  # check_config names the error
         seen.setdefault(key, a)

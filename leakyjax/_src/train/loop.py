@@ -35,7 +35,6 @@ from jax.sharding import PartitionSpec as P
 
 from leakyjax._src import diagnostics as _dg
 from leakyjax._src import optim as _optim
-from leakyjax._src import registry as _registry
 from leakyjax._src.train import recycling as _cure
 from leakyjax._src.train.data import DATASETS, Dataset, as_dataset, load_dataset
 from leakyjax._src.train.models import (
@@ -472,18 +471,18 @@ class _with_hyper:
         _HYPER.values = self.prev
 
 
-def _share_plan(spec: str) -> tuple[str, dict] | None:
-    """The family key and the traced parameters of `spec`, or None."""
-    parsed = _registry.parse(spec)
-    traced = _TRACED_PARAMS.get(parsed.name)
+def _share_plan(act: ActivationFactory) -> tuple[str, dict] | None:
+    """The family key and the traced parameters of `act`, or None."""
+    traced = _TRACED_PARAMS.get(act.name)
     if traced is None:
         return None
-    skip = set(traced) | set(_INIT_PARAMS.get(parsed.name, ()))
-    static = ",".join(f"{k}={v}" for k, v in parsed.kwargs.items() if k not in skip)
-    values = {k: np.float32(parsed.kwargs[k]) for k in traced}
+    kwargs = dict(act.kwargs)
+    skip = set(traced) | set(_INIT_PARAMS.get(act.name, ()))
+    static = ",".join(f"{k}={v}" for k, v in kwargs.items() if k not in skip)
+    values = {k: np.float32(kwargs[k]) for k in traced}
     if any(not np.isfinite(v) for v in values.values()):
         return None
-    return f"{parsed.name}:<traced {','.join(traced) or 'init'}>{static}", values
+    return f"{act.name}:<traced {','.join(traced) or 'init'}>{static}", values
 
 
 class _Program(NamedTuple):
@@ -735,7 +734,7 @@ def _net_plan(config: TrainConfig, model: Any, ds: Dataset):
     act = activation_factory(config.activation)
     plan = None
     if isinstance(config.activation, str) and not config.recycle_every:
-        plan = _share_plan(act.spec)
+        plan = _share_plan(act)
     if plan is None:
         net, key = _model_and_key_of(config, model, ds, act)
         return net, key, None, {}

@@ -35,34 +35,43 @@ class ActivationFactory(NamedTuple):
     the module (`act(num_parameters=64)`), and nnx modules take `rngs=`.
 
     Attributes:
-        spec: the normalised registry spec.
+        spec: the spec as given, stripped (the label of results).
         name: the activation's registry name (`"leaky_relu"`).
         api: `"linen"` or `"nnx"`.
+        kwargs: every parameter of the activation, defaults filled in, as
+            `(name, value)` pairs (hashable, so the factory can key caches).
 
     Example:
         >>> from leakyjax.train import activation_factory
         >>> act = activation_factory("leaky_relu:0.2")
-        >>> act.spec, type(act()).__name__
-        ('leaky_relu:0.2', 'LeakyReLU')
+        >>> act.spec, act.canonical, type(act()).__name__
+        ('leaky_relu:0.2', 'leaky_relu:negative_slope=0.2', 'LeakyReLU')
     """
 
     spec: str
     name: str
     api: str = "linen"
+    kwargs: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def parsed(self) -> _registry.Spec:
+        """The registry's `Spec` (name and full keyword arguments)."""
+        return _registry.Spec(self.name, dict(self.kwargs))
+
+    @property
+    def canonical(self) -> str:
+        """The registry's canonical spelling (`"ELU"` -> `"elu:alpha=1.0"`):
+        two specs with the same canonical form are the same activation."""
+        return str(self.parsed)
 
     def __call__(self, *, train: bool = False, **overrides: Any) -> Any:
-        if self.api == "nnx":
-            from leakyjax._src import nnx as _nnx
-
-            module: Any = _nnx.get(self.spec)(**overrides)
-            if self.name == "rrelu":
-                module.deterministic = not train
-            return module
-        from leakyjax._src import linen as _linen
-
-        if self.name == "rrelu":
+        make = _module_factory(self.api, self.name, self.kwargs)
+        if self.name == "rrelu" and self.api == "linen":
             overrides.setdefault("deterministic", not train)
-        return _linen.get(self.spec)(**overrides)
+        module: Any = make(**overrides)
+        if self.name == "rrelu" and self.api == "nnx":
+            module.deterministic = not train
+        return module
 
     def with_api(self, api: str) -> ActivationFactory:
         """The same activation for the other Flax API (`"linen"`, `"nnx"`)."""
@@ -70,13 +79,30 @@ class ActivationFactory(NamedTuple):
 
 
 @functools.lru_cache(maxsize=256)
+def _module_factory(api: str, name: str, kwargs: tuple) -> Any:
+    """`leakyjax.linen.get` / `leakyjax.nnx.get` of a parsed spec, made once."""
+    parsed = _registry.Spec(name, dict(kwargs))
+    if api == "nnx":
+        from leakyjax._src import nnx as _nnx
+
+        return _nnx.get(parsed)
+    from leakyjax._src import linen as _linen
+
+    return _linen.get(parsed)
+
+
+@functools.lru_cache(maxsize=256)
 def _parse(spec: str) -> ActivationFactory:
     parsed = _registry.parse(spec)
-    return ActivationFactory(spec, parsed.name)
+    return ActivationFactory(spec, parsed.name, "linen", tuple(parsed.kwargs.items()))
 
 
 def activation_factory(spec: str | ActivationFactory) -> ActivationFactory:
     """Parse and validate `spec` once; the result makes modules per layer.
+
+    The one place a spec string becomes a value: a spec is parsed (and its
+    parameters checked) once per process, and the factory carries the parsed
+    parameters down to every module it makes.
 
     Args:
         spec: a registry spec such as `"elu:alpha=0.5"` (or a factory, returned
@@ -100,6 +126,7 @@ def validate_activation(spec: str) -> str:
     return activation_factory(spec).spec
 
 
+@functools.lru_cache(maxsize=1)
 def _head_init():
     """LeCun normal (gain 1, fan-in) for the linear output layer.
 
@@ -139,7 +166,7 @@ class MLP(nn.Module):
         )
         for w in widths:
             kinit, binit = _cure.initializers(
-                self.init_scheme, self.act.spec, x.shape[-1]
+                self.init_scheme, self.act.parsed, x.shape[-1]
             )
             x = nn.Dense(
                 w, kernel_init=kinit, bias_init=binit, use_bias=not self.batch_norm
@@ -191,7 +218,7 @@ class CNN(nn.Module):
             else:
                 kernel, strides, padding = (3, 3), (1, 1), "SAME"
             fan_in = x.shape[-1] * math.prod(kernel)
-            kinit, binit = _cure.initializers(self.init_scheme, self.act.spec, fan_in)
+            kinit, binit = _cure.initializers(self.init_scheme, self.act.parsed, fan_in)
             x = nn.Conv(
                 self.width,
                 kernel,

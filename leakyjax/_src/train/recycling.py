@@ -58,8 +58,9 @@ def check(init: str, recycle_every: Any, recycle_tau: Any) -> None:
         )
 
 
-def initializers(init: str, activation: str, fan_in: int) -> tuple[Any, Any]:
-    """(kernel_init, bias_init) of a hidden layer with `fan_in` inputs."""
+def initializers(init: str, activation: Any, fan_in: int) -> tuple[Any, Any]:
+    """(kernel_init, bias_init) of a hidden layer with `fan_in` inputs
+    (`activation`: a spec, or the registry's parsed `Spec`)."""
     if init == "rai":
         return _init.rai(), _init.rai_bias(fan_in)
     return _init.for_activation(activation), jax.nn.initializers.zeros
