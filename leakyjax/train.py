@@ -12,11 +12,6 @@ Example:
     ('adamw', 3000)
 """
 
-from leakyjax._src.study.compare import DEFAULT_ACTS as DEFAULT_ACTS
-from leakyjax._src.study.compare import CompareResult as CompareResult
-from leakyjax._src.study.compare import Summary as Summary
-from leakyjax._src.study.compare import compare as compare
-from leakyjax._src.study.compare import read_results as read_results
 from leakyjax._src.train import CNN as CNN
 from leakyjax._src.train import DATASETS as DATASETS
 from leakyjax._src.train import MLP as MLP
@@ -33,6 +28,11 @@ from leakyjax._src.train import load_dataset as load_dataset
 from leakyjax._src.train import make_model as make_model
 from leakyjax._src.train import make_optimizer as make_optimizer
 from leakyjax._src.train import train as train
+from leakyjax._src.train.compare import DEFAULT_ACTS as DEFAULT_ACTS
+from leakyjax._src.train.compare import CompareResult as CompareResult
+from leakyjax._src.train.compare import Summary as Summary
+from leakyjax._src.train.compare import compare as compare
+from leakyjax._src.train.compare import read_results as read_results
 
 __all__ = [
     "CNN",

@@ -285,7 +285,7 @@ def test_study_is_quiet_on_a_non_terminal(capsys, tmp_path):
 
 
 def test_compare_result_renders_as_text_and_markdown(tmp_path):
-    from leakyjax._src.study.compare import compare
+    from leakyjax._src.train.compare import compare
     from leakyjax.train import TrainConfig
 
     base = TrainConfig(

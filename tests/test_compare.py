@@ -11,8 +11,8 @@ pytest.importorskip("flax")
 pytest.importorskip("optax")
 pytest.importorskip("matplotlib")
 
-from leakyjax._src.study import compare as cmp
 from leakyjax._src.train import TrainConfig
+from leakyjax._src.train import compare as cmp
 
 BASE = TrainConfig(
     dataset="digits",

@@ -28,7 +28,7 @@ import pytest
 pytest.importorskip("flax")
 pytest.importorskip("optax")
 
-from leakyjax._src.study.compare import read_results
+from leakyjax._src.train.compare import read_results
 
 pytestmark = pytest.mark.slow
 

@@ -62,9 +62,19 @@ def _reaches(start: str, goal: str) -> list[str] | None:
         ("leakyjax._src._cli_common", "leakyjax._src.cli"),
         ("leakyjax._src.train.recycling", "leakyjax._src.train.loop"),
         ("leakyjax._src.train.models", "leakyjax._src.train.loop"),
-        ("leakyjax._src.study.report", "leakyjax._src.study.compare"),
+        ("leakyjax._src.train.report", "leakyjax._src.train.compare"),
     ],
 )
 def test_no_arrow_up(low, high):
     assert _reaches(high, low) is not None  # the arrow down is real
     assert _reaches(low, high) is None, " -> ".join(_reaches(low, high) or [])
+
+
+def test_the_training_stack_imports_no_study():
+    """`compare` and its report live in `train/`: nothing there reaches up
+    into the studies or the CLI."""
+    train = ROOT / "leakyjax/_src/train"
+    for path in sorted(train.glob("*.py")):
+        module = f"leakyjax._src.train.{path.stem}".removesuffix(".__init__")
+        for high in ("leakyjax._src.study.studies", "leakyjax._src.cli"):
+            assert _reaches(module, high) is None, " -> ".join(_reaches(module, high))

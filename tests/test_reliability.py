@@ -23,8 +23,8 @@ pytest.importorskip("optax")
 
 from leakyjax._src import io
 from leakyjax._src.cli import main
-from leakyjax._src.study.compare import _unique_activations, canonical
 from leakyjax._src.study.studies import STUDIES
+from leakyjax._src.train.compare import _unique_activations, canonical
 
 TINY = [
     "compare",
@@ -323,7 +323,7 @@ def test_full_disk_in_a_subprocess(out):
 _SIGTERM_SECOND_TRAIN = textwrap.dedent(
     """
     import os, signal, sys, time
-    from leakyjax._src.study import compare
+    from leakyjax._src.train import compare
     real, calls = compare.train, []
     def train(*a, **k):  # a job scheduler stops the job during the second one
         calls.append(1)

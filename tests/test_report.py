@@ -8,9 +8,9 @@ import pytest
 pytest.importorskip("flax")
 pytest.importorskip("scipy")
 
-from leakyjax._src.study import report as rp
-from leakyjax._src.study.compare import summarize
 from leakyjax._src.train import TrainConfig
+from leakyjax._src.train import report as rp
+from leakyjax._src.train.compare import summarize
 
 
 def _records(scores: dict[str, list], *, dead=None, diverged=()):

@@ -184,6 +184,26 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _cpu_isa() -> str | None:
+    """The widest x86 vector extension XLA:CPU can use here (AVX-512, AVX2), or
+    None: results of a run are the same bits on hosts of the same class
+    (benchmarks/reproducibility.py)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = line.split()
+                return (
+                    "AVX-512"
+                    if "avx512f" in flags
+                    else "AVX2"
+                    if "avx2" in flags
+                    else None
+                )
+    except OSError:
+        pass
+    return None
+
+
 def text_code(src: Source) -> tuple[str, ...]:
     """The code paths of ``src`` judged by their text (without docstrings)."""
     if not src.behaviour:
@@ -215,6 +235,7 @@ def provenance(command: str, src: Source) -> dict:
         "versions": _versions(),
         "machine": {
             "cpu": _cpu_model(),
+            "isa": _cpu_isa(),
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
         },
@@ -322,7 +343,8 @@ def provenance_line(src: Source, data: dict, *, mark_stale: bool = True) -> str:
     parts.append(f"commit {commit[:8]}" if commit else "commit not recorded")
     parts.append(", ".join(f"{k} {v[k]}" for k in ("jax", "flax", "optax") if k in v))
     if m.get("cpu"):
-        parts.append(f"{m['cpu']}, {m.get('cpu_count')} cores")
+        isa = f" ({m['isa']})" if m.get("isa") else ""
+        parts.append(f"{m['cpu']}{isa}, {m.get('cpu_count')} cores")
     if prov.get("date"):
         parts.append(str(prov["date"]))
     line = "<sub>Source: " + "; ".join(p for p in parts if p) + ".</sub>"

@@ -105,7 +105,6 @@ TRAIN_STACK = source(
         (
             *_TRAIN,
             "leakyjax/_src/cli.py",
-            "leakyjax/_src/study/compare.py",
             "leakyjax/_src/diagnostics",
             "benchmarks/train_stack.py",
             "benchmarks/count_compiles.py",
@@ -314,7 +313,7 @@ def _compare_source(name: str, command: str, figures: tuple = ()):
             name,
             f"docs/results/{name}.json",
             command,
-            (*_TRAIN, "leakyjax/_src/study/compare.py", "leakyjax/_src/diagnostics"),
+            (*_TRAIN, "leakyjax/_src/diagnostics"),
             collect=_collect_compare,
             figures=figures,
             behaviour=True,
@@ -371,7 +370,7 @@ def _run_time(records: list) -> str:
 
 def _relu_check(name: str):
     def render(data: dict) -> str:
-        from leakyjax._src.study.compare import summarize
+        from leakyjax._src.train.compare import summarize
 
         recs = sorted(
             (r for r in data["records"] if r["activation"] == "relu"),
@@ -389,8 +388,8 @@ def _relu_check(name: str):
 
 
 def _compare_table(data: dict, *, timing: bool) -> str:
-    from leakyjax._src.study.compare import summarize
-    from leakyjax._src.study.report import markdown_table
+    from leakyjax._src.train.compare import summarize
+    from leakyjax._src.train.report import markdown_table
 
     records = data["records"]
     acts = list(dict.fromkeys(r["activation"] for r in records))
@@ -405,8 +404,8 @@ def _compare_table(data: dict, *, timing: bool) -> str:
 def _compare_verdict(data: dict) -> str:
     """The report's lead: the decision at the default margin (1 point), as
     `leakyjax compare` prints it."""
-    from leakyjax._src.study.compare import summarize
-    from leakyjax._src.study.report import decide
+    from leakyjax._src.train.compare import summarize
+    from leakyjax._src.train.report import decide
 
     records = data["records"]
     acts = list(dict.fromkeys(r["activation"] for r in records))
@@ -717,7 +716,6 @@ COMPILE_SHARE = source(
         (
             *_TRAIN,
             "leakyjax/_src/cli.py",
-            "leakyjax/_src/study/compare.py",
             "leakyjax/_src/diagnostics",
             "benchmarks/compile_share.py",
             "benchmarks/count_compiles.py",
@@ -730,5 +728,26 @@ COMPILE_SHARE = source(
 @table("compile_share", COMPILE_SHARE)
 def _compile_share(data: dict) -> str:
     from benchmarks.compile_share import markdown
+
+    return markdown(data)
+
+
+# --------------------------------------------------------------------------- #
+# Reproducibility across x86-64 hosts (benchmarks/reproducibility.py)
+# --------------------------------------------------------------------------- #
+
+REPRODUCIBILITY = source(
+    Source(
+        "reproducibility",
+        "benchmarks/results/reproducibility_cpu.json",
+        "{python} -m benchmarks.reproducibility --out {out}/results.json",
+        (*_CORE, "benchmarks/reproducibility.py"),
+    )
+)
+
+
+@table("reproducibility", REPRODUCIBILITY)
+def _reproducibility(data: dict) -> str:
+    from benchmarks.reproducibility import markdown
 
     return markdown(data)

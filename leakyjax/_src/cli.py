@@ -159,9 +159,9 @@ HELP_META: dict[str, Any] = dict(
 
 def train_meta() -> dict:
     """[HELP_META][] as read from the training stack itself (needs flax)."""
-    from leakyjax._src.study.compare import DEFAULT_ACTS, OUTPUT_FILES
     from leakyjax._src.train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES
     from leakyjax._src.train import data as _data
+    from leakyjax._src.train.compare import DEFAULT_ACTS, OUTPUT_FILES
     from leakyjax._src.train.models import _DEFAULTS
 
     return dict(
@@ -436,8 +436,8 @@ def _cwd_on_path() -> None:
 
 def _run_compare(args, argv: Sequence[str]) -> int:
     from leakyjax._src.registry import available
-    from leakyjax._src.study.compare import RESULTS, compare
     from leakyjax._src.train import DATASETS, MODELS, OPTIMIZERS, SCHEDULES
+    from leakyjax._src.train.compare import RESULTS, compare
     from leakyjax._src.train.models import validate_activation as validate
 
     if args.quick:

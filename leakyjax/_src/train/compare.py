@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from leakyjax._src import io as _io
-from leakyjax._src.study import report as _report
 from leakyjax._src.train import TrainConfig, TrainResult, check_config, train
+from leakyjax._src.train import report as _report
 from leakyjax._src.train.data import DATASETS, as_dataset, fingerprint, load_dataset
 from leakyjax._src.train.data import _load_object as load_object
 from leakyjax._src.train.loop import BatchWarning
@@ -108,7 +108,7 @@ class CompareResult(NamedTuple):
         return self.records[0]["metric"] if self.records else "accuracy"
 
     def __str__(self) -> str:
-        from leakyjax._src.study import report as _report
+        from leakyjax._src.train import report as _report
 
         lines = [
             _report.format_table(self.summaries, metric=self._metric(), costs=True)
@@ -119,7 +119,7 @@ class CompareResult(NamedTuple):
         return "\n".join(lines)
 
     def _repr_markdown_(self) -> str:
-        from leakyjax._src.study import report as _report
+        from leakyjax._src.train import report as _report
 
         lines = []
         if self.decision is not None:
