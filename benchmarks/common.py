@@ -648,6 +648,37 @@ def zoo_memory(
     return ZooMemory(temp, n // model.devices, compiled)
 
 
+def _opcode(line: str) -> str | None:
+    """The opcode of one HLO instruction line (`%a = f32[4]{0} fusion(...)`)."""
+    _, eq, rhs = line.partition(" = ")
+    if not eq:
+        return None
+    rhs = rhs.lstrip()
+    if rhs.startswith("("):  # a tuple shape: skip to its closing parenthesis
+        depth = 0
+        for i, ch in enumerate(rhs):
+            depth += {"(": 1, ")": -1}.get(ch, 0)
+            if depth == 0:
+                rhs = rhs[i + 1 :]
+                break
+    else:
+        rhs = rhs.partition(" ")[2]
+    return rhs.lstrip().partition("(")[0] or None
+
+
+def kernel_count(hlo_text: str) -> dict:
+    """What a compiled step launches, read from its optimized HLO
+    (`compiled.as_text()`): its fusions and custom calls (library calls: a
+    cuBLAS or YNNPACK matmul, a cuDNN convolution). An op inside a fusion is
+    part of its fusion's kernel, not counted again; a loop body's kernels are
+    counted once, as written."""
+    ops = [_opcode(line) for line in hlo_text.splitlines()]
+    return {
+        "fusions": ops.count("fusion"),
+        "custom_calls": ops.count("custom-call"),
+    }
+
+
 def exit_status(checks: list[dict]) -> int:
     """1 if a judged check failed that is not a documented miss, else 0."""
     bad = [

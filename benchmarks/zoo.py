@@ -44,6 +44,7 @@ from benchmarks.common import (
     ZOO_BY_NAME,
     assert_param_dtype,
     environment,
+    kernel_count,
     weights,
     zoo_activations,
 )
@@ -137,6 +138,7 @@ def run(args) -> dict:
                     "argument_bytes": int(m.argument_size_in_bytes),
                     "output_bytes": int(m.output_size_in_bytes),
                     "compile_s": compile_s,
+                    "kernels": kernel_count(compiled.as_text()),
                 }
                 rows.append(row)
                 if args.time:

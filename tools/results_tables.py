@@ -579,6 +579,45 @@ def _zoo_memory(data: dict) -> str:
     )
 
 
+@table("zoo_kernels", ZOO)
+@table("zoo_kernels_h100", ZOO_H100)
+def _zoo_kernels(data: dict) -> str:
+    """Per model and dtype: kernels a train step launches, counterpart / leakyjax."""
+    rows = [r for r in data["results"] if "kernels" in r]
+    if not rows:
+        return "Kernel counts were not recorded in this results file: rerun it."
+    by = {(r["model"], r["dtype"], r["act"]): r for r in rows}
+    keys = list(dict.fromkeys((r["model"], r["dtype"]) for r in rows))
+
+    def n(r: dict) -> int:
+        return r["kernels"]["fusions"] + r["kernels"]["custom_calls"]
+
+    body, above, cells_total = [], 0, 0
+    for model, dtype in keys:
+        ident = by.get((model, dtype, "identity"))
+        cells = []
+        for _, label in _ZOO_COLUMNS:
+            r = by.get((model, dtype, label))
+            ref = by.get((model, dtype, r["ref"])) if r is not None else None
+            if r is None or ref is None:
+                cells.append("—")
+                continue
+            cells_total += 1
+            over = n(r) > n(ref)
+            above += over
+            cells.append(f"{n(ref)} / " + (f"**{n(r)}**" if over else str(n(r))))
+        body.append([model, dtype, str(n(ident)) if ident else "—", *cells])
+    header = ["model", "dtype", "identity", *(c for c, _ in _ZOO_COLUMNS)]
+    target = data.get("target", {}).get("description", data["environment"]["backend"])
+    return (
+        f"Kernels a train step launches ({target}): the fusions and custom calls "
+        "of its optimized HLO (`as_text()`; a loop body counted once). Cells: "
+        "counterpart / leakyjax. **Bold**: more than the counterpart "
+        f"({above} of {cells_total} cells)."
+        "\n\n" + md_table(header, body)
+    )
+
+
 # --------------------------------------------------------------------------- #
 # leakyjax study NAME (docs/STUDY.md), and the README's cure comparison
 # --------------------------------------------------------------------------- #
