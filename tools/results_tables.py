@@ -140,6 +140,57 @@ def _activations_speed(data: dict) -> str:
     )
 
 
+ACTIVATIONS_SWEEP = source(
+    Source(
+        "activations_sweep",
+        "benchmarks/results/activations_sweep_cpu.json",
+        "{python} -m benchmarks.bench_activations --sizes 10,12,14,16,18,20,22,24,26 "
+        "--dtypes float32,bfloat16 --functions relu,leaky_relu --passes fwd+bwd,dx "
+        "--outputs fresh --torch off --rounds 9 --out {out}/results.json"
+        " || test -f {out}/results.json",
+        (*_BENCH, "benchmarks/bench_activations.py"),
+        slow=True,
+    )
+)
+
+
+@table("activations_sweep", ACTIVATIONS_SWEEP)
+def _activations_sweep(data: dict) -> str:
+    """Per size: leakyjax / its jax.nn counterpart (and / jax.nn.relu), paired."""
+    rows = [r for r in data["results"] if r.get("lib") == "leakyjax"]
+    cols = list(dict.fromkeys((r["fn"], r["pass"], r["dtype"]) for r in rows))
+    idx = {(r["fn"], r["pass"], r["dtype"], r["log2n"]): r for r in rows}
+    short = {"float32": "f32", "bfloat16": "bf16"}
+    limit = {"fwd+bwd": 1.10, "dx": 1.15}
+    body, above = [], 0
+    for lg in sorted({r["log2n"] for r in rows}):
+        cells = []
+        for fn, ps, dt in cols:
+            r = idx.get((fn, ps, dt, lg))
+            if r is None or r.get("ratio_ref_paired") is None:
+                cells.append("—")
+                continue
+            over = r["ratio_ref_paired"] > limit[ps]
+            above += over
+            cell = f"{r['ratio_ref_paired']:.2f}×"
+            if fn != "leakyjax.relu":
+                cell += f" ({r['ratio_relu_paired']:.2f}×)"
+            cells.append(f"**{cell}**" if over else cell)
+        body.append([f"2^{lg}", *cells])
+    header = [
+        "n (1-D)",
+        *(
+            f"{fn.removeprefix('leakyjax.')} {ps} {short.get(dt, dt)}"
+            for fn, ps, dt in cols
+        ),
+    ]
+    return (
+        "leakyjax / its jax.nn counterpart, paired within each round (the median of "
+        "the per-round ratio); in parentheses, / jax.nn.relu. **Bold**: above 1.10× "
+        f"(fwd+bwd) or 1.15× (dx): {above} cells.\n\n" + md_table(header, body)
+    )
+
+
 @table("activations_speed_checks", ACTIVATIONS_SPEED)
 @table("activations_speed_2d_checks", ACTIVATIONS_SPEED_2D)
 def _activations_speed_checks(data: dict) -> str:
