@@ -28,6 +28,10 @@ _FLOATS = frozenset(
 )
 _MAX = {d: float(jnp.finfo(d).max) for d in _FLOATS}
 _Tracer = jax.core.Tracer
+try:  # the class of every concrete jax array: an exact type test is the fastest
+    from jax._src.array import ArrayImpl as _ArrayImpl
+except ImportError:  # pragma: no cover - a jax that moved it: the general path
+    _ArrayImpl = None
 _HALF = frozenset(np.dtype(d) for d in (jnp.bfloat16, jnp.float16))
 
 
@@ -109,6 +113,8 @@ def _param(
         if positive and not c > 0:
             raise _not_positive(value, c, name, fn, dt)
         return a, np.float64(c)
+    if type(value) is _ArrayImpl and _array_param_ok(value.dtype, value.shape, x.shape):
+        return value, None  # a concrete device array, checked: see below
     if isinstance(value, (bool, np.bool_, complex, str, bytes)) or value is None:
         raise _bad_param_type(value, name, fn)
     if isinstance(value, _Tracer):
@@ -178,6 +184,22 @@ def _check_broadcast(shape: tuple, x: Array, name: str, fn: str) -> None:
         f"{x.shape}. Give a scalar, or an array whose shape broadcasts to "
         f"x.shape (e.g. shape ({x.shape[-1] if x.ndim else 1},) for one value "
         "per channel on the last axis)."
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _array_param_ok(dtype: Any, shape: tuple, x_shape: tuple) -> bool:
+    """Whether a concrete device-array parameter passes the host-side checks
+    (a real dtype, a shape that broadcasts to `x`'s), once per combination: an
+    eager call repeats them. False: the general path names the error."""
+    try:
+        real = _real_dtype(dtype)
+    except TypeError:
+        return False
+    return (
+        real
+        and len(shape) <= len(x_shape)
+        and all(s in (1, d) for s, d in zip(shape[::-1], x_shape[::-1]))
     )
 
 

@@ -34,6 +34,7 @@ from leakyjax._src._bits import _as_rows, _pack, _rows, _spec, _traced, _unpack
 from leakyjax._src._inputs import (
     _HALF,
     Array,
+    _ArrayImpl,
     _cast,
     _eager,
     _is_zero,
@@ -205,6 +206,8 @@ _leaky_jit = jax.jit(lambda x, a: _leaky(x, _cast(a, x)))
 def _leaky_call(x: Array, a) -> Array:
     """`_leaky(x, a)` for `a` from `_param`: one cached jitted program
     when nothing is traced."""
+    if type(a) is _ArrayImpl and type(x) is _ArrayImpl:  # eager, a device slope
+        return _leaky_jit(x, a)
     if _eager(x, a):
         return _leaky_jit(x, _on_device(a))
     return _traced(_leaky, x, _cast(a, x))
