@@ -80,15 +80,18 @@ class ActivationFactory(NamedTuple):
 
 @functools.lru_cache(maxsize=256)
 def _module_factory(api: str, name: str, kwargs: tuple) -> Any:
-    """`leakyjax.linen.get` / `leakyjax.nnx.get` of a parsed spec, made once."""
+    """`leakyjax.linen.get` / `leakyjax.nnx.get` of a parsed spec, made once.
+
+    Both take the registry's parsed `Spec` where a spec string goes (their
+    `modules.factory_args` reads either), so nothing is parsed again."""
     parsed = _registry.Spec(name, dict(kwargs))
     if api == "nnx":
         from leakyjax._src import nnx as _nnx
 
-        return _nnx.get(parsed)
+        return _nnx.get(parsed)  # pyright: ignore[reportArgumentType]
     from leakyjax._src import linen as _linen
 
-    return _linen.get(parsed)
+    return _linen.get(parsed)  # pyright: ignore[reportArgumentType]
 
 
 @functools.lru_cache(maxsize=256)
