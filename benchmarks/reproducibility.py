@@ -106,7 +106,8 @@ def _isa(flags: str) -> str:
     )
 
 
-def _native_isa() -> str:
+def native_isa() -> str:
+    """The widest x86 vector extension of this host's CPU (`/proc/cpuinfo`)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     hosts = []
     for h in args.hosts.split(","):
         if h == "native":
-            hosts.append({"host": "native", "isa": _native_isa(), "prefix": []})
+            hosts.append({"host": "native", "isa": native_isa(), "prefix": []})
         elif qemu:
             hosts.append(
                 {"host": f"qemu {h}", "isa": "AVX2", "prefix": [qemu, "-cpu", h]}

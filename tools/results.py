@@ -185,23 +185,13 @@ def _cpu_model() -> str:
 
 
 def _cpu_isa() -> str | None:
-    """The widest x86 vector extension XLA:CPU can use here (AVX-512, AVX2), or
-    None: results of a run are the same bits on hosts of the same class
+    """The widest x86 vector extension XLA:CPU can use here (AVX-512, AVX2, SSE),
+    or None: results of a run are the same bits on hosts of the same class
     (benchmarks/reproducibility.py)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                flags = line.split()
-                return (
-                    "AVX-512"
-                    if "avx512f" in flags
-                    else "AVX2"
-                    if "avx2" in flags
-                    else None
-                )
-    except OSError:
-        pass
-    return None
+    from benchmarks.reproducibility import native_isa
+
+    isa = native_isa()
+    return None if isa == "unknown" else isa
 
 
 def text_code(src: Source) -> tuple[str, ...]:

@@ -505,6 +505,15 @@ ZOO_H100 = source(
         _ZOO_BENCH,
     )
 )
+ZOO_TPU = source(
+    Source(
+        "zoo_memory_tpu",
+        "benchmarks/results/zoo_tpu_v5e.json",
+        "{python} -m benchmarks.targets run tpu-v5e -- -m benchmarks.zoo --target "
+        "tpu-v5e --out {out}/results.json",
+        _ZOO_BENCH,
+    )
+)
 
 ZOO_TIME = source(
     Source(
@@ -584,6 +593,7 @@ def _one_bit_rule(label: str, target: str) -> bool:
 
 @table("zoo_memory", ZOO)
 @table("zoo_memory_h100", ZOO_H100)
+@table("zoo_memory_tpu", ZOO_TPU)
 def _zoo_memory(data: dict) -> str:
     """Per model and dtype: identity, the one-bit bound, counterpart / leakyjax."""
     rows = data["results"]
@@ -634,6 +644,7 @@ def _zoo_memory(data: dict) -> str:
 
 @table("zoo_kernels", ZOO)
 @table("zoo_kernels_h100", ZOO_H100)
+@table("zoo_kernels_tpu", ZOO_TPU)
 def _zoo_kernels(data: dict) -> str:
     """Per model and dtype: kernels a train step launches, counterpart / leakyjax."""
     rows = [r for r in data["results"] if "kernels" in r]

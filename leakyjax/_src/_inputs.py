@@ -174,10 +174,16 @@ def _not_positive(value, cast, name, fn, dt) -> ValueError:
     return ValueError(f"{fn}: {name} must be > 0, got {value!r}.")
 
 
+def _broadcasts(shape: tuple, x_shape: tuple) -> bool:
+    """Whether a parameter of `shape` broadcasts to `x_shape` without adding
+    axes to `x` (no implicit rank promotion)."""
+    return len(shape) <= len(x_shape) and all(
+        s in (1, d) for s, d in zip(shape[::-1], x_shape[::-1])
+    )
+
+
 def _check_broadcast(shape: tuple, x: Array, name: str, fn: str) -> None:
-    if len(shape) <= x.ndim and all(
-        s in (1, d) for s, d in zip(shape[::-1], x.shape[::-1])
-    ):
+    if _broadcasts(tuple(shape), x.shape):
         return
     raise ValueError(
         f"{fn}: {name} of shape {tuple(shape)} does not broadcast to x of shape "
@@ -196,11 +202,7 @@ def _array_param_ok(dtype: Any, shape: tuple, x_shape: tuple) -> bool:
         real = _real_dtype(dtype)
     except TypeError:
         return False
-    return (
-        real
-        and len(shape) <= len(x_shape)
-        and all(s in (1, d) for s, d in zip(shape[::-1], x_shape[::-1]))
-    )
+    return real and _broadcasts(shape, x_shape)
 
 
 def _expand(a: Any, ndim: int) -> Any:

@@ -49,13 +49,20 @@ from leakyjax._src._rrelu_draw import _after, _rrelu_slopes
 # The piecewise-linear family (parameter-free)
 # --------------------------------------------------------------------------- #
 def _pwl(
-    primal: Callable, piece: Callable, tangent: Callable, choice: Choice
+    primal: Callable,
+    piece: Callable,
+    tangent: Callable,
+    choice: Choice,
+    *,
+    plain: Callable | None = None,
 ) -> Callable:
     """A parameter-free piecewise-linear activation.
 
     `primal(x)`; `piece(x)`: the bool mask of the piece the derivative
     depends on; `tangent(m, t)`: the tangent `t * f'(x)` from that mask.
-    `choice`: the rule per target (`"bits"` or `"plain"`).
+    `choice`: the rule per target (`"bits"` or `"plain"`). `plain(x, t)`:
+    the plain rule's tangent where jax.nn writes it differently (the same
+    values; XLA fuses the two forms differently).
     """
 
     def tangent_map(bits, t):
@@ -75,7 +82,7 @@ def _pwl(
         return primal(x), ckpt(bits, t)
 
     def plain_rule(x, t):
-        return primal(x), tangent(piece(x), t)
+        return primal(x), plain(x, t) if plain else tangent(piece(x), t)
 
     rules = {"bits": bits_rule, "plain": plain_rule}
 
