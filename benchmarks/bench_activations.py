@@ -49,7 +49,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import leakyjax as lj
-from benchmarks.common import RESULTS_DIR, environment, exit_status, report_checks
+from benchmarks.common import (
+    RESULTS_DIR,
+    environment,
+    exit_status,
+    kernel_count,
+    report_checks,
+)
 from leakyjax._src.io import progress, write_json
 
 DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16, "float16": jnp.float16}
@@ -143,6 +149,7 @@ class Case(NamedTuple):
     bytes: int
     compile_s: float
     run: Callable[[int], float]  # k synchronous calls -> seconds
+    kernels: int | None = None  # fusions + custom calls of the compiled program
 
 
 def _body(spec: Spec, pass_: str) -> Callable:
@@ -205,6 +212,7 @@ def jax_case(spec: Spec, x, ct, pass_: str, outputs: str) -> Case:
             return elapsed
 
     compile_s = time.perf_counter() - t0
+    kernels = sum(kernel_count(compiled.as_text()).values())
     streams = {"fwd": 2, "fwd+bwd": 4, "dx": 3}[pass_]
     return Case(
         spec.lib,
@@ -215,6 +223,7 @@ def jax_case(spec: Spec, x, ct, pass_: str, outputs: str) -> Case:
         streams * x.size * x.dtype.itemsize,
         compile_s,
         run,
+        kernels,
     )
 
 
@@ -365,6 +374,7 @@ def time_cases(
                 "calls_per_round": k,
                 "rounds": len(s),
                 "compile_s": c.compile_s,
+                "kernels": c.kernels,
                 "min_us": float(s.min() * 1e6),
                 "median_us": float(np.median(s) * 1e6),
                 "max_us": float(s.max() * 1e6),

@@ -184,10 +184,36 @@ def _activations_sweep(data: dict) -> str:
             for fn, ps, dt in cols
         ),
     ]
-    return (
+    text = (
         "leakyjax / its jax.nn counterpart, paired within each round (the median of "
         "the per-round ratio); in parentheses, / jax.nn.relu. **Bold**: above 1.10× "
         f"(fwd+bwd) or 1.15× (dx): {above} cells.\n\n" + md_table(header, body)
+    )
+    every = {
+        (r["fn"], r["pass"], r["dtype"], r["log2n"]): r
+        for r in data["results"]
+        if r.get("kernels") is not None
+    }
+    if not every:
+        return text
+    kbody = []
+    for lg in sorted({r["log2n"] for r in rows}):
+        cells = []
+        for fn, ps, dt in cols:
+            r = every.get((fn, ps, dt, lg))
+            ref = (
+                every.get((f"jax.nn.{r['ref']}", ps, dt, lg))
+                if r and r.get("ref")
+                else None
+            )
+            cells.append(f"{ref['kernels']} / {r['kernels']}" if r and ref else "—")
+        kbody.append([f"2^{lg}", *cells])
+    return (
+        text + "\n\nKernels of the same compiled programs, counterpart / leakyjax: the "
+        "fusions and library calls of the optimized HLO as written (from 2^16 the "
+        "two identical branches of the row view's conditional both count; one "
+        "runs). The one-bit rule's pack is a pass of its own, and at small sizes "
+        "each kernel's fixed cost is most of the time.\n\n" + md_table(header, kbody)
     )
 
 
@@ -591,38 +617,58 @@ def _one_bit_rule(label: str, target: str) -> bool:
     return family is not None and getattr(RULES[family], platform) == "bits"
 
 
+def _zoo_cells(data: dict):
+    """Each judged leakyjax cell of a zoo run: ``(model, dtype, label, row, ref,
+    over_ref, over_bound)``; ``over_bound`` only for a function that keeps one
+    bit per element on the run's compiler (the bound is then its criterion)."""
+    rows = data["results"]
+    target_name = data.get("target", {}).get("name", "cpu")
+    by = {(r["model"], r["dtype"], r["act"]): r for r in rows}
+    for model, dtype in dict.fromkeys((r["model"], r["dtype"]) for r in rows):
+        ident = by.get((model, dtype, "identity"))
+        if ident is None:
+            continue
+        bound = ident["temp_bytes"] + ident["act_elements"] // 8
+        for _, label in _ZOO_COLUMNS:
+            r = by.get((model, dtype, label))
+            if r is None:
+                continue
+            ref = by.get((model, dtype, r["ref"]))
+            over_ref = ref is not None and r["temp_bytes"] > ref["temp_bytes"]
+            over_bound = (
+                label not in _EXACT
+                and _one_bit_rule(label, target_name)
+                and r["temp_bytes"] > bound * 1.01
+            )
+            yield model, dtype, label, r, ref, over_ref, over_bound
+
+
 @table("zoo_memory", ZOO)
 @table("zoo_memory_h100", ZOO_H100)
 @table("zoo_memory_tpu", ZOO_TPU)
 def _zoo_memory(data: dict) -> str:
     """Per model and dtype: identity, the one-bit bound, counterpart / leakyjax."""
     rows = data["results"]
-    target_name = data.get("target", {}).get("name", "cpu")
     by = {(r["model"], r["dtype"], r["act"]): r for r in rows}
-    keys = list(dict.fromkeys((r["model"], r["dtype"]) for r in rows))
-
-    def mib(b: int) -> str:
-        return f"{b / 2**20:.2f}"
-
+    cells: dict[tuple[str, str], dict[str, str]] = {}
+    for model, dtype, label, r, ref, over_ref, over_bound in _zoo_cells(data):
+        ours = _mib(r["temp_bytes"])
+        ours = f"**{ours}**" if over_ref or over_bound else ours
+        theirs = _mib(ref["temp_bytes"]) if ref else "—"
+        cells.setdefault((model, dtype), {})[label] = f"{theirs} / {ours}"
     body = []
-    for model, dtype in keys:
-        ident = by.get((model, dtype, "identity"))
-        if ident is None:
-            continue
+    for (model, dtype), row in cells.items():
+        ident = by[(model, dtype, "identity")]
         bound = ident["temp_bytes"] + ident["act_elements"] // 8
-        cells = []
-        for _, label in _ZOO_COLUMNS:
-            r = by.get((model, dtype, label))
-            if r is None:
-                cells.append("—")
-                continue
-            ref = by.get((model, dtype, r["ref"]))
-            over = ref is not None and r["temp_bytes"] > ref["temp_bytes"]
-            if label not in _EXACT and _one_bit_rule(label, target_name):
-                over = over or r["temp_bytes"] > bound * 1.01
-            ours = f"**{mib(r['temp_bytes'])}**" if over else mib(r["temp_bytes"])
-            cells.append(f"{mib(ref['temp_bytes']) if ref else '—'} / {ours}")
-        body.append([model, dtype, mib(ident["temp_bytes"]), mib(bound), *cells])
+        body.append(
+            [
+                model,
+                dtype,
+                _mib(ident["temp_bytes"]),
+                _mib(bound),
+                *(row.get(label, "—") for _, label in _ZOO_COLUMNS),
+            ]
+        )
     header = [
         "model",
         "dtype",
@@ -639,6 +685,57 @@ def _zoo_memory(data: dict) -> str:
         "counterpart, or (a function that keeps one bit per element on this "
         "compiler) above the bound by more than 1%."
         "\n\n" + md_table(header, body)
+    )
+
+
+def _mib(b: int) -> str:
+    return f"{b / 2**20:.2f}"
+
+
+@table("zoo_summary", ZOO, ZOO_H100, ZOO_TPU)
+def _zoo_summary(*runs: dict) -> str:
+    """Per compiler: the judged cells, how many are above their counterpart (each
+    named, with its excess), and how many one-bit cells miss the bound."""
+    body = []
+    for data in runs:
+        judged = above = 0
+        named, bound_miss = [], 0
+        for model, dtype, label, r, ref, over_ref, over_bound in _zoo_cells(data):
+            if ref is None:
+                continue
+            judged += 1
+            bound_miss += over_bound
+            if over_ref:
+                above += 1
+                extra = r["temp_bytes"] - ref["temp_bytes"]
+                size = f"{extra / 2**20:.2f} MiB" if extra >= 2**19 else f"{extra} B"
+                named.append(
+                    f"{model} {dtype} {label.removeprefix('leakyjax.')} (+{size})"
+                )
+        target = data.get("target", {}).get("description", "XLA:CPU")
+        body.append(
+            [
+                target,
+                str(judged),
+                str(judged - above),
+                "; ".join(named) or "none",
+                str(bound_miss),
+            ]
+        )
+    return (
+        "Compiled train-step temp memory of the zoo (every model, float32 and "
+        "bfloat16, every function against its jax.nn or flax counterpart), per "
+        "compiler:\n\n"
+        + md_table(
+            [
+                "compiler",
+                "cells",
+                "at or below the counterpart",
+                "above it",
+                "one-bit cells above identity + n/8 (+1%)",
+            ],
+            body,
+        )
     )
 
 
