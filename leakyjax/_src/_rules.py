@@ -60,9 +60,10 @@ def _pwl(
 
     `primal(x)`; `piece(x)`: the bool mask of the piece the derivative
     depends on; `tangent(m, t)`: the tangent `t * f'(x)` from that mask.
-    `choice`: the rule per target (`"bits"` or `"plain"`). `plain(x, t)`:
-    the plain rule's tangent where jax.nn writes it differently (the same
-    values; XLA fuses the two forms differently).
+    `choice`: the rule per target (`"bits"` or `"plain"`). `plain(x)`: where
+    jax.nn writes the function differently (the same values), its formula,
+    whose jax autodiff is then the plain rule: jax.nn's own program (XLA
+    fuses the two forms differently).
     """
 
     def tangent_map(bits, t):
@@ -82,7 +83,9 @@ def _pwl(
         return primal(x), ckpt(bits, t)
 
     def plain_rule(x, t):
-        return primal(x), plain(x, t) if plain else tangent(piece(x), t)
+        if plain is not None:
+            return jax.jvp(plain, (x,), (t,))
+        return primal(x), tangent(piece(x), t)
 
     rules = {"bits": bits_rule, "plain": plain_rule}
 
