@@ -159,11 +159,12 @@ def _activations_sweep(data: dict) -> str:
     """Per size: leakyjax / its jax.nn counterpart (and / jax.nn.relu), paired."""
     rows = [r for r in data["results"] if r.get("lib") == "leakyjax"]
     cols = list(dict.fromkeys((r["fn"], r["pass"], r["dtype"]) for r in rows))
-    idx = {(r["fn"], r["pass"], r["dtype"], r["log2n"]): r for r in rows}
+    idx = {(r["fn"], r["pass"], r["dtype"], r["log2n"]): r for r in data["results"]}
+    sizes = sorted({r["log2n"] for r in rows})
     short = {"float32": "f32", "bfloat16": "bf16"}
     limit = {"fwd+bwd": 1.10, "dx": 1.15}
     body, above = [], 0
-    for lg in sorted({r["log2n"] for r in rows}):
+    for lg in sizes:
         cells = []
         for fn, ps, dt in cols:
             r = idx.get((fn, ps, dt, lg))
@@ -189,24 +190,16 @@ def _activations_sweep(data: dict) -> str:
         "the per-round ratio); in parentheses, / jax.nn.relu. **Bold**: above 1.10× "
         f"(fwd+bwd) or 1.15× (dx): {above} cells.\n\n" + md_table(header, body)
     )
-    every = {
-        (r["fn"], r["pass"], r["dtype"], r["log2n"]): r
-        for r in data["results"]
-        if r.get("kernels") is not None
-    }
-    if not every:
+    if all(r.get("kernels") is None for r in rows):
         return text
     kbody = []
-    for lg in sorted({r["log2n"] for r in rows}):
+    for lg in sizes:
         cells = []
         for fn, ps, dt in cols:
-            r = every.get((fn, ps, dt, lg))
-            ref = (
-                every.get((f"jax.nn.{r['ref']}", ps, dt, lg))
-                if r and r.get("ref")
-                else None
-            )
-            cells.append(f"{ref['kernels']} / {r['kernels']}" if r and ref else "—")
+            r = idx.get((fn, ps, dt, lg))
+            ref = idx.get((f"jax.nn.{r['ref']}", ps, dt, lg)) if r else None
+            known = r and ref and None not in (r.get("kernels"), ref.get("kernels"))
+            cells.append(f"{ref['kernels']} / {r['kernels']}" if known else "—")
         kbody.append([f"2^{lg}", *cells])
     return (
         text + "\n\nKernels of the same compiled programs, counterpart / leakyjax: the "
