@@ -17,6 +17,9 @@ Rules (the residual reverse mode keeps between the forward and the backward):
   next layer's matmul keeps anyway on CPU.
 - `"neg"` (a learnable prelu slope): `min(x, 0)`, the one array both gradients
   need.
+- `"x"` (a learnable prelu slope): `x` itself, with no CSE barrier around the
+  recomputed tangent, so XLA may recompute `x` from its producer's inputs as it
+  does for jax's own autodiff, or keep it.
 
 `RULES` holds the choice per family and target; `by_target` stages the
 choices with `jax.lax.platform_dependent`, which XLA resolves at compile time
@@ -32,7 +35,7 @@ from jax import lax
 
 from leakyjax._src._inputs import Array
 
-Rule = Literal["bits", "plain", "y", "neg"]
+Rule = Literal["bits", "plain", "y", "neg", "x"]
 
 
 class Choice(NamedTuple):
@@ -67,9 +70,11 @@ RULES: dict[str, Choice] = {
     # exact: where a*x underflows to -0.0 it cannot tell x < 0 from x = -0.0.
     "leaky": Choice(cpu="bits", gpu="plain", tpu="plain"),
     # a learnable slope. cpu: min(x, 0) alone (ResNet 674 = flax's 674, MLP 9.0
-    # vs 13.0). h100: flax.linen.PReLU's own autodiff is lower (ResNet 340 vs
-    # 416 with min(x, 0)): plain.
-    "prelu": Choice(cpu="neg", gpu="plain", tpu="plain"),
+    # vs 13.0; x instead: MLP 13.0, transformer 564 vs 436). h100: x, with no
+    # CSE barrier, is flax.linen.PReLU's memory (ResNet 340 = 340, where
+    # min(x, 0) takes 416; MLP 21.5 = 21.5) and below it under lax.scan (20.5
+    # vs 21.5). With the barrier the MLP took 11.0 but the ResNet 416.
+    "prelu": Choice(cpu="neg", gpu="x", tpu="x"),
     # elu, celu, selu. cpu: from y (transformer 548 = jax.nn's, MLP 5.5 vs
     # 12.5). h100: from y is lower in the transformer (252 vs 332) but higher
     # in the ResNet (304 vs jax.nn.elu's 288): plain, never above jax.nn.

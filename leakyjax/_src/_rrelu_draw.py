@@ -141,10 +141,16 @@ def _uniform(key, shape, lo, hi, after=None, like=None):
     return lax.max(lo, scaled + lo)
 
 
-def _rrelu_slopes(key, shape, dtype, lo, hi, xu, after=None, like=None):
+def _rrelu_slopes(key, shape, dtype, lo, hi, xu, after=None, like=None, plain=False):
     """rrelu's slopes of `shape`: `U(lo, hi)`, or its inverse for the
-    `"xu"` convention (`xu`); `after`, `like`: see `_uniform`."""
-    draw = _uniform(key, shape, lo, hi, after, like)
+    `"xu"` convention (`xu`); `after`, `like`: see `_uniform`. `plain`:
+    drawn by `jax.random.uniform` itself (the same bits; XLA may fuse its
+    last two steps into one FMA, so a slope may differ in its last bit)."""
+    if plain:
+        out = _sharded(like) if shape else None
+        draw = jax.random.uniform(key, shape, jnp.float32, lo, hi, out_sharding=out)
+    else:
+        draw = _uniform(key, shape, lo, hi, after, like)
     return (1.0 / draw if xu else draw).astype(dtype)
 
 

@@ -313,8 +313,13 @@ def rrelu(
 
     Derivative in `x`: 1 for $x \ge 0$, the (drawn) slope for
     $x < 0$; 1 at `+0.0` and `-0.0`. The drawn slopes are not
-    differentiated. Reverse mode saves the sign bits and the key, not the
-    slopes: the backward redraws them from the key.
+    differentiated. On XLA:CPU and XLA:GPU reverse mode saves the sign bits
+    and the key, not the slopes: the backward redraws them from the key. On
+    XLA:TPU it is jax's autodiff of the formula with the slopes drawn by
+    `jax.random.uniform` (XLA:TPU recomputes the draw from the key); that
+    program may fuse the draw's last two steps into one FMA, so a slope
+    there may differ in its last bit from the one a call without
+    differentiation draws.
 
     Args:
         x: floating-point input array.
@@ -738,7 +743,17 @@ def _selu_tangent(y, t):
     return jnp.where(y > 0, t * scale, t * (_neg_part(y) + scale_alpha))
 
 
-_selu = _unary(_selu_primal, _selu_tangent, RULES["exp"])
+def _selu_nn(x):
+    """jax.nn.selu's formula, whose autodiff is the plain rule: on XLA:TPU
+    (`python -m benchmarks.zoo --target tpu-v5e`) the autodiff of
+    `_selu_primal` kept 80896 B more than jax.nn.selu in the bfloat16 ResNet
+    of the zoo."""
+    return SELU_SCALE * jnp.where(
+        x > 0, x, SELU_ALPHA * jnp.expm1(jnp.where(x > 0, 0.0, x))
+    )
+
+
+_selu = _unary(_selu_primal, _selu_tangent, RULES["exp"], plain=_selu_nn)
 _selu_jit = jax.jit(_selu)
 
 
@@ -755,8 +770,12 @@ def selu(x: ArrayLike) -> Array:
 
     Derivative: $\lambda$ for $x > 0$, $\lambda\alpha e^{x} =
     y + \lambda\alpha$ for $x \le 0$; at `+0.0` and `-0.0` it is
-    $\lambda\alpha$ (as `jax.nn.selu`). It is read from the output,
-    so reverse mode saves only `y`.
+    $\lambda\alpha$ (as `jax.nn.selu`). On XLA:CPU it is read from the
+    output, so reverse mode saves only `y`. On XLA:GPU and XLA:TPU a
+    differentiated selu is jax.nn.selu's own program, `scale * elu(x, alpha)`
+    and its autodiff: its values there are jax.nn.selu's, which may differ
+    from this function's (one constant `scale * alpha` per branch) in the
+    last bit.
 
     Args:
         x: floating-point input array.
