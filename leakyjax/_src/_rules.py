@@ -11,7 +11,7 @@ ordinary jax code, so `jax.hessian` and jvp-of-grad work too.
 
 Which residual a function keeps depends on the compiler (`_platform.py`):
 the one-bit rule of the piecewise-linear family (`_bits.py`), the output `y`
-of the exponential family, `min(x, 0)` for a learnable prelu slope, or, where
+of the exponential family, `min(x, 0)` or `x` for a learnable prelu slope, or, where
 the compiler recomputes jax.nn's own residual for free, the plain autodiff
 rule. Every rule gives the same values: jax.nn's conventions at the kinks.
 

@@ -139,10 +139,14 @@ def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
     kink `leaky_relu'(+0.0) = leaky_relu'(-0.0) = 1` (the jax.nn convention;
     PyTorch and TensorFlow give $a$). Derivative in `a`: $\min(x, 0)$.
 
-    Reverse mode saves one bit per element (the sign of `x`, packed), exact for
-    any slope: negative, zero, above 1, traced, or one that rounds to 0 in the
-    dtype of `x` (then the derivative for negative `x` is that 0). When the
-    slope itself is differentiated it saves `min(x, 0)` instead.
+    On XLA:CPU reverse mode saves one bit per element (the sign of `x`,
+    packed), exact for any slope: negative, zero, above 1, traced, or one
+    that rounds to 0 in the dtype of `x` (then the derivative for negative
+    `x` is that 0). When the slope itself is differentiated it saves
+    `min(x, 0)` instead. On XLA:GPU and XLA:TPU it is jax's own autodiff
+    (the compiler recomputes jax.nn's mask for free there), and a
+    differentiated slope saves `x`, which the compiler may recompute
+    (docs/MEMORY.md).
 
 
     Parameter checks: a Python number or numpy array is checked for finiteness
@@ -199,9 +203,12 @@ def prelu(
     broadcast axes.
 
     Derivative in `x` at the kink: 1 at `+0.0` and `-0.0` (as
-    [`leaky_relu`][leakyjax.leaky_relu]). Reverse mode saves one bit per element when the slope
-    is not differentiated, and `min(x, 0)` alone (in the dtype of `x`) when
-    it is: the one array its gradient needs, no more than `flax.linen.PReLU`.
+    [`leaky_relu`][leakyjax.leaky_relu]). On XLA:CPU reverse mode saves one
+    bit per element when the slope is not differentiated, and `min(x, 0)`
+    alone (in the dtype of `x`) when it is: the one array its gradient
+    needs, no more than `flax.linen.PReLU`. On XLA:GPU and XLA:TPU a
+    differentiated slope saves `x`, which the compiler may recompute from
+    its producer's inputs as it does for `flax.linen.PReLU`.
 
 
     Parameter checks: a Python number or numpy array is checked for finiteness
