@@ -150,8 +150,8 @@ TARGET_CASES = {
         "shape": {},
     },
     # XLA:TPU compiles take 15-25 s per CNN step on a 2-core machine: one
-    # model, rrelu (its own draw) and one plain rule; the cells that once
-    # differed are checked at bench shapes below.
+    # model, relu and rrelu (jax's autodiff, at jax.random.uniform's draw);
+    # the cells that once differed are checked at bench shapes below.
     "tpu-v5e": {
         "models": ("mlp",),
         "labels": ("leakyjax.relu", "leakyjax.rrelu"),
