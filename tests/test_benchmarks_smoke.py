@@ -150,3 +150,32 @@ def test_bad_arguments_name_the_flag(capsys):
     with pytest.raises(SystemExit):
         bench_train_step.main(["--shape", "1,2"])
     assert "--shape" in capsys.readouterr().err
+
+
+def test_compile_share_user_folder_and_before_rows(tmp_path):
+    """The custom case runs from a user's folder; a ``--before`` run is a row."""
+    import subprocess
+    import sys
+
+    from benchmarks import compile_share
+
+    pytest.importorskip("sklearn")
+    folder = compile_share._user_folder(tmp_path)
+    probe = (
+        "import winemodels as w; xs = w.wine_data(); "
+        "print([len(a) for a in xs], type(w.wine_mlp(None)).__name__)"
+    )
+    got = subprocess.run(
+        [sys.executable, "-c", probe], cwd=folder, capture_output=True, text=True
+    )
+    assert got.stdout.split() == ["[130,", "130,", "48,", "48]", "MLP"], got.stderr
+    blob = {"wall_s": 10.0, "compile_s": 4.0, "compiles": 7, "compile_share": 0.4}
+    data = {
+        "runs": [
+            {"case": "custom", "before_revision": "4ed4e39abc", "before": blob,
+             "cold": dict(blob, compile_share=0.2)},
+        ]
+    }  # fmt: skip
+    rows = compile_share.markdown(data).splitlines()
+    assert rows[2] == "| custom, before (`4ed4e39`), empty cache | 10.0 | 4.0 | 40% | 7 |"
+    assert rows[3].startswith("| custom, cold cache | 10.0 | 4.0 | 20% |")

@@ -154,7 +154,24 @@ ACTIVATIONS_SWEEP = source(
 )
 
 
+# The small sizes again with the process pinned to one core: what is left of a
+# small array's ratio when no kernel can be handed to another thread.
+ACTIVATIONS_SWEEP_1CORE = source(
+    Source(
+        "activations_sweep_1core",
+        "benchmarks/results/activations_sweep_1core_cpu.json",
+        "taskset -c 0 {python} -m benchmarks.bench_activations "
+        "--sizes 10,11,12,13,14,15,16,17,18 --dtypes float32,bfloat16 "
+        "--functions relu,leaky_relu --passes fwd+bwd,dx --outputs fresh --torch off "
+        "--rounds 9 --out {out}/results.json || test -f {out}/results.json",
+        (*_BENCH, "benchmarks/bench_activations.py"),
+        slow=True,
+    )
+)
+
+
 @table("activations_sweep", ACTIVATIONS_SWEEP)
+@table("activations_sweep_1core", ACTIVATIONS_SWEEP_1CORE)
 def _activations_sweep(data: dict) -> str:
     """Per size: leakyjax / its jax.nn counterpart (and / jax.nn.relu), paired."""
     rows = [r for r in data["results"] if r.get("lib") == "leakyjax"]
@@ -905,7 +922,8 @@ COMPILE_SHARE = source(
     Source(
         "compile_share",
         "benchmarks/results/compile_share_cpu.json",
-        "{python} -m benchmarks.compile_share --warm --out {out}/results.json",
+        "{python} -m benchmarks.compile_share --warm --before 4ed4e39 "
+        "--out {out}/results.json",
         (
             *_TRAIN,
             "leakyjax/_src/cli.py",
