@@ -96,7 +96,11 @@ def _extract(repo: Path, rev: str, dest: Path) -> Path:
 
 
 def measure(
-    case: str, *, steps: int | None = None, warm: bool = False, before: str | None = None
+    case: str,
+    *,
+    steps: int | None = None,
+    warm: bool = False,
+    before: str | None = None,
 ) -> dict:
     """Cold (and warm, and ``before``'s cold) runs of one case in fresh processes."""
     repo = Path(__file__).resolve().parent.parent
@@ -123,7 +127,9 @@ def measure(
             cmd.append("--no-progress")
             if name == "warm":
                 cmd.append("--fresh")  # train again, programs from the cache
-            proc = subprocess.run(cmd, env=env, cwd=user, capture_output=True, text=True)
+            proc = subprocess.run(
+                cmd, env=env, cwd=user, capture_output=True, text=True
+            )
             if proc.returncode:
                 raise RuntimeError(f"{case} {name}: {proc.stderr[-2000:]}")
             blob = json.loads(res.read_text())
@@ -164,7 +170,9 @@ def main(argv=None) -> dict:
     p.add_argument("--steps", type=int, default=None, help="override the steps")
     p.add_argument("--quick", action="store_true", help="200 steps")
     p.add_argument("--warm", action="store_true", help="also rerun with a warm cache")
-    p.add_argument("--before", default=None, help="also a cold run at this git revision")
+    p.add_argument(
+        "--before", default=None, help="also a cold run at this git revision"
+    )
     p.add_argument("--out", default=None, help="write the JSON here")
     args = p.parse_args(argv)
     steps = 200 if args.quick and args.steps is None else args.steps

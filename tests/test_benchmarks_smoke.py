@@ -177,5 +177,7 @@ def test_compile_share_user_folder_and_before_rows(tmp_path):
         ]
     }  # fmt: skip
     rows = compile_share.markdown(data).splitlines()
-    assert rows[2] == "| custom, before (`4ed4e39`), empty cache | 10.0 | 4.0 | 40% | 7 |"
+    assert (
+        rows[2] == "| custom, before (`4ed4e39`), empty cache | 10.0 | 4.0 | 40% | 7 |"
+    )
     assert rows[3].startswith("| custom, cold cache | 10.0 | 4.0 | 20% |")
