@@ -28,6 +28,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.count_compiles import extract_revision
+
 CASES = {
     "demo": ("--no-plots",),
     "custom": (
@@ -85,16 +87,6 @@ def _user_folder(tmp: Path) -> Path:
     return folder
 
 
-def _extract(repo: Path, rev: str, dest: Path) -> Path:
-    """The files of git revision ``rev`` in ``dest``."""
-    dest.mkdir()
-    tar = subprocess.run(
-        ["git", "-C", str(repo), "archive", rev], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=tar, check=True)
-    return dest
-
-
 def measure(
     case: str,
     *,
@@ -112,7 +104,7 @@ def measure(
         runs = [("cold", repo), ("warm", repo)] if warm else [("cold", repo)]
         if before:
             out["before_revision"] = before
-            runs.insert(0, ("before", _extract(repo, before, tmp / "before")))
+            runs.insert(0, ("before", extract_revision(repo, before, tmp / "before")))
         for name, root in runs:
             cache = tmp / ("cache_before" if name == "before" else "cache")
             env = dict(

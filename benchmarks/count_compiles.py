@@ -6,13 +6,28 @@
 compile request (jax's ``/jax/core/compile/backend_compile_duration`` event)
 that the persistent compilation cache did not answer
 (``/jax/compilation_cache/cache_hits``).
+
+``extract_revision`` gives the benchmarks that compare with an earlier revision
+(``train_stack --before``, ``compile_share --before``) that revision's files.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
+from pathlib import Path
+
+
+def extract_revision(repo: Path, rev: str, dest: Path) -> Path:
+    """The files of git revision ``rev`` of ``repo`` in a new folder ``dest``."""
+    dest.mkdir()
+    tar = subprocess.run(
+        ["git", "-C", str(repo), "archive", rev], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=tar, check=True)
+    return dest
 
 
 def main(argv: list[str]) -> int:

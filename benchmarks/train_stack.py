@@ -321,17 +321,14 @@ def demo(before: str, *, argv: tuple[str, ...] = ()) -> dict:
     import tempfile
     from pathlib import Path
 
+    from benchmarks.count_compiles import extract_revision
+
     repo = Path(__file__).resolve().parent.parent
     counter = str(repo / "benchmarks" / "count_compiles.py")
     out: dict = {"revision": before, "argv": list(argv)}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        old = tmp / "before"
-        old.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(repo), "archive", before], capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", str(old)], input=archive, check=True)
+        old = extract_revision(repo, before, tmp / "before")
         runs = (
             ("before", old, "1"),
             ("after_cold", repo, ""),
