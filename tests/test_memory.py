@@ -376,3 +376,34 @@ def test_checkpointed_mlp_costs_what_the_unrolled_one_costs(label):
     jax.checkpoint costs a one-bit function no more than the unrolled MLP's
     bytes (the same bytes, for all but rrelu)."""
     assert temp("mlp_remat", "f32", label)[0] <= temp("mlp", "f32", label)[0]
+
+
+@cpu_only
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "hard_tanh"])
+def test_per_example_model_under_vmap_keeps_one_bit_per_element(name):
+    """A model written for one example and vmapped over the batch (the
+    equinox idiom) keeps the one-bit residual: the derivative rule sees each
+    call's per-example shape, so a rule chosen from the array's size (jax.nn's
+    program below some size) would give such a model jax.nn's memory."""
+    batch, width, depth = 512, 128, 3
+    keys = jax.random.split(jax.random.key(0), depth + 1)
+    params = [jax.random.normal(k, (width, width)) / width**0.5 for k in keys]
+    x = jnp.ones((batch, width))
+
+    def temp_bytes(act) -> int:
+        def one(p, xi):
+            for w in p[:-1]:
+                xi = act(xi @ w)
+            return jnp.sum((xi @ p[-1]) ** 2)
+
+        def loss(p):
+            return jnp.sum(jax.vmap(one, in_axes=(None, 0))(p, x))
+
+        step = jax.jit(jax.grad(loss)).lower(params).compile()
+        return step.memory_analysis().temp_size_in_bytes
+
+    ours = temp_bytes(PIECEWISE_LINEAR[name])
+    counterpart = temp_bytes(getattr(jax.nn, name))
+    n = depth * batch * width
+    assert ours <= one_bit_limit(temp_bytes(lambda v: v), n)
+    assert ours < counterpart
