@@ -181,3 +181,15 @@ def test_compile_share_user_folder_and_before_rows(tmp_path):
         rows[2] == "| custom, before (`4ed4e39`), empty cache | 10.0 | 4.0 | 40% | 7 |"
     )
     assert rows[3].startswith("| custom, cold cache | 10.0 | 4.0 | 20% |")
+
+
+def test_hlo_prints_the_packs_of_a_cell(capsys):
+    """`benchmarks/hlo.py` lists a step's kernels; on XLA:CPU the one-bit rule
+    packs each hidden layer's signs in a u8 fusion of its own."""
+    from benchmarks import hlo
+
+    assert hlo.main(["mlp", "float32", "leakyjax.relu", "--grep", "= u8["]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("# mlp float32 leakyjax.relu, cpu")
+    packs = [line for line in out[1:] if "reduce_fusion" in line]
+    assert len(packs) == 4 and all(" = u8[8,256]" in line for line in packs)
