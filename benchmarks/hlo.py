@@ -20,12 +20,12 @@ memory tables' shapes) rather than its test shapes.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 
 from benchmarks.common import ZOO_BY_NAME, kernel_count, zoo_activations
 from benchmarks.targets import TARGETS, compile_step
+from benchmarks.zoo import DTYPES, _force_host_devices
 
 _META = re.compile(r",? (metadata|backend_config|frontend_attributes)=.*$")
 
@@ -47,7 +47,7 @@ def entry_kernels(hlo_text: str) -> list[str]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.hlo", description=__doc__)
     p.add_argument("model", choices=sorted(ZOO_BY_NAME))
-    p.add_argument("dtype", choices=("float32", "bfloat16"))
+    p.add_argument("dtype", choices=sorted(DTYPES))
     p.add_argument("act", help="a zoo label (leakyjax.relu)")
     p.add_argument("--target", default="cpu", choices=sorted(TARGETS))
     p.add_argument("--bench-shape", action="store_true")
@@ -55,20 +55,12 @@ def main(argv=None) -> int:
     p.add_argument("--full", action="store_true", help="the whole optimized HLO")
     args = p.parse_args(argv)
     model = ZOO_BY_NAME[args.model]
-    if args.target == "cpu" and model.devices > 1:
-        # as benchmarks/zoo.py: set before jax starts its backend
-        flag = f"--xla_force_host_platform_device_count={model.devices}"
-        os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+    _force_host_devices(argparse.Namespace(models=[args.model], target=args.target))
     acts = {a.label: a for a, _ in zoo_activations()}  # starts jax's backend
     if args.act not in acts:
         p.error(f"act: unknown {args.act!r}; choose from {sorted(acts)}")
-
-    import jax.numpy as jnp
-
     shape = model.bench_shape if args.bench_shape else model.test_shape
-    step, params, x, y, _ = model.build(
-        acts[args.act], getattr(jnp, args.dtype), **shape
-    )
+    step, params, x, y, _ = model.build(acts[args.act], DTYPES[args.dtype], **shape)
     text = compile_step(step, params, x, y, args.target, n=model.devices).as_text()
     if args.full:
         print(text)
